@@ -1,0 +1,138 @@
+"""Command-line entry point: ``tinygmm export|classify|stream|verify|report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import TinyGMMError
+
+
+def _k(text: str) -> int | None:
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+
+
+def _random_state(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Data and fitting options shared by export and report (scikit-learn's names)."""
+    g = p.add_argument_group("data and model")
+    g.add_argument("--data", required=True, help="training CSV with a header row")
+    g.add_argument("--features", help='comma-separated column names, e.g. "Age,Spending Score (1-100)" (default: all numeric columns)')
+    g.add_argument("--dropna", action="store_true", help="drop rows with empty or non-numeric cells (and report them)")
+    g.add_argument("--n-components", type=_k, default=None, metavar="K|auto", help="number of components, or auto (default)")
+    g.add_argument("--max-components", type=int, default=10, help="largest K tried by auto (default 10)")
+    g.add_argument("--criterion", default="bic", help="auto selection: bic (default), aic or lrt")
+    g.add_argument("--alpha", type=float, default=0.05, help="significance level of the LRT (default 0.05)")
+    g.add_argument("--covariance-type", default="full", help="full (default), tied, diag or spherical")
+    g.add_argument("--init-params", default="kmeans", help="kmeans (default), k-means++, random, random_from_data")
+    g.add_argument("--max-iter", type=int, default=100)
+    g.add_argument("--tol", type=float, default=1e-3)
+    g.add_argument("--reg-covar", type=float, default=1e-6)
+    g.add_argument("--n-init", type=int, default=1)
+    g.add_argument("--random-state", type=_random_state, default=0, help="integer seed (default 0) or none")
+    g.add_argument("--scaler", default="none", help="none (default), standard or minmax; baked into the header")
+
+
+def fit_options(a: argparse.Namespace):  # -> FitOptions
+    from .fit import FitOptions
+
+    o = FitOptions(
+        n_components=a.n_components,
+        max_components=a.max_components,
+        criterion=a.criterion,
+        alpha=a.alpha,
+        covariance_type=a.covariance_type,
+        init_params=a.init_params,
+        max_iter=a.max_iter,
+        tol=a.tol,
+        reg_covar=a.reg_covar,
+        n_init=a.n_init,
+        random_state=a.random_state,
+        scaler=a.scaler,
+    )
+    o.validate()
+    return o
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from .data import parse_feature_list
+    from .export import ExportRequest, run_export, up_to_date
+    from .fit import Progress, sweep_table
+
+    req = ExportRequest(
+        data=a.data,
+        features=parse_feature_list(a.features),
+        options=fit_options(a),
+        header=Path(a.header),
+        json=Path(a.json),
+        vectors=None if a.vectors in (None, "none") else Path(a.vectors),
+        dropna=a.dropna,
+        namespace=a.namespace,
+    )
+    if a.if_changed and up_to_date(req):
+        print(f"tinygmm: {a.header} is up to date")
+        return 0
+    res = run_export(req, Progress("tinygmm: choosing K"))
+    m = res.model
+    if res.fit.sweep:  # type: ignore[attr-defined]
+        print(sweep_table(res.fit.sweep, m.n_components, req.options.alpha))  # type: ignore[attr-defined]
+    dropped = m.data.get("dropped_lines") or []
+    if dropped:
+        print(f"tinygmm: --dropna dropped {len(dropped)} row(s) at CSV line(s) {', '.join(map(str, dropped[:20]))}")
+    if not m.converged:
+        print("tinygmm: warning: EM did not converge; consider a larger --max-iter or --tol", file=sys.stderr)
+    print(
+        f"tinygmm: K={m.n_components} D={m.n_features} {m.covariance_type} model {m.model_hash} -> "
+        + ", ".join(str(p) for p in res.written)
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinygmm", description="Gaussian mixture models for microcontrollers.")
+    parser.add_argument("--version", action="version", version=f"tinygmm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="fit a GMM on a CSV and write the C++ header, model JSON and test vectors")
+    add_model_options(p)
+    o = p.add_argument_group("outputs")
+    o.add_argument("--header", default="include/GMM.h", help="C++ header (default include/GMM.h)")
+    o.add_argument("--json", default="include/GMM.json", help="model JSON (default include/GMM.json)")
+    o.add_argument("--vectors", default="test/test_parity/golden_vectors.h", help="golden vectors header, or none")
+    o.add_argument("--namespace", default="gmm", help="C++ namespace of the model (default gmm)")
+    o.add_argument("--if-changed", action="store_true", help="do nothing when the outputs already match the inputs")
+    p.set_defaults(func=cmd_export)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TinyGMMError as exc:
+        print(f"tinygmm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tinygmm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
