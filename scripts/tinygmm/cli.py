@@ -32,9 +32,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     """Data and fitting options shared by export and report (scikit-learn's names)."""
     g = p.add_argument_group("data and model")
     g.add_argument("--data", required=True, help="training CSV with a header row")
-    g.add_argument("--features", help='comma-separated column names, e.g. "Age,Spending Score (1-100)" (default: all numeric columns)')
+    g.add_argument(
+        "--features",
+        help='comma-separated column names, e.g. "Age,Spending Score (1-100)" (default: all numeric columns)',
+    )
     g.add_argument("--dropna", action="store_true", help="drop rows with empty or non-numeric cells (and report them)")
-    g.add_argument("--n-components", type=_k, default=None, metavar="K|auto", help="number of components, or auto (default)")
+    g.add_argument(
+        "--n-components", type=_k, default=None, metavar="K|auto", help="number of components, or auto (default)"
+    )
     g.add_argument("--max-components", type=int, default=10, help="largest K tried by auto (default 10)")
     g.add_argument("--criterion", default="bic", help="auto selection: bic (default), aic or lrt")
     g.add_argument("--alpha", type=float, default=0.05, help="significance level of the LRT (default 0.05)")

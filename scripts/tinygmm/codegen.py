@@ -58,10 +58,7 @@ def _rows(values: np.ndarray, per_line: int) -> str:
 
 def _array(name: str, values: np.ndarray, per_line: int, comment: str) -> str:
     n = int(np.asarray(values).size)
-    return (
-        f"// {comment}\n"
-        f"static const float {name}[{n}] TINYGMM_FLASH = {{\n{_rows(values, per_line)}\n}};\n"
-    )
+    return f"// {comment}\nstatic const float {name}[{n}] TINYGMM_FLASH = {{\n{_rows(values, per_line)}\n}};\n"
 
 
 @dataclass
@@ -85,75 +82,122 @@ def log_det_cholesky(m: ExportedModel) -> np.ndarray:
     return d * np.log(pc)
 
 
+def input_transform(m: ExportedModel) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) of the device's z = (x - offset) / scale.
+
+    The offset is the weighted mean of the component means; the scale is the
+    user's scaler if there is one, else the mixture's own standard deviation
+    (one common value for spherical models, which must stay isotropic). Model
+    constants in z-space are of order one, so float32 keeps them precise even
+    for badly scaled, strongly correlated raw features.
+    """
+    means_raw = m.offset + m.scale * m.means
+    offset = m.weights @ means_raw
+    if m.scaler != "none":
+        return offset, m.scale.copy()
+    t = m.covariance_type
+    if t == "full":
+        var = np.array([np.diag(c) for c in m.covariances])
+    elif t == "tied":
+        var = np.tile(np.diag(m.covariances), (m.n_components, 1))
+    elif t == "diag":
+        var = m.covariances
+    else:
+        var = np.repeat(m.covariances[:, None], m.n_features, axis=1)
+    total = m.weights @ (var + (means_raw - offset) ** 2)
+    scale = np.sqrt(total)
+    if t == "spherical":
+        scale = np.full_like(scale, np.sqrt(total.mean()))
+    return offset, np.where(scale > 0, scale, 1.0)
+
+
 def device_arrays(m: ExportedModel) -> DeviceArrays:
-    """Fold the scaler into the model and precompute the runtime's constants."""
+    """Move the model into the device's z-space and precompute its constants.
+
+    With u = (x - offset_u) / scale_u the space scikit-learn fitted in and
+    z = (x - o) / s the device's, u = A z + b with A = s / scale_u and
+    b = (o - offset_u) / scale_u; a precision Cholesky factor U becomes
+    diag(A) U and a mean mu becomes (mu - b) / A. The log-density constants
+    stay those of u-space, so score_samples equals scikit-learn's.
+    """
     k, d, t = m.n_components, m.n_features, m.covariance_type
-    s, o = m.scale, m.offset
-    means_raw = o + s * m.means  # (K, D)
+    o, s = input_transform(m)
+    A = s / m.scale
+    b = (o - m.offset) / m.scale
+    means_z = (m.means - b) / A
     c = np.log(m.weights) + log_det_cholesky(m) - 0.5 * d * LOG_2PI
-    inv_s = 1.0 / s
     pk = d * (d + 1) // 2
 
     def packed(u: np.ndarray) -> np.ndarray:
-        ur = (inv_s[:, None] * u) * HALF_SQRT  # rows scaled: y = (x - mean_raw) @ ur
-        return np.concatenate([ur[: j + 1, j] for j in range(d)])
+        uz = (A[:, None] * u) * HALF_SQRT  # y = (z - mean_z) @ uz
+        return np.concatenate([uz[: j + 1, j] for j in range(d)])
 
-    arrays: list[str] = []
     per = max(d, 1)
-    if t in ("full", "diag", "spherical"):
-        arrays.append(_array("MEANS", means_raw, per, "component means, raw input space (K x D)"))
-        arrays.append(_array("LOG_NORM", c, 4, "log weight + log det(precision Cholesky) - D/2 log(2 pi)"))
+    arrays = [
+        _array("IN_OFFSET", o, per, "input transform z = (x - IN_OFFSET) * IN_INV_SCALE (D)"),
+        _array("IN_INV_SCALE", 1.0 / s, per, "(D)"),
+    ]
+    if t != "tied":
+        arrays.append(_array("MEANS", means_z, per, "component means in z-space (K x D)"))
+        arrays.append(_array("LOG_NORM", c, 4, "log weight + log det(precision Cholesky) - D/2 log(2 pi) (K)"))
     if t == "full":
         u = np.stack([packed(m.precisions_cholesky[j]) for j in range(k)])
-        arrays.append(_array("PREC_CHOL", u, pk, "sqrt(1/2) * precision Cholesky, packed by column (K x D(D+1)/2)"))
+        arrays.append(
+            _array("PREC_CHOL", u, pk, "sqrt(1/2) * precision Cholesky in z-space, packed by column (K x D(D+1)/2)")
+        )
         body = (
             "  static float shared(const float*) { return 0.0f; }\n"
-            "  static float log_prob(int k, const float* x) {\n"
-            "    return tinygmm::full_log_prob<D>(x, MEANS + k * D, PREC_CHOL + k * (D * (D + 1) / 2),\n"
+            "  static float log_prob(int k, const float* z) {\n"
+            "    return tinygmm::full_log_prob<D>(z, MEANS + k * D, PREC_CHOL + k * (D * (D + 1) / 2),\n"
             "                                     TINYGMM_READ(LOG_NORM + k));\n"
             "  }\n"
         )
     elif t == "diag":
-        p = m.precisions_cholesky * inv_s[None, :] * HALF_SQRT
-        arrays.append(_array("PREC", p, per, "sqrt(1/2) / standard deviation, raw input space (K x D)"))
+        p = m.precisions_cholesky * A[None, :] * HALF_SQRT
+        arrays.append(_array("PREC", p, per, "sqrt(1/2) / standard deviation in z-space (K x D)"))
         body = (
             "  static float shared(const float*) { return 0.0f; }\n"
-            "  static float log_prob(int k, const float* x) {\n"
-            "    return tinygmm::diag_log_prob<D>(x, MEANS + k * D, PREC + k * D, TINYGMM_READ(LOG_NORM + k));\n"
+            "  static float log_prob(int k, const float* z) {\n"
+            "    return tinygmm::diag_log_prob<D>(z, MEANS + k * D, PREC + k * D, TINYGMM_READ(LOG_NORM + k));\n"
             "  }\n"
         )
     elif t == "spherical":
-        h = 0.5 * m.precisions_cholesky**2
-        arrays.append(_array("HALF_PREC", h, 4, "precision / 2 of each component (K)"))
-        scaled = m.scaler != "none"
-        if scaled:
-            arrays.append(_array("INPUT_SCALE", inv_s, per, "1 / scaler scale per feature (D)"))
-        scale_arg = "INPUT_SCALE" if scaled else "static_cast<const float*>(0)"
+        h = 0.5 * (m.precisions_cholesky * A[0]) ** 2
+        arrays.append(_array("HALF_PREC", h, 4, "precision / 2 in z-space (K)"))
         body = (
             "  static float shared(const float*) { return 0.0f; }\n"
-            "  static float log_prob(int k, const float* x) {\n"
-            f"    return tinygmm::spherical_log_prob<D>(x, MEANS + k * D, {scale_arg},\n"
-            "                                          TINYGMM_READ(HALF_PREC + k), TINYGMM_READ(LOG_NORM + k));\n"
+            "  static float log_prob(int k, const float* z) {\n"
+            "    return tinygmm::spherical_log_prob<D>(z, MEANS + k * D, TINYGMM_READ(HALF_PREC + k),\n"
+            "                                          TINYGMM_READ(LOG_NORM + k));\n"
             "  }\n"
         )
-    else:  # tied: linear discriminant around the weighted centre of the means
-        u_raw = inv_s[:, None] * m.precisions_cholesky  # (x - mean_raw) @ u_raw
-        prec_raw = u_raw @ u_raw.T
-        centre = m.weights @ means_raw
-        delta = means_raw - centre
-        b = delta @ prec_raw  # (K, D)
-        a = c - 0.5 * np.einsum("ki,ij,kj->k", delta, prec_raw, delta)
-        arrays.append(_array("CENTRE", centre, per, "expansion centre: weighted mean of the means (D)"))
-        arrays.append(_array("SLOPE", b, per, "P (mean_k - centre), raw input space (K x D)"))
-        arrays.append(_array("INTERCEPT", a, 4, "LOG_NORM_k - 1/2 (mean_k - centre)' P (mean_k - centre) (K)"))
-        arrays.append(_array("PREC_CHOL", packed(m.precisions_cholesky), pk, "sqrt(1/2) * shared precision Cholesky, packed by column"))
+    else:  # tied: linear discriminant; z is centred on the weighted mean of the means
+        uz = A[:, None] * m.precisions_cholesky
+        prec_z = uz @ uz.T
+        slope = means_z @ prec_z  # (K, D)
+        intercept = c - 0.5 * np.einsum("ki,ij,kj->k", means_z, prec_z, means_z)
+        arrays.append(_array("SLOPE", slope, per, "P mean_k in z-space (K x D)"))
+        arrays.append(_array("INTERCEPT", intercept, 4, "LOG_NORM_k - 1/2 mean_k' P mean_k (K)"))
+        arrays.append(
+            _array(
+                "PREC_CHOL",
+                packed(m.precisions_cholesky),
+                pk,
+                "sqrt(1/2) * shared precision Cholesky in z-space, packed by column",
+            )
+        )
         body = (
-            "  static float shared(const float* x) { return tinygmm::tied_shared<D>(x, CENTRE, PREC_CHOL); }\n"
-            "  static float log_prob(int k, const float* x) {\n"
-            "    return tinygmm::linear_log_prob<D>(x, CENTRE, SLOPE + k * D, TINYGMM_READ(INTERCEPT + k));\n"
+            "  static float shared(const float* z) { return tinygmm::tied_shared<D>(z, PREC_CHOL); }\n"
+            "  static float log_prob(int k, const float* z) {\n"
+            "    return tinygmm::linear_log_prob<D>(z, SLOPE + k * D, TINYGMM_READ(INTERCEPT + k));\n"
             "  }\n"
         )
-    return DeviceArrays(arrays, body)
+    transform = (
+        "  static void transform(const float* x, float* z) {\n"
+        "    tinygmm::standardize<D>(x, z, IN_OFFSET, IN_INV_SCALE);\n"
+        "  }\n"
+    )
+    return DeviceArrays(arrays, transform + body)
 
 
 _GUARD_RE = re.compile(r"[^A-Za-z0-9]+")

@@ -66,7 +66,9 @@ def describe_options(o: object) -> str:
     k = (
         str(o.n_components)
         if o.n_components is not None
-        else f"auto({o.criterion}, max {o.max_components}" + (f", alpha {o.alpha}" if o.criterion == "lrt" else "") + ")"
+        else f"auto({o.criterion}, max {o.max_components}"
+        + (f", alpha {o.alpha}" if o.criterion == "lrt" else "")
+        + ")"
     )
     return (
         f"n_components={k} covariance_type={o.covariance_type} init_params={o.init_params} "

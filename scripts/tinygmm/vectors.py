@@ -30,12 +30,19 @@ def sklearn_outputs(m: ExportedModel, X: np.ndarray) -> dict[str, np.ndarray]:
     Z = m.transform(X)
     wlp = g._estimate_weighted_log_prob(Z)
     top2 = np.sort(wlp, axis=1)[:, -2:] if wlp.shape[1] > 1 else np.hstack([wlp - np.inf, wlp])
+    # Magnitude of the component-dependent part of the log-probabilities, which
+    # sets the float32 resolution of the gap. For tied models the quadratic term
+    # around the centre of the means is shared by all components and cancels.
+    top = top2[:, 1].copy()
+    if m.covariance_type == "tied":
+        y = (Z - m.weights @ m.means) @ m.precisions_cholesky
+        top = top + 0.5 * np.sum(y * y, axis=1)
     return {
         "label": g.predict(Z),
         "proba": g.predict_proba(Z),
         "log_likelihood": g.score_samples(Z),
         "gap": top2[:, 1] - top2[:, 0],
-        "top": top2[:, 1],
+        "top": top,
         "check_ll": logsumexp(wlp, axis=1),
     }
 
@@ -45,7 +52,9 @@ def is_near_tie(gap: np.ndarray, top: np.ndarray) -> np.ndarray:
     return gap <= np.maximum(NEAR_TIE, 1e-6 * np.abs(top))
 
 
-def make_inputs(m: ExportedModel, X_data: np.ndarray, n_in: int = 32, n_far: int = 18, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_inputs(
+    m: ExportedModel, X_data: np.ndarray, n_in: int = 32, n_far: int = 18, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """In-range points (data rows and uniform in the bounding box) and far points."""
     rng = np.random.default_rng(seed)
     lo, hi = X_data.min(axis=0), X_data.max(axis=0)
@@ -69,9 +78,7 @@ def make_inputs(m: ExportedModel, X_data: np.ndarray, n_in: int = 32, n_far: int
 def golden(m: ExportedModel, X_data: np.ndarray, **kw: int) -> GoldenVectors:
     X, far = make_inputs(m, X_data, **kw)
     out = sklearn_outputs(m, X)
-    return GoldenVectors(
-        X, out["label"], out["proba"], out["log_likelihood"], far, is_near_tie(out["gap"], out["top"])
-    )
+    return GoldenVectors(X, out["label"], out["proba"], out["log_likelihood"], far, is_near_tie(out["gap"], out["top"]))
 
 
 def render_vectors(v: GoldenVectors, m: ExportedModel, provenance: list[str]) -> str:

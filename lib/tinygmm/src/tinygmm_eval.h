@@ -7,8 +7,9 @@
 //   struct Model {
 //     static const int D;                          // features
 //     static const int K;                          // components
-//     static float shared(const float* x);         // term common to all components
-//     static float log_prob(int k, const float* x);// log w_k + log N(x | k) - shared(x)
+//     static void transform(const float* x, float* z); // raw input -> standardised z
+//     static float shared(const float* z);         // term common to all components
+//     static float log_prob(int k, const float* z);// log w_k + log N(x | k) - shared(z)
 //   };
 //
 // and the algorithms below (predict, predict_proba, score_samples, classify)
@@ -66,43 +67,56 @@ inline float diag_log_prob(const float* x, const float* mean, const float* prec,
   return c - q;
 }
 
-// Spherical: -h * sum_i ((x_i - mean_i) * s_i)^2 + c with h = precision / 2.
-// s is the per-feature input scale (the baked-in scaler); 0 means none.
+// Spherical: -h * sum_i (x_i - mean_i)^2 + c with h = precision / 2.
 template <int D>
-inline float spherical_log_prob(const float* x, const float* mean, const float* scale, float h,
-                                float c) {
+inline float spherical_log_prob(const float* x, const float* mean, float h, float c) {
   float q = 0.0f;
   for (int i = 0; i < D; ++i) {
-    float y = x[i] - TINYGMM_READ(mean + i);
-    if (scale) y *= TINYGMM_READ(scale + i);
+    const float y = x[i] - TINYGMM_READ(mean + i);
     q += y * y;
   }
   return c - h * q;
 }
 
-// Tied covariance, evaluated as a linear discriminant around a centre m:
-// log p_k(x) = shared(x) + a_k + b_k . (x - m), shared(x) = -||U^T (x - m)||^2.
+// z = (x - offset) * inv_scale: every model is evaluated on standardised
+// inputs, so its constants are of order one and float32 keeps their precision.
+template <int D>
+inline void standardize(const float* x, float* z, const float* offset, const float* inv_scale) {
+  for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
+}
+
+// Tied covariance, evaluated as a linear discriminant (z is centred on the
+// weighted mean of the component means):
+// log p_k = shared(z) + a_k + b_k . z, shared(z) = -||U^T z||^2.
 // The quadratic term is common to every component, so predict and
 // predict_proba never compute it, and far points keep their exact ordering.
 template <int D>
-inline float linear_log_prob(const float* x, const float* centre, const float* b, float a) {
+inline float linear_log_prob(const float* z, const float* b, float a) {
   float s = a;
-  for (int i = 0; i < D; ++i) s += (x[i] - TINYGMM_READ(centre + i)) * TINYGMM_READ(b + i);
+  for (int i = 0; i < D; ++i) s += z[i] * TINYGMM_READ(b + i);
   return s;
 }
 
 template <int D>
-inline float tied_shared(const float* x, const float* centre, const float* u) {
-  return full_log_prob<D>(x, centre, u, 0.0f);
+inline float tied_shared(const float* z, const float* u) {
+  float q = 0.0f;
+  for (int j = 0; j < D; ++j) {
+    float y = 0.0f;
+    for (int i = 0; i <= j; ++i) y += z[i] * TINYGMM_READ(u++);
+    q += y * y;
+  }
+  return -q;
 }
 
 // Index of the most probable component (scikit-learn's predict).
 template <class M>
 inline int predict(const float* x) {
+  float z[M::D];
+  M::transform(x, z);
   int best = 0;
-  float best_lp = M::log_prob(0, x);
+  float best_lp = M::log_prob(0, z);
   for (int k = 1; k < M::K; ++k) {
-    const float lp = M::log_prob(k, x);
+    const float lp = M::log_prob(k, z);
     if (lp > best_lp) {
       best_lp = lp;
       best = k;
@@ -115,9 +129,11 @@ inline int predict(const float* x) {
 // log_likelihood is not null, stores scikit-learn's score_samples there.
 template <class M>
 inline int classify(const float* x, float* proba, float* log_likelihood) {
+  float z[M::D];
+  M::transform(x, z);
   int best = 0;
   for (int k = 0; k < M::K; ++k) {
-    proba[k] = M::log_prob(k, x);
+    proba[k] = M::log_prob(k, z);
     if (proba[k] > proba[best]) best = k;
   }
   const float top = proba[best];
@@ -128,7 +144,7 @@ inline int classify(const float* x, float* proba, float* log_likelihood) {
   }
   const float inv = 1.0f / sum;
   for (int k = 0; k < M::K; ++k) proba[k] *= inv;
-  if (log_likelihood) *log_likelihood = M::shared(x) + top + logf(sum);
+  if (log_likelihood) *log_likelihood = M::shared(z) + top + logf(sum);
   return best;
 }
 

@@ -1,0 +1,38 @@
+"""Synthetic data and fitted models for the tests (seeded, generated on the fly)."""
+
+from __future__ import annotations
+
+import numpy as np
+from tinygmm.data import Dataset
+from tinygmm.fit import FitOptions, fit
+from tinygmm.model import ExportedModel
+
+
+def mixture_data(d: int, k: int, n: int = 300, seed: int = 0) -> np.ndarray:
+    """n points from k Gaussian blobs in d dimensions, features on different scales."""
+    rng = np.random.default_rng(seed)
+    means = rng.uniform(-10, 10, size=(k, d))
+    labels = rng.integers(0, k, size=n)
+    X = np.empty((n, d))
+    for j in range(k):
+        idx = labels == j
+        # random orientation, axis lengths 0.3..3: correlated but not degenerate
+        q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+        a = np.diag(rng.uniform(0.3, 3.0, size=d)) @ q
+        X[idx] = means[j] + rng.normal(size=(idx.sum(), d)) @ a
+    # features in different units and offsets, as real data has
+    X = X * 10.0 ** rng.uniform(-1, 2, size=d) + rng.uniform(-50, 50, size=d)
+    return X
+
+
+def dataset(X: np.ndarray) -> Dataset:
+    names = [f"f{i}" for i in range(X.shape[1])]
+    return Dataset(X=X, feature_names=names, path="<synthetic>", sha256="0" * 64)
+
+
+def fitted_model(
+    X: np.ndarray, k: int, covariance_type: str = "full", scaler: str = "none", seed: int = 0
+) -> ExportedModel:
+    opts = FitOptions(n_components=k, covariance_type=covariance_type, scaler=scaler, random_state=seed)
+    data = dataset(X)
+    return ExportedModel.from_fit(fit(data, opts), data, opts.as_dict())
