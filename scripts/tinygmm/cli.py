@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--if-changed", action="store_true", help="do nothing when the outputs already match the inputs")
     p.set_defaults(func=cmd_export)
 
+    from . import host_cli
+    from .report import cli as report_cli
+
+    host_cli.register(sub)
+
+    report_cli.register(sub, add_model_options, fit_options)
+
     return parser
 
 

@@ -1,0 +1,373 @@
+// tinygmm_protocol.cpp - see tinygmm_protocol.h for the protocol.
+#include "tinygmm_protocol.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define TINYGMM_STR(s) PSTR(s)
+#define TINYGMM_FLASH_BYTE(p) pgm_read_byte(p)
+#define TINYGMM_STRTOF strtod
+#else
+#define TINYGMM_STR(s) (s)
+#define TINYGMM_FLASH_BYTE(p) (*(p))
+#define TINYGMM_STRTOF strtof
+#endif
+
+namespace tinygmm {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Case-insensitive: does [s, end) equal the lowercase word w?
+bool equals_word(const char* s, const char* end, const char* w) {
+  while (s < end && *w) {
+    if (lower(*s) != *w) return false;
+    ++s;
+    ++w;
+  }
+  return s == end && *w == 0;
+}
+
+ParseStatus parse_number(char* begin, char* end, float* out) {
+  const char* p = begin;
+  if (*p == '+' || *p == '-') ++p;
+  if (equals_word(p, end, "inf") || equals_word(p, end, "infinity") || equals_word(p, end, "nan")) {
+    return PARSE_NOT_FINITE;
+  }
+  // Only decimal notation: strtof would also take hex floats on some libcs.
+  for (const char* q = begin; q < end; ++q) {
+    const char c = *q;
+    if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) {
+      return PARSE_BAD_NUMBER;
+    }
+  }
+  const char saved = *end;
+  *end = 0;
+  char* stop = 0;
+  errno = 0;
+  const float v = TINYGMM_STRTOF(begin, &stop);
+  const int err = errno;
+  *end = saved;
+  if (stop != end || stop == begin) return PARSE_BAD_NUMBER;
+  if (isinf(v)) return err == ERANGE ? PARSE_OUT_OF_RANGE : PARSE_NOT_FINITE;
+  if (isnan(v)) return PARSE_NOT_FINITE;
+  *out = v;  // underflow to a subnormal or zero is accepted
+  return PARSE_OK;
+}
+
+}  // namespace
+
+ParseResult parse_vector(char* line, float* out, uint8_t expected) {
+  ParseResult r = {PARSE_OK, 0, 0};
+  ParseStatus first_bad = PARSE_OK;
+  uint8_t first_field = 0;
+  unsigned n = 0;
+  char* p = line;
+  while (is_space(*p)) ++p;
+  while (*p) {
+    if (*p == ',') {  // leading comma or ",,"
+      r.status = PARSE_EMPTY_FIELD;
+      r.field = static_cast<uint8_t>(n + 1 > 255 ? 255 : n + 1);
+      return r;
+    }
+    char* start = p;
+    while (*p && *p != ',' && !is_space(*p)) ++p;
+    ++n;
+    if (n <= expected && first_bad == PARSE_OK) {
+      const ParseStatus s = parse_number(start, p, &out[n - 1]);
+      if (s != PARSE_OK) {
+        first_bad = s;
+        first_field = static_cast<uint8_t>(n);
+      }
+    }
+    while (is_space(*p)) ++p;
+    if (*p == ',') {
+      ++p;
+      while (is_space(*p)) ++p;
+      if (*p == 0) {  // trailing comma
+        r.status = PARSE_EMPTY_FIELD;
+        r.field = static_cast<uint8_t>(n + 1 > 255 ? 255 : n + 1);
+        return r;
+      }
+    }
+  }
+  r.count = static_cast<uint8_t>(n > 255 ? 255 : n);
+  if (n != expected) {
+    r.status = PARSE_COUNT;
+  } else if (first_bad != PARSE_OK) {
+    r.status = first_bad;
+    r.field = first_field;
+  }
+  return r;
+}
+
+uint8_t format_float(float value, char* buf, uint8_t digits) {
+  char* p = buf;
+  if (isnan(value)) {
+    buf[0] = 'n', buf[1] = 'a', buf[2] = 'n', buf[3] = 0;
+    return 3;
+  }
+  if (value < 0) {
+    *p++ = '-';
+    value = -value;
+  }
+  if (isinf(value)) {
+    *p++ = 'i', *p++ = 'n', *p++ = 'f', *p = 0;
+    return static_cast<uint8_t>(p - buf);
+  }
+  if (value == 0) {
+    p = buf;  // no "-0"
+    *p++ = '0', *p = 0;
+    return 1;
+  }
+  if (digits < 1) digits = 1;
+  if (digits > 9) digits = 9;
+  // Decimal exponent and mantissa in [1, 10), scaling by powers of ten in
+  // few steps (double is float on AVR; the host gets a little extra precision).
+  static const double kPow[] = {1e1, 1e2, 1e4, 1e8, 1e16, 1e32};
+  double v = value;
+  int e10 = 0;
+  // Greedy binary decomposition of the exponent: at most 6 steps each way.
+  for (int i = 5; i >= 0; --i) {
+    if (v >= kPow[i]) {
+      v /= kPow[i];
+      e10 += 1 << i;
+    }
+  }
+  for (int i = 5; i >= 0; --i) {
+    if (v * kPow[i] < 10.0) {
+      v *= kPow[i];
+      e10 -= 1 << i;
+    }
+  }
+  while (v >= 10.0) {
+    v /= 10.0;
+    ++e10;
+  }
+  while (v < 1.0) {
+    v *= 10.0;
+    --e10;
+  }
+  uint32_t scale = 1;
+  for (uint8_t i = 1; i < digits; ++i) scale *= 10;
+  uint32_t mant = static_cast<uint32_t>(v * scale + 0.5);
+  if (mant >= scale * 10) {
+    mant /= 10;
+    ++e10;
+  }
+  char d[10];
+  for (int i = digits - 1; i >= 0; --i) {
+    d[i] = static_cast<char>('0' + mant % 10);
+    mant /= 10;
+  }
+  int last = digits - 1;  // drop trailing zeros
+  while (last > 0 && d[last] == '0') --last;
+  if (e10 >= -5 && e10 < digits) {
+    if (e10 < 0) {
+      *p++ = '0', *p++ = '.';
+      for (int i = -1; i > e10; --i) *p++ = '0';
+      for (int i = 0; i <= last; ++i) *p++ = d[i];
+    } else {
+      for (int i = 0; i <= e10; ++i) *p++ = i <= last ? d[i] : '0';
+      if (last > e10) {
+        *p++ = '.';
+        for (int i = e10 + 1; i <= last; ++i) *p++ = d[i];
+      }
+    }
+  } else {
+    *p++ = d[0];
+    if (last > 0) {
+      *p++ = '.';
+      for (int i = 1; i <= last; ++i) *p++ = d[i];
+    }
+    *p++ = 'e';
+    int e = e10;
+    if (e < 0) {
+      *p++ = '-';
+      e = -e;
+    } else {
+      *p++ = '+';
+    }
+    if (e >= 10) *p++ = static_cast<char>('0' + e / 10);
+    *p++ = static_cast<char>('0' + e % 10);
+  }
+  *p = 0;
+  return static_cast<uint8_t>(p - buf);
+}
+
+LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx)
+    : model_(model), write_(write), ctx_(ctx), len_(0), overflow_(false), replies_(0) {
+  line_[0] = 0;
+}
+
+void LineProtocol::put(const char* s, size_t n) { write_(ctx_, s, n); }
+
+void LineProtocol::put_flash(const char* s) {
+  char chunk[16];
+  size_t n = 0;
+  for (;;) {
+    const char c = static_cast<char>(TINYGMM_FLASH_BYTE(s++));
+    if (c == 0) break;
+    chunk[n++] = c;
+    if (n == sizeof chunk) {
+      put(chunk, n);
+      n = 0;
+    }
+  }
+  if (n) put(chunk, n);
+}
+
+void LineProtocol::put_int(long v) {
+  char buf[12];
+  char* p = buf + sizeof buf;
+  const bool neg = v < 0;
+  unsigned long u = neg ? 0ul - static_cast<unsigned long>(v) : static_cast<unsigned long>(v);
+  do {
+    *--p = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg) *--p = '-';
+  put(p, static_cast<size_t>(buf + sizeof buf - p));
+}
+
+void LineProtocol::put_float(float v, uint8_t digits) {
+  char buf[20];
+  const uint8_t n = format_float(v, buf, digits);
+  put(buf, n);
+}
+
+void LineProtocol::end_line() {
+  put("\n", 1);
+  ++replies_;
+}
+
+void LineProtocol::begin() {
+  put_flash(TINYGMM_STR("READY tinygmm "));
+  put_flash(model_.model_hash);
+  end_line();
+}
+
+void LineProtocol::reply_error(const char* reason_flash, int value) {
+  put_flash(TINYGMM_STR("ERR "));
+  put_flash(reason_flash);
+  if (value >= 0) {
+    put(" ", 1);
+    put_int(value);
+  }
+  end_line();
+}
+
+void LineProtocol::feed(const char* data, size_t len) {
+  for (size_t i = 0; i < len; ++i) feed(data[i]);
+}
+
+void LineProtocol::feed(char c) {
+  if (c == '\n' || c == '\r') {
+    if (overflow_) {
+      overflow_ = false;
+      len_ = 0;
+      reply_error(TINYGMM_STR("too-long"), -1);
+      return;
+    }
+    line_[len_] = 0;
+    handle_line();
+    len_ = 0;
+    return;
+  }
+  if (overflow_) return;
+  if (len_ >= TINYGMM_LINE_MAX) {
+    overflow_ = true;
+    return;
+  }
+  line_[len_++] = c;
+}
+
+void LineProtocol::handle_line() {
+  char* p = line_;
+  while (is_space(*p)) ++p;
+  char* end = p;
+  while (*end) ++end;
+  while (end > p && is_space(end[-1])) --end;
+  if (end == p) return;  // empty line: ignored
+  *end = 0;
+
+  // A word that is not a number is a command.
+  if (is_alpha(*p)) {
+    char* w = p;
+    while (is_alpha(*w)) ++w;
+    const bool numeric_word = equals_word(p, w, "inf") || equals_word(p, w, "infinity") ||
+                              equals_word(p, w, "nan") || equals_word(p, w, "e");
+    if (!numeric_word) {
+      if (w == end && equals_word(p, end, "info")) {
+        put_flash(TINYGMM_STR("INFO components="));
+        put_int(model_.n_components);
+        put_flash(TINYGMM_STR(" features="));
+        put_int(model_.n_features);
+        put_flash(TINYGMM_STR(" names="));
+        put_flash(model_.feature_names);
+        put_flash(TINYGMM_STR(" model="));
+        put_flash(model_.model_hash);
+        end_line();
+        return;
+      }
+      if (w - p > 16) w = p + 16;
+      put_flash(TINYGMM_STR("ERR unknown-command "));
+      put(p, static_cast<size_t>(w - p));
+      end_line();
+      return;
+    }
+  }
+
+  float x[TINYGMM_MAX_FEATURES];
+  const ParseResult r = parse_vector(p, x, model_.n_features);
+  switch (r.status) {
+    case PARSE_OK: {
+      Classification c;
+      model_.classify(x, &c);
+      if (!isfinite(c.log_likelihood) || !isfinite(c.probability)) {
+        // finite input, but too far out for float32 arithmetic
+        reply_error(TINYGMM_STR("overflow"), -1);
+        return;
+      }
+      put_flash(TINYGMM_STR("OK "));
+      put_int(c.label);
+      put(" ", 1);
+      put_float(c.probability, 6);
+      put(" ", 1);
+      put_float(c.log_likelihood, 7);
+      end_line();
+      return;
+    }
+    case PARSE_COUNT:
+      put_flash(TINYGMM_STR("ERR count expected "));
+      put_int(model_.n_features);
+      put_flash(TINYGMM_STR(" got "));
+      put_int(r.count);
+      end_line();
+      return;
+    case PARSE_EMPTY_FIELD:
+      reply_error(TINYGMM_STR("empty-field"), r.field);
+      return;
+    case PARSE_NOT_FINITE:
+      reply_error(TINYGMM_STR("not-finite"), r.field);
+      return;
+    case PARSE_OUT_OF_RANGE:
+      reply_error(TINYGMM_STR("out-of-range"), r.field);
+      return;
+    case PARSE_BAD_NUMBER:
+    case PARSE_UNKNOWN_COMMAND:
+    default:
+      reply_error(TINYGMM_STR("bad-number"), r.field);
+      return;
+  }
+}
+
+}  // namespace tinygmm

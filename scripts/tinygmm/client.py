@@ -1,0 +1,246 @@
+"""Host side of serial protocol v1: talk to a tinygmm device through pyserial.
+
+Answers are paired with requests strictly in order (the device answers every
+non-empty line exactly once). Whenever that pairing could be in doubt (a
+garbled line, a reset announced by READY, an ERR for a request the host
+built itself, a timeout) every unanswered request is thrown back, a barrier
+(a newline, then INFO, read up to its answer) drains whatever the device
+still had in flight, and those requests are sent again. So an answer is
+never attributed to the wrong input; at worst a request is retried.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import TinyGMMError
+
+BAUD = 115200
+_OK = re.compile(r"^OK (-?\d+) (\S+) (\S+)$")
+_INFO = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)$")
+_READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
+# ERR replies the device may legitimately give to a well-formed request
+_LEGIT_ERRORS = ("ERR overflow",)
+
+
+class DeviceError(TinyGMMError):
+    """The device did not answer, or the port failed."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    line: str
+    label: int | None = None
+    probability: float | None = None
+    log_likelihood: float | None = None
+    latency: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.label is not None
+
+    @property
+    def error(self) -> str | None:
+        return None if self.ok else self.line
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    components: int
+    features: int
+    names: list[str]
+    model: str
+
+
+@dataclass
+class LinkStats:
+    resyncs: int = 0
+    resets: int = 0
+    garbage_lines: int = 0
+    timeouts: int = 0
+    retried_requests: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+def format_vector(x: Sequence[float]) -> str:
+    """A request line for a feature vector: float32-exact, at most 15 characters a value."""
+    return ",".join(f"{float(v):.9g}" for v in x)
+
+
+def parse_reply(line: str) -> Reply | None:
+    m = _OK.match(line)
+    if m:
+        try:
+            return Reply(line, int(m.group(1)), float(m.group(2)), float(m.group(3)))
+        except ValueError:
+            return None
+    if line.startswith("ERR ") and line[4:].strip() and line.isprintable():
+        return Reply(line)
+    return None
+
+
+class DeviceClient:
+    """Request/reply over any pyserial port object (``serial_for_url``)."""
+
+    def __init__(self, ser: Any, timeout: float = 2.0, window: int = 8, retries: int = 3) -> None:
+        self.ser = ser
+        self.timeout = timeout
+        self.window = max(1, window)
+        self.retries = retries
+        self.stats = LinkStats()
+        self.ready_hash: str | None = None
+        self._buf = bytearray()
+        self._info: DeviceInfo | None = None
+
+    # ---- raw line I/O ---------------------------------------------------
+    def _write(self, text: str) -> None:
+        try:
+            self.ser.write(text.encode("ascii"))
+            self.ser.flush()
+        except Exception as exc:  # pyserial raises SerialException / OSError
+            raise DeviceError(f"cannot write to the device: {exc}") from None
+
+    def read_line(self, timeout: float) -> str | None:
+        """The next line (without terminator), or None after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                raw = bytes(self._buf[:nl])
+                del self._buf[: nl + 1]
+                return raw.rstrip(b"\r").decode("ascii", errors="replace")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                self.ser.timeout = min(left, 0.05)
+                chunk = self.ser.read(max(1, getattr(self.ser, "in_waiting", 0) or 1))
+            except Exception as exc:
+                raise DeviceError(f"the device went away: {exc}") from None
+            if chunk:
+                self._buf += chunk
+                if len(self._buf) > 4096 and b"\n" not in self._buf:
+                    self._buf.clear()  # runaway garbage without newlines
+                    self.stats.garbage_lines += 1
+
+    # ---- barrier / info -------------------------------------------------
+    def sync(self) -> DeviceInfo:
+        """Drain everything in flight and return the device's INFO."""
+        for attempt in range(self.retries + 1):
+            self._write("\nINFO\n")
+            deadline = time.monotonic() + self.timeout * (1 + attempt)
+            while (left := deadline - time.monotonic()) > 0:
+                line = self.read_line(left)
+                if line is None:
+                    break
+                m = _INFO.match(line)
+                if m:
+                    names = m.group(3).split("|")
+                    self._info = DeviceInfo(int(m.group(1)), int(m.group(2)), names, m.group(4))
+                    return self._info
+                r = _READY.match(line)
+                if r:
+                    self.ready_hash = r.group(1)
+                    self.stats.resets += 1
+                    break  # the INFO was probably lost in the reset: send it again
+            self.stats.timeouts += 1
+        raise DeviceError(f"no answer from the device within {self.timeout:g} s (is it running and at {BAUD} baud?)")
+
+    def info(self) -> DeviceInfo:
+        return self._info or self.sync()
+
+    def _resync(self, why: str) -> None:
+        self.stats.resyncs += 1
+        if len(self.stats.events) < 50:
+            self.stats.events.append(why)
+        self.sync()
+
+    # ---- requests ---------------------------------------------------------
+    def request_many(
+        self,
+        lines: Sequence[str],
+        well_formed: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[Reply]:
+        """Send request lines (pipelined) and return their replies in order.
+
+        ``well_formed``: the host built these lines itself, so an ERR other than
+        overflow means the link corrupted the request: it is retried.
+        """
+        n = len(lines)
+        results: list[Reply | None] = [None] * n
+        attempts = [0] * n
+        sent_at = [0.0] * n
+        pending: deque[int] = deque(range(n))
+        inflight: deque[int] = deque()
+        done = 0
+
+        def throw_back() -> None:
+            while inflight:
+                pending.appendleft(inflight.pop())
+
+        while pending or inflight:
+            while pending and len(inflight) < self.window:
+                i = pending.popleft()
+                attempts[i] += 1
+                if attempts[i] > self.retries + 1:
+                    raise DeviceError(f"request {i + 1} ({lines[i]!r}) failed {self.retries + 1} times; giving up")
+                if attempts[i] > 1:
+                    self.stats.retried_requests += 1
+                sent_at[i] = time.monotonic()
+                self._write(lines[i] + "\n")
+                inflight.append(i)
+            line = self.read_line(self.timeout)
+            if line is None:
+                self.stats.timeouts += 1
+                throw_back()
+                self._resync("timeout")
+                continue
+            if line == "":
+                continue
+            reply = parse_reply(line)
+            if reply is not None and inflight:
+                i = inflight[0]
+                if reply.error and well_formed and not line.startswith(_LEGIT_ERRORS):
+                    throw_back()
+                    self._resync(f"unexpected {line!r} for a well-formed request")
+                    continue
+                inflight.popleft()
+                results[i] = Reply(
+                    reply.line, reply.label, reply.probability, reply.log_likelihood, time.monotonic() - sent_at[i]
+                )
+                done += 1
+                if progress:
+                    progress(done, n)
+                continue
+            m = _READY.match(line)
+            if m:
+                self.ready_hash = m.group(1)
+                self.stats.resets += 1
+                throw_back()
+                self._resync("device reset (READY)")
+                continue
+            if _INFO.match(line):
+                continue  # a late answer to an earlier barrier: it precedes everything in flight
+            self.stats.garbage_lines += 1
+            throw_back()
+            self._resync(f"garbled line {line[:40]!r}")
+        return [r for r in results if r is not None]
+
+    def classify(self, x: Sequence[float]) -> Reply:
+        return self.request_many([format_vector(x)])[0]
+
+
+def open_port(port: str, timeout: float = 2.0) -> Any:
+    """A pyserial port for a device name or URL (socket://, rfc2217://, loop://, ...)."""
+    import serial
+
+    try:
+        return serial.serial_for_url(port, baudrate=BAUD, timeout=0.05, write_timeout=timeout)
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise DeviceError(f"cannot open {port}: {exc}") from None

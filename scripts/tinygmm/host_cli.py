@@ -1,0 +1,207 @@
+"""``tinygmm classify|stream|verify``: talk to a board (or the native build) over serial."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .client import DeviceClient, DeviceInfo, Reply, format_vector, open_port
+from .errors import TinyGMMError
+
+PORT_HELP = (
+    "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
+    "or 'native' / 'native:PATH' to run the native firmware build as the device on a pty"
+)
+
+
+@contextlib.contextmanager
+def connect(port: str, timeout: float, window: int = 8) -> Iterator[DeviceClient]:
+    """Open the port (spawning the native firmware for ``native``) and sync with the device."""
+    from .native import PtyDevice, find_native_firmware
+
+    dev = None
+    if port == "native" or port.startswith("native:"):
+        dev = PtyDevice(find_native_firmware(port))
+        port = dev.port
+    ser = open_port(port, timeout)
+    try:
+        client = DeviceClient(ser, timeout=timeout, window=window)
+        client.sync()
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            ser.close()
+        if dev is not None:
+            dev.close()
+
+
+def _progress(label: str) -> Any:
+    tty = sys.stderr.isatty()
+    start = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        if not tty and done != total:
+            return
+        rate = done / max(time.monotonic() - start, 1e-9)
+        width = 30
+        bar = "#" * (width * done // max(total, 1))
+        print(f"\r{label} [{bar:<{width}}] {done}/{total} ({rate:.0f}/s)", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _reply_text(r: Reply) -> str:
+    if r.ok:
+        return f"label={r.label} probability={r.probability:.6g} log_likelihood={r.log_likelihood:.7g}"
+    return r.line
+
+
+def cmd_classify(a: argparse.Namespace) -> int:
+    with connect(a.port, a.timeout) as client:
+        replies = client.request_many([v.strip() for v in a.vectors], well_formed=False)
+    status = 0
+    for vec, r in zip(a.vectors, replies, strict=True):
+        print(f"{vec} -> {_reply_text(r)}")
+        status |= 0 if r.ok else 1
+    return status
+
+
+def read_feature_rows(path: str, names: list[str]) -> tuple[list[str], list[list[str]], np.ndarray]:
+    """All rows of a CSV, and the named feature columns as floats."""
+    from .data import load_csv
+
+    p = Path(path)
+    data = load_csv(p, names, dropna=False, check_constant=False)
+    text = p.read_bytes().decode("utf-8-sig")
+    first = text.splitlines()[0] if text else ""
+    delim = ";" if first.count(";") > first.count(",") else ("\t" if first.count("\t") > first.count(",") else ",")
+    rows = [r for r in csv.reader(text.splitlines(), delimiter=delim)]
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    return rows[0], body, data.X
+
+
+def cmd_stream(a: argparse.Namespace) -> int:
+    with connect(a.port, a.timeout, a.window) as client:
+        info = client.info()
+        header, body, X = read_feature_rows(a.data, info.names)
+        replies = client.request_many([format_vector(x) for x in X], progress=_progress("stream"))
+        _print_link_stats(client)
+    if a.out:
+        out = Path(a.out)
+        with out.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow([*header, "label", "probability", "log_likelihood"])
+            for row, r in zip(body, replies, strict=True):
+                w.writerow([*row, *(_cols(r))])
+        print(f"wrote {len(replies)} labelled rows to {out}")
+    else:
+        for x, r in zip(X, replies, strict=True):
+            print(f"{format_vector(x)} -> {_reply_text(r)}")
+    return 0
+
+
+def _cols(r: Reply) -> list[str]:
+    if r.ok:
+        return [str(r.label), f"{r.probability:.6g}", f"{r.log_likelihood:.7g}"]
+    return ["", "", r.line]
+
+
+def _print_link_stats(client: DeviceClient) -> None:
+    s = client.stats
+    if s.resyncs or s.resets or s.garbage_lines:
+        print(
+            f"link: {s.resyncs} resync(s), {s.resets} reset(s), {s.garbage_lines} garbled line(s), "
+            f"{s.timeouts} timeout(s), {s.retried_requests} request(s) retried",
+            file=sys.stderr,
+        )
+
+
+def check_model(info: DeviceInfo, model: Any, json_path: str) -> None:
+    if info.model != model.model_hash:
+        raise TinyGMMError(
+            f"the device runs model {info.model} but {json_path} is model {model.model_hash}: "
+            "flash the firmware built from this model (pio run -t upload) or pass the matching --json"
+        )
+    if info.names != model.feature_names:
+        raise TinyGMMError(f"device features {info.names} differ from the model's {model.feature_names}")
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from .data import load_csv
+    from .model import ExportedModel
+    from .vectors import is_near_tie, make_inputs, sklearn_outputs
+
+    model = ExportedModel.load(a.json)
+    data_path = a.data or model.data.get("path")
+    if not data_path or not Path(data_path).is_file():
+        raise TinyGMMError(f"no data to verify with: pass a CSV (the model's data file {data_path!r} is not here)")
+    X_data = load_csv(data_path, model.feature_names, dropna=True, check_constant=False).X
+    X_grid, far = make_inputs(model, X_data, n_in=64, n_far=30, seed=1)
+    X = np.vstack([X_data.astype(np.float32).astype(np.float64), X_grid])
+    is_far = np.concatenate([np.zeros(len(X_data), bool), far])
+    with connect(a.port, a.timeout, a.window) as client:
+        info = client.info()
+        check_model(info, model, a.json)
+        replies = client.request_many([format_vector(x) for x in X], progress=_progress("verify"))
+        _print_link_stats(client)
+    ref = sklearn_outputs(model, X)
+    decided = ~is_near_tie(ref["gap"], ref["top"])
+    labels = np.array([r.label if r.ok else -1 for r in replies])
+    probs = np.array([r.probability if r.ok else np.nan for r in replies])
+    lls = np.array([r.log_likelihood if r.ok else np.nan for r in replies])
+    ref_p = ref["proba"][np.arange(len(X)), np.clip(labels, 0, None)]
+    agree = labels == ref["label"]
+    ll_ok = np.where(is_far, np.abs(lls - ref["log_likelihood"]) <= 1e-5 * np.abs(ref["log_likelihood"]), np.abs(lls - ref["log_likelihood"]) <= 1e-3)
+    p_ok = np.abs(probs - ref_p) <= 1e-4
+    bad = np.flatnonzero(decided & ~(agree & ll_ok & p_ok))
+    lat = np.array([r.latency for r in replies]) * 1e3
+    n_dec = int(decided.sum())
+    print(f"device model {info.model} ({info.components} components, features {', '.join(info.names)}): matches {a.json}")
+    print(f"rows: {len(X)} ({len(X_data)} from {data_path}, {int((~far).sum())} grid, {int(far.sum())} far outside)")
+    print(f"predict agreement: {100.0 * agree[decided].mean():.2f}% of {n_dec} decided rows; {len(X) - n_dec} near-tie(s) reported separately")
+    print(f"probability/log-likelihood within tolerance: {100.0 * (p_ok & ll_ok)[decided].mean():.2f}%")
+    print(f"round-trip latency: mean {lat.mean():.2f} ms, p95 {np.percentile(lat, 95):.2f} ms, max {lat.max():.2f} ms")
+    for i in bad[:10]:
+        print(
+            f"  mismatch row {i + 1}: x={format_vector(X[i])} device={replies[i].line!r} "
+            f"sklearn=label {ref['label'][i]} p {ref_p[i]:.6g} ll {ref['log_likelihood'][i]:.7g}"
+        )
+    ties = np.flatnonzero(~decided)
+    for i in ties[:5]:
+        print(f"  near-tie row {i + 1}: x={format_vector(X[i])} device label {labels[i]}, sklearn {ref['label'][i]}")
+    ok = len(bad) == 0
+    print("verify: PASS" if ok else f"verify: FAIL ({len(bad)} mismatches)")
+    return 0 if ok else 1
+
+
+def register(sub: Any) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--port", required=True, help=PORT_HELP)
+        p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer (default 2)")
+
+    p = sub.add_parser("classify", help="send feature vectors to a device and print its answers")
+    common(p)
+    p.add_argument("vectors", nargs="+", help='feature vectors such as "19,39" (commas and/or spaces)')
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("stream", help="send every row of a CSV to a device and collect the labels")
+    common(p)
+    p.add_argument("data", help="CSV with the model's feature columns (by name)")
+    p.add_argument("--out", help="write the CSV with label, probability and log_likelihood columns added")
+    p.add_argument("--window", type=int, default=8, help="requests in flight (default 8)")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("verify", help="check a device against scikit-learn using the model JSON")
+    common(p)
+    p.add_argument("data", nargs="?", help="CSV to verify with (default: the model's training data)")
+    p.add_argument("--json", default="include/GMM.json", help="model JSON written by export (default include/GMM.json)")
+    p.add_argument("--window", type=int, default=8, help="requests in flight (default 8)")
+    p.set_defaults(func=cmd_verify)

@@ -1,0 +1,48 @@
+// tinygmm firmware: classifies feature vectors that arrive over serial.
+// All logic is in lib/tinygmm (protocol) and include/GMM.h (model); this file
+// only wires them to the board's serial port, or to stdin/stdout on native.
+#include "tinygmm_device.h"
+
+#if defined(ARDUINO)
+#include <Arduino.h>
+
+#ifndef TINYGMM_BAUD
+#define TINYGMM_BAUD 115200
+#endif
+
+static void serial_write(void*, const char* data, size_t len) {
+  Serial.write(reinterpret_cast<const uint8_t*>(data), len);
+}
+
+static tinygmm::LineProtocol protocol(tinygmm_device::MODEL, serial_write, 0);
+
+void setup() {
+  Serial.begin(TINYGMM_BAUD);
+  protocol.begin();
+}
+
+void loop() {
+  while (Serial.available() > 0) protocol.feed(static_cast<char>(Serial.read()));
+}
+
+#else  // native: stdin/stdout, so the program acts as a device on a pty
+#include <stdio.h>
+#include <unistd.h>
+
+static void stdout_write(void*, const char* data, size_t len) {
+  fwrite(data, 1, len, stdout);
+  if (len && data[len - 1] == '\n') fflush(stdout);
+}
+
+int main() {
+  tinygmm::LineProtocol protocol(tinygmm_device::MODEL, stdout_write, 0);
+  protocol.begin();
+  char buf[256];
+  for (;;) {
+    const ssize_t n = read(0, buf, sizeof buf);
+    if (n <= 0) break;  // EOF or the port went away
+    protocol.feed(buf, static_cast<size_t>(n));
+  }
+  return 0;
+}
+#endif
