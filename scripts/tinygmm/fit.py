@@ -50,12 +50,16 @@ class FitOptions:
         ):
             if value not in allowed:
                 raise TinyGMMError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        if not 0.0 < self.alpha < 1.0:
+        if not 0.0 < self.alpha < 1.0:  # also refuses nan
             raise TinyGMMError(f"--alpha must be in (0, 1), got {self.alpha}")
-        if self.max_iter < 1 or self.n_init < 1:
-            raise TinyGMMError("--max-iter and --n-init must be >= 1")
-        if not self.tol > 0 or not self.reg_covar >= 0:
-            raise TinyGMMError("--tol must be > 0 and --reg-covar >= 0")
+        if self.max_iter < 1:
+            raise TinyGMMError(f"--max-iter must be >= 1, got {self.max_iter}")
+        if self.n_init < 1:
+            raise TinyGMMError(f"--n-init must be >= 1, got {self.n_init}")
+        if not (self.tol > 0 and math.isfinite(self.tol)):
+            raise TinyGMMError(f"--tol must be a finite number > 0, got {self.tol}")
+        if not (self.reg_covar >= 0 and math.isfinite(self.reg_covar)):
+            raise TinyGMMError(f"--reg-covar must be a finite number >= 0, got {self.reg_covar}")
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
