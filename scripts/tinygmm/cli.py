@@ -121,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--vectors", default="test/test_parity/golden_vectors.h", help="golden vectors header, or none")
     o.add_argument("--namespace", default="gmm", help="C++ namespace of the model (default gmm)")
     o.add_argument("--if-changed", action="store_true", help="do nothing when the outputs already match the inputs")
+    o.add_argument(
+        "--platformio",
+        metavar="INI",
+        help="take the custom_gmm_* options of a platformio.ini ([env], then [env:NAME] given by --env); "
+        "flags given after it override them",
+    )
+    o.add_argument(
+        "--env", help="with --platformio: the [env:NAME] whose overrides apply (default: first default_envs)"
+    )
     p.set_defaults(func=cmd_export)
 
     from . import host_cli
@@ -133,10 +142,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expand_platformio(argv: list[str]) -> list[str]:
+    """``export --platformio [INI] [--env NAME]``: the ini's custom_gmm_* options, then the rest."""
+    from .pioconfig import read_ini
+
+    if not argv or argv[0] != "export" or "--platformio" not in argv:
+        return argv
+    rest = list(argv[1:])
+    i = rest.index("--platformio")
+    ini = "platformio.ini"
+    if i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+        ini = rest.pop(i + 1)
+    rest.pop(i)
+    env = None
+    if "--env" in rest:
+        j = rest.index("--env")
+        if j + 1 >= len(rest):
+            raise TinyGMMError("--env needs an environment name")
+        env = rest[j + 1]
+        del rest[j : j + 2]
+    return ["export", *read_ini(ini, env), *rest]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(_expand_platformio(list(sys.argv[1:] if argv is None else argv)))
         return int(args.func(args))
     except TinyGMMError as exc:
         print(f"tinygmm: error: {exc}", file=sys.stderr)

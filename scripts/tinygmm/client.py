@@ -131,9 +131,10 @@ class DeviceClient:
     # ---- barrier / info -------------------------------------------------
     def sync(self) -> DeviceInfo:
         """Drain everything in flight and return the device's INFO."""
-        for attempt in range(self.retries + 1):
+        for _ in range(self.retries + 1):
             self._write("\nINFO\n")
-            deadline = time.monotonic() + self.timeout * (1 + attempt)
+            deadline = time.monotonic() + self.timeout
+            extended = False
             while (left := deadline - time.monotonic()) > 0:
                 line = self.read_line(left)
                 if line is None:
@@ -145,9 +146,12 @@ class DeviceClient:
                     return self._info
                 r = _READY.match(line)
                 if r:
+                    # (re)booted: an INFO sent while it was starting may be lost, so ask again
                     self.ready_hash = r.group(1)
-                    self.stats.resets += 1
-                    break  # the INFO was probably lost in the reset: send it again
+                    self._write("INFO\n")
+                    if not extended:
+                        extended = True
+                        deadline = time.monotonic() + self.timeout
             self.stats.timeouts += 1
         raise DeviceError(f"no answer from the device within {self.timeout:g} s (is it running and at {BAUD} baud?)")
 

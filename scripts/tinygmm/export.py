@@ -34,6 +34,7 @@ class ExportRequest:
         data_sha = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"
         doc = {
             "tool": __version__,
+            "generator": _generator_fingerprint(),
             "data_sha256": data_sha,
             "features": self.features,
             "options": asdict(self.options),  # type: ignore[call-overload]
@@ -43,6 +44,17 @@ class ExportRequest:
         }
         text = json.dumps(doc, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _generator_fingerprint() -> str:
+    """Hash of the C++ runtime and the code generators, so editing either regenerates the header."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "runtime" / "tinygmm_eval.h"
+    runtime = packaged if packaged.is_file() else here.parents[1] / "lib" / "tinygmm" / "src" / "tinygmm_eval.h"
+    h = hashlib.sha256()
+    for path in (runtime, here / "codegen.py", here / "vectors.py"):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def up_to_date(req: ExportRequest) -> bool:

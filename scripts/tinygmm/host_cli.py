@@ -53,7 +53,12 @@ def _progress(label: str) -> Any:
         rate = done / max(time.monotonic() - start, 1e-9)
         width = 30
         bar = "#" * (width * done // max(total, 1))
-        print(f"\r{label} [{bar:<{width}}] {done}/{total} ({rate:.0f}/s)", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        print(
+            f"\r{label} [{bar:<{width}}] {done}/{total} ({rate:.0f}/s)",
+            end="" if done < total else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return show
 
@@ -159,14 +164,22 @@ def cmd_verify(a: argparse.Namespace) -> int:
     lls = np.array([r.log_likelihood if r.ok else np.nan for r in replies])
     ref_p = ref["proba"][np.arange(len(X)), np.clip(labels, 0, None)]
     agree = labels == ref["label"]
-    ll_ok = np.where(is_far, np.abs(lls - ref["log_likelihood"]) <= 1e-5 * np.abs(ref["log_likelihood"]), np.abs(lls - ref["log_likelihood"]) <= 1e-3)
+    ll_ok = np.where(
+        is_far,
+        np.abs(lls - ref["log_likelihood"]) <= 1e-5 * np.abs(ref["log_likelihood"]),
+        np.abs(lls - ref["log_likelihood"]) <= 1e-3,
+    )
     p_ok = np.abs(probs - ref_p) <= 1e-4
     bad = np.flatnonzero(decided & ~(agree & ll_ok & p_ok))
     lat = np.array([r.latency for r in replies]) * 1e3
     n_dec = int(decided.sum())
-    print(f"device model {info.model} ({info.components} components, features {', '.join(info.names)}): matches {a.json}")
+    print(
+        f"device model {info.model} ({info.components} components, features {', '.join(info.names)}): matches {a.json}"
+    )
     print(f"rows: {len(X)} ({len(X_data)} from {data_path}, {int((~far).sum())} grid, {int(far.sum())} far outside)")
-    print(f"predict agreement: {100.0 * agree[decided].mean():.2f}% of {n_dec} decided rows; {len(X) - n_dec} near-tie(s) reported separately")
+    print(
+        f"predict agreement: {100.0 * agree[decided].mean():.2f}% of {n_dec} decided rows; {len(X) - n_dec} near-tie(s) reported separately"
+    )
     print(f"probability/log-likelihood within tolerance: {100.0 * (p_ok & ll_ok)[decided].mean():.2f}%")
     print(f"round-trip latency: mean {lat.mean():.2f} ms, p95 {np.percentile(lat, 95):.2f} ms, max {lat.max():.2f} ms")
     for i in bad[:10]:

@@ -20,3 +20,12 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} not installed (apt-get install it; .ci/run does)")
     return path
+
+
+@pytest.fixture(scope="session")
+def firmware(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(project dir, native firmware executable) for the demo model with K=4."""
+    from fw import build_firmware, make_project
+
+    project = make_project(tmp_path_factory.mktemp("fw") / "project")
+    return project, build_firmware(project)

@@ -1,0 +1,121 @@
+"""Serial protocol v1, exercised through the native firmware build (g++)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fw import run_firmware
+from tinygmm.model import ExportedModel
+
+OK = re.compile(r"^OK (\d+) (\S+) (\S+)$")
+
+
+def replies(exe: Path, text: str | bytes) -> list[str]:
+    data = text.encode() if isinstance(text, str) else text
+    lines = run_firmware(exe, data)
+    assert lines[0].startswith("READY tinygmm "), lines[:1]
+    return lines[1:]
+
+
+def model(project: Path) -> ExportedModel:
+    return ExportedModel.load(project / "include" / "GMM.json")
+
+
+def test_ready_and_info(firmware: tuple[Path, Path]) -> None:
+    project, exe = firmware
+    m = model(project)
+    lines = run_firmware(exe, b"INFO\ninfo\n")
+    assert lines[0] == f"READY tinygmm {m.model_hash}"
+    expected = f"INFO components=4 features=2 names=Age|Spending Score (1-100) model={m.model_hash}"
+    assert lines[1:] == [expected, expected]
+
+
+@pytest.mark.parametrize("line", ["19,39", "19 39", "19, 39", " 19 ,39 ", "19\t39", "1.9e1,39.0", "+19,39"])
+def test_separators_all_give_the_same_answer(firmware: tuple[Path, Path], line: str) -> None:
+    _, exe = firmware
+    (reply,) = replies(exe, line + "\n")
+    assert reply == replies(exe, "19,39\n")[0]
+
+
+def test_ok_reply_matches_sklearn(firmware: tuple[Path, Path]) -> None:
+    project, exe = firmware
+    m = model(project)
+    X = np.array([[19, 39], [60, 10], [35, 90], [25.5, 50.25], [1e4, -1e4]])
+    got = replies(exe, "".join(f"{a},{b}\n" for a, b in X))
+    g = m.to_sklearn()
+    Z = m.transform(X)
+    for line, label, proba, ll in zip(got, g.predict(Z), g.predict_proba(Z), g.score_samples(Z), strict=True):
+        k, p, score = OK.match(line).groups()
+        assert int(k) == label
+        assert float(p) == pytest.approx(proba.max(), abs=2e-6)
+        assert float(score) == pytest.approx(ll, rel=1e-6, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        ("1,2,3", "ERR count expected 2 got 3"),
+        ("1", "ERR count expected 2 got 1"),
+        ("1 2 3 4 5 6", "ERR count expected 2 got 6"),
+        ("1,,2", "ERR empty-field 2"),
+        (",1,2", "ERR empty-field 1"),
+        ("1,2,", "ERR empty-field 3"),
+        ("1,abc", "ERR bad-number 2"),
+        ("1,2x", "ERR bad-number 2"),
+        ("1,0x10", "ERR bad-number 2"),
+        ("1.2.3,4", "ERR bad-number 1"),
+        ("1,-", "ERR bad-number 2"),
+        ("1,e5", "ERR bad-number 2"),
+        ("nan,1", "ERR not-finite 1"),
+        ("1,-inf", "ERR not-finite 2"),
+        ("1,Infinity", "ERR not-finite 2"),
+        ("1e39,1", "ERR out-of-range 1"),
+        ("1,-1e39", "ERR out-of-range 2"),
+        ("1e30,-1e30", "ERR overflow"),
+        ("hello", "ERR unknown-command hello"),
+        ("INFOX", "ERR unknown-command INFOX"),
+        ("\x01\x02,3", "ERR bad-number 1"),
+    ],
+)
+def test_malformed_lines_get_exactly_one_err(firmware: tuple[Path, Path], line: str, reply: str) -> None:
+    _, exe = firmware
+    got = replies(exe, line + "\n19,39\n")
+    assert got[0] == reply
+    assert got[1].startswith("OK "), "the next line must be answered normally"
+    assert len(got) == 2
+
+
+def test_empty_lines_are_ignored_and_line_ends_are_flexible(firmware: tuple[Path, Path]) -> None:
+    _, exe = firmware
+    got = replies(exe, "\n\n   \n\t\n19,39\r\n60,10\r35,90\n\r\n")
+    assert len(got) == 3 and all(r.startswith("OK ") for r in got)
+
+
+def test_tiny_values_underflow_quietly(firmware: tuple[Path, Path]) -> None:
+    _, exe = firmware
+    assert replies(exe, "1e-50,-0.0\n")[0].startswith("OK ")
+
+
+def test_too_long_line_is_discarded_to_the_newline(firmware: tuple[Path, Path]) -> None:
+    _, exe = firmware
+    long = "1," * 200 + "2"
+    got = replies(exe, long + "\n19,39\n" + "9" * 129 + "\n" + "9" * 128 + "\n")
+    assert got[0] == "ERR too-long"
+    assert got[1].startswith("OK ")
+    assert got[2] == "ERR too-long"
+    assert got[3] == "ERR count expected 2 got 1", "128 characters still fit the buffer"
+
+
+def test_garbage_bytes_then_recovery(firmware: tuple[Path, Path]) -> None:
+    _, exe = firmware
+    rng = np.random.default_rng(0)
+    garbage = bytes(rng.integers(0, 256, 5000, dtype=np.uint8))
+    n_lines = sum(1 for part in re.split(rb"[\r\n]", garbage) if part.strip(b" \t"))
+    got = replies(exe, garbage + b"\n19,39\n")
+    assert got[-1].startswith("OK ")
+    assert len(got) == n_lines + 1
+    assert all(r.startswith(("ERR ", "OK ")) for r in got)

@@ -1,0 +1,254 @@
+"""Host CLI and client against the native firmware on a pty, with faults injected."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import serial
+
+from tinygmm.client import DeviceClient, DeviceError, format_vector
+from tinygmm.model import ExportedModel
+from tinygmm.native import PtyDevice
+
+
+def reference(project: Path, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = ExportedModel.load(project / "include" / "GMM.json")
+    g = m.to_sklearn()
+    Z = m.transform(X)
+    return g.predict(Z), g.score_samples(Z)
+
+
+def points(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.uniform(18, 75, n), rng.uniform(1, 100, n)])
+    return X.astype(np.float32).astype(np.float64)
+
+
+def assert_attributed(project: Path, X: np.ndarray, replies: list[Any]) -> None:
+    """Every reply is the answer for its own input (labels and log-likelihoods are distinct per input)."""
+    labels, lls = reference(project, X)
+    got_l = np.array([r.label for r in replies])
+    got_ll = np.array([r.log_likelihood for r in replies])
+    assert len(replies) == len(X)
+    bad = np.flatnonzero((got_l != labels) | (np.abs(got_ll - lls) > 1e-3))
+    assert bad.size == 0, f"{bad.size} answers lost or misattributed, first at row {bad[0]}"
+
+
+def run_cli(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tinygmm", *args], cwd=project, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_cli_classify_native(firmware: tuple[Path, Path]) -> None:
+    project, exe = firmware
+    r = run_cli(project, "classify", "--port", f"native:{exe}", "19,39", "60 10", "oops")
+    assert r.returncode == 1  # one vector was rejected
+    lines = r.stdout.splitlines()
+    labels, lls = reference(project, np.array([[19.0, 39.0], [60.0, 10.0]]))
+    assert lines[0].startswith(f"19,39 -> label={labels[0]} ")
+    assert f"log_likelihood={lls[0]:.4f}"[:-2] in lines[0]
+    assert lines[1].startswith(f"60 10 -> label={labels[1]} ")
+    assert lines[2] == "oops -> ERR unknown-command oops"
+
+
+def test_cli_stream_and_verify(firmware: tuple[Path, Path], tmp_path: Path) -> None:
+    project, exe = firmware
+    csv = Path(__file__).resolve().parents[2] / "data" / "customers.csv"
+    out = tmp_path / "labelled.csv"
+    r = run_cli(project, "stream", "--port", f"native:{exe}", str(csv), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = out.read_text().splitlines()
+    assert rows[0].endswith(",label,probability,log_likelihood") and len(rows) == 401
+    r = run_cli(project, "verify", "--port", f"native:{exe}", str(csv))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "predict agreement: 100.00%" in r.stdout and "verify: PASS" in r.stdout
+
+
+def test_verify_refuses_a_different_model(firmware: tuple[Path, Path], tmp_path: Path) -> None:
+    project, exe = firmware
+    other = tmp_path / "other.json"
+    r = run_cli(
+        project,
+        "export",
+        "--data",
+        "../../../../" * 0 + str(Path(__file__).resolve().parents[2] / "data" / "customers.csv"),
+        "--features",
+        "Age,Spending Score (1-100)",
+        "--n-components",
+        "3",
+        "--header",
+        str(tmp_path / "o.h"),
+        "--json",
+        str(other),
+        "--vectors",
+        "none",
+    )
+    assert r.returncode == 0, r.stderr
+    r = run_cli(project, "verify", "--port", f"native:{exe}", "--json", str(other))
+    assert r.returncode == 2
+    assert "the device runs model" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_flood_of_10000_lines_none_lost(firmware: tuple[Path, Path]) -> None:
+    project, exe = firmware
+    X = points(10_000, seed=1)
+    with PtyDevice(exe) as dev:
+        ser = serial.Serial(dev.port, 115200, timeout=0.05)
+        client = DeviceClient(ser, timeout=2.0, window=32)
+        client.sync()
+        t = time.monotonic()
+        replies = client.request_many([format_vector(x) for x in X])
+        elapsed = time.monotonic() - t
+        ser.close()
+    assert_attributed(project, X, replies)
+    assert client.stats.resyncs == 0
+    print(f"\n10000 lines in {elapsed:.2f} s")
+
+
+def test_partial_lines_byte_by_byte(firmware: tuple[Path, Path]) -> None:
+    _, exe = firmware
+    with PtyDevice(exe) as dev:
+        ser = serial.Serial(dev.port, 115200, timeout=2)
+        assert ser.readline().startswith(b"READY tinygmm")
+        for ch in b"19,3":
+            ser.write(bytes([ch]))
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert ser.in_waiting == 0, "no reply before the line is complete"
+        ser.write(b"9\r\n")
+        assert ser.readline().startswith(b"OK ")
+        ser.close()
+
+
+class FaultySerial:
+    """Wraps a pyserial port and injects faults into what the host reads and writes."""
+
+    def __init__(self, inner: serial.Serial, seed: int = 0) -> None:
+        self.inner = inner
+        self.rng = np.random.default_rng(seed)
+        self.faults: dict[str, int] = {"garbage": 0, "corrupt_reply": 0, "drop_newline": 0, "delay": 0, "fake_reset": 0}
+        self.rate = 0.01
+        self._hold: bytes = b""
+
+    @property
+    def timeout(self) -> float | None:
+        return self.inner.timeout
+
+    @timeout.setter
+    def timeout(self, v: float | None) -> None:
+        self.inner.timeout = v
+
+    @property
+    def in_waiting(self) -> int:
+        return self.inner.in_waiting
+
+    def write(self, data: bytes) -> int:
+        if data.endswith(b"\n") and len(data) > 1 and self.rng.random() < self.rate:
+            self.faults["drop_newline"] += 1
+            data = data[:-1]  # two requests merge into one line
+        return self.inner.write(data)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def read(self, n: int = 1) -> bytes:
+        chunk = self.inner.read(n)
+        if not chunk:
+            return chunk
+        r = self.rng.random()
+        if r < self.rate:
+            self.faults["garbage"] += 1
+            chunk = b"\x00\xffgarbage line\n" + chunk
+        elif r < 2 * self.rate and b"\n" in chunk:
+            self.faults["corrupt_reply"] += 1  # a byte of a reply lost on the wire
+            i = chunk.index(b"\n")
+            chunk = chunk[: max(i - 3, 0)] + chunk[i:]
+        elif r < 2.2 * self.rate:
+            self.faults["delay"] += 1
+            time.sleep(0.35)  # longer than the client's timeout
+        elif r < 2.4 * self.rate:
+            self.faults["fake_reset"] += 1
+            chunk = b"READY tinygmm 0000000000000000\n"  # the reply in this chunk is lost too
+        return chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_faults_never_misattribute_answers(firmware: tuple[Path, Path]) -> None:
+    project, exe = firmware
+    X = points(3000, seed=2)
+    with PtyDevice(exe) as dev:
+        port = FaultySerial(serial.Serial(dev.port, 115200, timeout=0.05), seed=3)
+        client = DeviceClient(port, timeout=0.25, window=8, retries=8)
+        client.sync()
+        replies = client.request_many([format_vector(x) for x in X])
+        port.close()
+    injected = sum(port.faults.values())
+    print(
+        f"\nfaults injected: {port.faults}; link stats: {client.stats.resyncs} resyncs, {client.stats.retried_requests} retried"
+    )
+    assert injected >= 30 and all(v > 0 for v in port.faults.values())
+    assert_attributed(project, X, replies)
+
+
+def test_device_vanishing_raises_within_timeout(firmware: tuple[Path, Path]) -> None:
+    _, exe = firmware
+    with PtyDevice(exe) as dev:
+        ser = serial.Serial(dev.port, 115200, timeout=0.05)
+        client = DeviceClient(ser, timeout=0.3, retries=2)
+        client.sync()
+        dev.proc.kill()
+        dev.proc.wait()
+        t = time.monotonic()
+        with pytest.raises(DeviceError):
+            client.request_many(["19,39"] * 5)
+        assert time.monotonic() - t < 0.3 * 3 * 4, "must give up, not hang"
+        ser.close()
+
+
+def test_device_reset_mid_stream_is_retried(firmware: tuple[Path, Path]) -> None:
+    """A real restart: the firmware process is replaced while requests are in flight."""
+    project, exe = firmware
+    X = points(400, seed=4)
+    with PtyDevice(exe) as dev:
+        ser = serial.Serial(dev.port, 115200, timeout=0.05)
+        client = DeviceClient(ser, timeout=1.0, window=16)
+        client.sync()
+        lines = [format_vector(x) for x in X]
+        first = client.request_many(lines[:200])
+        # restart the firmware on the same pty, as a board reset would
+        dev.proc.kill()
+        dev.proc.wait()
+        dev.proc = subprocess.Popen([str(exe)], stdin=dev.master, stdout=dev.master, stderr=subprocess.DEVNULL)
+        rest = client.request_many(lines[200:])
+        ser.close()
+    assert_attributed(project, X, first + rest)
+    assert client.stats.resets >= 1
+
+
+def test_loop_url_port_is_accepted() -> None:
+    """pyserial URL handlers work as ports: with loop:// the host's own request comes back, which is no answer."""
+    from tinygmm.client import open_port
+
+    ser = open_port("loop://")
+    client = DeviceClient(ser, timeout=0.2, retries=1)
+    with pytest.raises(DeviceError, match="no answer"):
+        client.sync()
+    ser.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pty")
+def test_native_port_spec_builds_when_needed(firmware: tuple[Path, Path]) -> None:
+    project, _ = firmware
+    r = run_cli(project, "classify", "--port", "native", "19,39")
+    assert r.returncode == 0, r.stderr
+    assert (project / "build" / "native" / "tinygmm-firmware").is_file()
