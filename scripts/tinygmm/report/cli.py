@@ -1,0 +1,86 @@
+"""``tinygmm report``: the sub-command's arguments and entry point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from ..errors import TinyGMMError
+
+MODEL_OPTION_DESTS = (
+    "features",
+    "dropna",
+    "n_components",
+    "max_components",
+    "criterion",
+    "alpha",
+    "covariance_type",
+    "init_params",
+    "max_iter",
+    "tol",
+    "reg_covar",
+    "n_init",
+    "random_state",
+    "scaler",
+)
+
+
+def register(
+    subparsers: argparse._SubParsersAction,
+    add_model_options: Callable[[argparse.ArgumentParser], None],
+    fit_options: Callable[[argparse.Namespace], object],
+) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "report",
+        help="write an offline HTML report (model selection, clusters, parameters, header footprint) plus PNGs",
+        description="Fit as 'tinygmm export' would (or load an exported model JSON) and write DIR/index.html, "
+        "one self-contained page that opens offline, plus the PNG figures.",
+    )
+    add_model_options(p)
+    for action in p._actions:  # --data is optional here: --json names its own data
+        if action.dest == "data":
+            action.required = False
+            action.help = "training CSV with a header row (required unless --json; with --json, overrides its path)"
+    g = p.add_argument_group("report")
+    g.add_argument(
+        "--json",
+        metavar="MODEL",
+        help="report this exported model JSON instead of fitting; data, features and options come from it",
+    )
+    g.add_argument("--out", default="report", metavar="DIR", help="output directory (default: report)")
+    g.add_argument(
+        "--plot-features",
+        metavar="A,B",
+        help="the two features of the 2-D cluster plot (default: the first two)",
+    )
+    p.set_defaults(func=lambda a: cmd_report(a, p, fit_options))
+    return p
+
+
+def cmd_report(
+    a: argparse.Namespace, parser: argparse.ArgumentParser, fit_options: Callable[[argparse.Namespace], object]
+) -> int:
+    from ..data import parse_feature_list
+    from ..fit import Progress
+    from . import build, source
+
+    plot_features = source.parse_plot_features(a.plot_features)
+    progress = Progress("tinygmm: choosing K")
+    if a.json is not None:
+        ignored = [d for d in MODEL_OPTION_DESTS if getattr(a, d) != parser.get_default(d)]
+        if ignored:
+            flags = ", ".join("--" + d.replace("_", "-") for d in ignored)
+            print(f"tinygmm: warning: {flags} ignored with --json (the model JSON fixes them)", file=sys.stderr)
+        src = source.from_json(a.json, a.data, progress, plot_features)
+    else:
+        if a.data is None:
+            raise TinyGMMError("report needs --data CSV (to fit a model) or --json MODEL (an exported model)")
+        features = parse_feature_list(a.features)
+        options = fit_options(a)
+        src = source.from_data(a.data, features, a.dropna, options, progress, plot_features)  # type: ignore[arg-type]
+    report = build.build(src, plot_features)
+    index = build.write(report, a.out)
+    extra = ", interactive 3-D view" if report.has_3d else ""
+    print(f"tinygmm: K={src.chosen_k} report -> {index} ({len(report.pngs)} PNGs{extra})")
+    return 0
