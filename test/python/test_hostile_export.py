@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
+
 from tinygmm.cli import main
 from tinygmm.model import ExportedModel
 
