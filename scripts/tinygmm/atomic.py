@@ -13,6 +13,8 @@ def write_all(files: dict[Path, str]) -> None:
     Nothing is renamed unless every temporary file was written completely, so a
     failure while writing leaves all previous outputs untouched.
     """
+    umask = os.umask(0)
+    os.umask(umask)
     temps: list[tuple[str, Path]] = []
     try:
         for path, text in files.items():
@@ -21,6 +23,7 @@ def write_all(files: dict[Path, str]) -> None:
             temps.append((tmp, path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
         for tmp, path in temps:
             os.replace(tmp, path)
     finally:

@@ -287,7 +287,7 @@ void LineProtocol::feed(char c) {
     overflow_ = true;
     return;
   }
-  line_[len_++] = c;
+  line_[len_++] = c == 0 ? '\x1a' : c;  // a NUL must not end the line early: ASCII SUB
 }
 
 void LineProtocol::handle_line() {
