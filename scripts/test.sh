@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(g++ gcc-avr avr-libc binutils-avr simavr libsimavr-dev clang libclang-rt-14-dev valgrind chromium)
+apt_packages=(g++ gcc-avr avr-libc binutils-avr arduino-core-avr simavr libsimavr-dev libelf-dev clang libclang-rt-14-dev valgrind chromium)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
