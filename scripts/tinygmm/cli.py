@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .errors import TinyGMMError
@@ -94,6 +95,8 @@ def cmd_export(a: argparse.Namespace) -> int:
         return 0
     res = run_export(req, Progress("tinygmm: choosing K"))
     m = res.model
+    if req.features is None:
+        print(f"tinygmm: features (all numeric columns; row ids left out): {', '.join(m.feature_names)}")
     if res.fit.sweep:  # type: ignore[attr-defined]
         print(sweep_table(res.fit.sweep, m.n_components, req.options.alpha))  # type: ignore[attr-defined]
     dropped = m.data.get("dropped_lines") or []
@@ -108,10 +111,17 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump), like every other tinygmm error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tinygmm: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygmm", description="Gaussian mixture models for microcontrollers.")
+    parser = _Parser(prog="tinygmm", description="Gaussian mixture models for microcontrollers.")
     parser.add_argument("--version", action="version", version=f"tinygmm {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("export", help="fit a GMM on a CSV and write the C++ header, model JSON and test vectors")
     add_model_options(p)

@@ -151,7 +151,8 @@ def load_csv(
             if not h:
                 continue  # unnamed column, e.g. a pandas index
             if _column_is_numeric(body, j):
-                features.append(h)
+                if not _looks_like_id(h, body, j):
+                    features.append(h)
                 continue
             hint = _number_like_column(body, j)
             if hint:
@@ -280,3 +281,12 @@ def _number_like_column(body: list[tuple[int, list[str]]], j: int) -> str | None
         if total >= 1000:
             break
     return first if total and like > total / 2 else None
+
+
+def _looks_like_id(name: str, body: list[tuple[int, list[str]]], j: int) -> bool:
+    """A row identifier (``CustomerID``, ``id``, ``row_id``: distinct integers), not a feature."""
+    key = name.strip().lower().replace(" ", "").replace("-", "_")
+    if not (key == "id" or key.endswith("id") or key.endswith("_id") or key in ("index", "row", "#")):
+        return False
+    cells = [cells[j].strip() if j < len(cells) else "" for _, cells in body]
+    return all(c.isdigit() for c in cells) and len(set(cells)) == len(cells)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from tinygmm.codegen import render_header
 from tinygmm.model import ExportedModel
 

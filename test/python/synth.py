@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tinygmm.data import Dataset
 from tinygmm.fit import FitOptions, fit
 from tinygmm.model import ExportedModel

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from scipy.stats import chi2
 
+from conftest import require_tool
 from tinygmm.data import load_csv
 from tinygmm.fit import FitOptions, choose_k, fit, n_parameters
 from tinygmm.model import ExportedModel

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from cppharness import compile_models, evaluate
 from synth import fitted_model, mixture_data
 from tinygmm.vectors import is_near_tie, sklearn_outputs
