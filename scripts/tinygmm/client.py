@@ -67,6 +67,33 @@ class LinkStats:
     events: list[str] = field(default_factory=list)
 
 
+def crc8(text: str, crc: int = 0) -> int:
+    """CRC-8 (polynomial 0x07), as the firmware computes it."""
+    for b in text.encode("ascii", errors="replace"):
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def sign(request: str) -> tuple[str, int]:
+    """``request*HH`` and the request's CRC (the seed of the reply's CRC)."""
+    c = crc8(request)
+    return f"{request}*{c:02X}", c
+
+
+def check_signed(line: str, seed: int) -> str | None:
+    """The reply without its ``*HH``, or None when the CRC does not bind it to the request."""
+    if len(line) < 3 or line[-3] != "*":
+        return None
+    try:
+        want = int(line[-2:], 16)
+    except ValueError:
+        return None
+    body = line[:-3]
+    return body if crc8(body, seed) == want else None
+
+
 def format_vector(x: Sequence[float]) -> str:
     """A request line for a feature vector: float32-exact, at most 15 characters a value."""
     return ",".join(f"{float(v):.9g}" for v in x)
@@ -94,6 +121,7 @@ class DeviceClient:
         self.retries = retries
         self.stats = LinkStats()
         self.ready_hash: str | None = None
+        self.checksums = False  # the device signs replies (CRC-8); detected by sync()
         self._buf = bytearray()
         self._info: DeviceInfo | None = None
 
@@ -130,25 +158,38 @@ class DeviceClient:
 
     # ---- barrier / info -------------------------------------------------
     def sync(self) -> DeviceInfo:
-        """Drain everything in flight and return the device's INFO."""
+        """Drain everything in flight and return the device's INFO.
+
+        Asks with a signed ``INFO*HH``; a device that signs its answer gets
+        signed requests from then on. One that rejects the suffix (a plain v1
+        implementation) is asked again with a bare ``INFO``.
+        """
+        signed_req, seed = sign("INFO")
+        request = signed_req
         for _ in range(self.retries + 1):
-            self._write("\nINFO\n")
+            self._write(f"\n{request}\n")
             deadline = time.monotonic() + self.timeout
             extended = False
             while (left := deadline - time.monotonic()) > 0:
                 line = self.read_line(left)
                 if line is None:
                     break
-                m = _INFO.match(line)
-                if m:
-                    names = m.group(3).split("|")
-                    self._info = DeviceInfo(int(m.group(1)), int(m.group(2)), names, m.group(4))
-                    return self._info
+                body = check_signed(line, seed) if request is signed_req else line
+                if body is not None:
+                    m = _INFO.match(body)
+                    if m:
+                        self.checksums = request is signed_req
+                        self._info = DeviceInfo(int(m.group(1)), int(m.group(2)), m.group(3).split("|"), m.group(4))
+                        return self._info
+                if request is signed_req and line.startswith("ERR unknown-command INFO"):
+                    request = "INFO"  # no checksum support: plain v1
+                    self._write("INFO\n")
+                    continue
                 r = _READY.match(line)
                 if r:
-                    # (re)booted: an INFO sent while it was starting may be lost, so ask again
+                    # (re)booted: a request sent while it was starting may be lost, so ask again
                     self.ready_hash = r.group(1)
-                    self._write("INFO\n")
+                    self._write(f"{request}\n")
                     if not extended:
                         extended = True
                         deadline = time.monotonic() + self.timeout
@@ -180,6 +221,7 @@ class DeviceClient:
         results: list[Reply | None] = [None] * n
         attempts = [0] * n
         sent_at = [0.0] * n
+        seeds = [0] * n
         pending: deque[int] = deque(range(n))
         inflight: deque[int] = deque()
         done = 0
@@ -197,7 +239,10 @@ class DeviceClient:
                 if attempts[i] > 1:
                     self.stats.retried_requests += 1
                 sent_at[i] = time.monotonic()
-                self._write(lines[i] + "\n")
+                wire = lines[i]
+                if self.checksums:
+                    wire, seeds[i] = sign(wire)
+                self._write(wire + "\n")
                 inflight.append(i)
             line = self.read_line(self.timeout)
             if line is None:
@@ -207,8 +252,13 @@ class DeviceClient:
                 continue
             if line == "":
                 continue
-            reply = parse_reply(line)
-            if reply is not None and inflight:
+            if line.startswith("INFO "):
+                continue  # a late answer to an earlier barrier: it precedes everything in flight
+            reply = None
+            if inflight and not _READY.match(line):
+                body = check_signed(line, seeds[inflight[0]]) if self.checksums else line
+                reply = parse_reply(body) if body is not None else None
+            if reply is not None:
                 i = inflight[0]
                 if reply.error and well_formed and not line.startswith(_LEGIT_ERRORS):
                     throw_back()
@@ -229,8 +279,6 @@ class DeviceClient:
                 throw_back()
                 self._resync("device reset (READY)")
                 continue
-            if _INFO.match(line):
-                continue  # a late answer to an earlier barrier: it precedes everything in flight
             self.stats.garbage_lines += 1
             throw_back()
             self._resync(f"garbled line {line[:40]!r}")

@@ -119,3 +119,19 @@ def test_garbage_bytes_then_recovery(firmware: tuple[Path, Path]) -> None:
     assert got[-1].startswith("OK ")
     assert len(got) == n_lines + 1
     assert all(r.startswith(("ERR ", "OK ")) for r in got)
+
+
+def test_checksummed_requests_get_signed_replies(firmware: tuple[Path, Path]) -> None:
+    from tinygmm.client import check_signed, crc8, sign
+
+    _, exe = firmware
+    wire, seed = sign("19,39")
+    bad = "19,38*" + wire[-2:]
+    got = replies(exe, f"{wire}\n{bad}\n19,39\n" + sign("INFO")[0] + "\n" + sign("1,2,3")[0] + "\n")
+    plain = replies(exe, "19,39\n")[0]
+    assert check_signed(got[0], seed) == plain, "same answer, bound to the request by its CRC"
+    assert check_signed(got[0], seed ^ 1) is None, "a reply checked against another request fails"
+    assert got[1].startswith("ERR checksum*")
+    assert got[2] == plain, "a request without a checksum gets a plain reply"
+    assert got[3].startswith("INFO components=4 ") and check_signed(got[3], crc8("INFO")) is not None
+    assert check_signed(got[4], crc8("1,2,3")) == "ERR count expected 2 got 3"

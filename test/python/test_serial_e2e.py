@@ -134,9 +134,19 @@ class FaultySerial:
     def __init__(self, inner: serial.Serial, seed: int = 0) -> None:
         self.inner = inner
         self.rng = np.random.default_rng(seed)
-        self.faults: dict[str, int] = {"garbage": 0, "corrupt_reply": 0, "drop_newline": 0, "delay": 0, "fake_reset": 0}
+        self.faults: dict[str, int] = {
+            "garbage": 0,
+            "corrupt_reply": 0,
+            "drop_newline": 0,
+            "drop_request_byte": 0,
+            "delay": 0,
+            "fake_reset": 0,
+        }
         self.rate = 0.01
-        self._hold: bytes = b""
+        self.reads = self.writes = 0
+        # every kind of fault at least once, at fixed points, besides the random ones
+        self.forced_reads = {40: "garbage", 80: "corrupt_reply", 120: "delay", 160: "fake_reset"}
+        self.forced_writes = {60: "drop_newline", 90: "drop_request_byte"}
 
     @property
     def timeout(self) -> float | None:
@@ -151,9 +161,16 @@ class FaultySerial:
         return self.inner.in_waiting
 
     def write(self, data: bytes) -> int:
-        if data.endswith(b"\n") and len(data) > 1 and self.rng.random() < self.rate:
+        self.writes += 1
+        r = self.rng.random()
+        forced = self.forced_writes.get(self.writes)
+        if forced == "drop_newline" or forced is None and data.endswith(b"\n") and len(data) > 1 and r < self.rate:
             self.faults["drop_newline"] += 1
             data = data[:-1]  # two requests merge into one line
+        elif forced == "drop_request_byte" or len(data) > 4 and self.rate <= r < 2 * self.rate:
+            self.faults["drop_request_byte"] += 1  # e.g. "19,39" arrives as "19,3"
+            i = int(self.rng.integers(0, len(data) - 1))
+            data = data[:i] + data[i + 1 :]
         return self.inner.write(data)
 
     def flush(self) -> None:
@@ -163,14 +180,20 @@ class FaultySerial:
         chunk = self.inner.read(n)
         if not chunk:
             return chunk
+        self.reads += 1
         r = self.rng.random()
+        forced = self.forced_reads.get(self.reads)
+        if forced:
+            r = {"garbage": 0.0, "corrupt_reply": self.rate, "delay": 2.0 * self.rate, "fake_reset": 2.2 * self.rate}[
+                forced
+            ]
         if r < self.rate:
             self.faults["garbage"] += 1
             chunk = b"\x00\xffgarbage line\n" + chunk
-        elif r < 2 * self.rate and b"\n" in chunk:
+        elif r < 2 * self.rate and (b"\n" in chunk or forced):
             self.faults["corrupt_reply"] += 1  # a byte of a reply lost on the wire
-            i = chunk.index(b"\n")
-            chunk = chunk[: max(i - 3, 0)] + chunk[i:]
+            i = chunk.find(b"\n")
+            chunk = chunk[: max(i - 3, 0)] + chunk[i:] if i >= 0 else chunk[1:]
         elif r < 2.2 * self.rate:
             self.faults["delay"] += 1
             time.sleep(0.35)  # longer than the client's timeout
@@ -183,11 +206,12 @@ class FaultySerial:
         self.inner.close()
 
 
-def test_faults_never_misattribute_answers(firmware: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_faults_never_misattribute_answers(firmware: tuple[Path, Path], seed: int) -> None:
     project, exe = firmware
-    X = points(3000, seed=2)
+    X = points(2000, seed=seed)
     with PtyDevice(exe) as dev:
-        port = FaultySerial(serial.Serial(dev.port, 115200, timeout=0.05), seed=3)
+        port = FaultySerial(serial.Serial(dev.port, 115200, timeout=0.05), seed=seed)
         client = DeviceClient(port, timeout=0.25, window=8, retries=8)
         client.sync()
         replies = client.request_many([format_vector(x) for x in X])
@@ -196,6 +220,7 @@ def test_faults_never_misattribute_answers(firmware: tuple[Path, Path]) -> None:
     print(
         f"\nfaults injected: {port.faults}; link stats: {client.stats.resyncs} resyncs, {client.stats.retried_requests} retried"
     )
+    assert client.checksums, "the native firmware signs its replies"
     assert injected >= 30 and all(v > 0 for v in port.faults.values())
     assert_attributed(project, X, replies)
 

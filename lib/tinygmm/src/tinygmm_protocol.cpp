@@ -204,11 +204,40 @@ uint8_t format_float(float value, char* buf, uint8_t digits) {
 }
 
 LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx)
-    : model_(model), write_(write), ctx_(ctx), len_(0), overflow_(false), replies_(0) {
+    : model_(model),
+      write_(write),
+      ctx_(ctx),
+      len_(0),
+      overflow_(false),
+      replies_(0),
+      checksum_(false),
+      crc_(0) {
   line_[0] = 0;
 }
 
-void LineProtocol::put(const char* s, size_t n) { write_(ctx_, s, n); }
+uint8_t crc8(uint8_t crc, const char* data, size_t len) {
+  for (size_t i = 0; i < len; ++i) {
+    crc = static_cast<uint8_t>(crc ^ static_cast<uint8_t>(data[i]));
+    for (uint8_t b = 0; b < 8; ++b) crc = static_cast<uint8_t>((crc & 0x80) ? (crc << 1) ^ 0x07 : crc << 1);
+  }
+  return crc;
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+}  // namespace
+
+void LineProtocol::put(const char* s, size_t n) {
+  if (checksum_) crc_ = crc8(crc_, s, n);
+  write_(ctx_, s, n);
+}
 
 void LineProtocol::put_flash(const char* s) {
   char chunk[16];
@@ -245,7 +274,13 @@ void LineProtocol::put_float(float v, uint8_t digits) {
 }
 
 void LineProtocol::end_line() {
-  put("\n", 1);
+  if (checksum_) {
+    static const char kHex[] = "0123456789ABCDEF";
+    const char tail[3] = {'*', kHex[crc_ >> 4], kHex[crc_ & 15]};
+    checksum_ = false;
+    write_(ctx_, tail, 3);
+  }
+  write_(ctx_, "\n", 1);
   ++replies_;
 }
 
@@ -298,6 +333,25 @@ void LineProtocol::handle_line() {
   while (end > p && is_space(end[-1])) --end;
   if (end == p) return;  // empty line: ignored
   *end = 0;
+
+  // Optional "*HH" suffix: check it, and sign the reply with the request's CRC as seed.
+  if (end - p >= 3 && end[-3] == '*' && hex_value(end[-2]) >= 0 && hex_value(end[-1]) >= 0) {
+    const uint8_t want = static_cast<uint8_t>(hex_value(end[-2]) * 16 + hex_value(end[-1]));
+    end -= 3;
+    const uint8_t got = crc8(0, p, static_cast<size_t>(end - p));
+    *end = 0;
+    checksum_ = true;
+    crc_ = got;
+    if (got != want) {
+      reply_error(TINYGMM_STR("checksum"), -1);
+      return;
+    }
+    while (end > p && is_space(end[-1])) *--end = 0;
+    if (end == p) {
+      reply_error(TINYGMM_STR("empty-field"), 1);
+      return;
+    }
+  }
 
   // A word that is not a number is a command.
   if (is_alpha(*p)) {

@@ -19,6 +19,13 @@
 //                                       discarded up to the next newline
 //   empty lines are ignored silently.
 //
+// Optional integrity check (the host CLI uses it; typing by hand needs none):
+// a request may end with "*HH", HH the CRC-8 (polynomial 0x07, initial 0, two
+// hex digits) of the characters before the '*'. The device then answers
+// "ERR checksum" if it does not match, and ends its reply with "*HH" too,
+// the CRC-8 of the reply's characters started from the request's CRC - so a
+// reply is bound to its request, and a corrupted one is recognised.
+//
 // Framework agnostic: bytes go in through feed(), reply lines come out through
 // a write callback. No heap, no String, fixed buffers; feed() never blocks.
 #ifndef TINYGMM_PROTOCOL_H
@@ -75,6 +82,9 @@ struct ParseResult {
 // first, then the value count, then the first bad value.
 ParseResult parse_vector(char* line, float* out, uint8_t expected);
 
+// CRC-8, polynomial 0x07, continuing from crc.
+uint8_t crc8(uint8_t crc, const char* data, size_t len);
+
 // Writes v with `digits` significant digits ("%.<digits>g"-like, no
 // trailing zeros) into buf (at least 20 bytes); returns the length.
 uint8_t format_float(float v, char* buf, uint8_t digits);
@@ -103,6 +113,8 @@ class LineProtocol {
   uint16_t len_;
   bool overflow_;
   uint32_t replies_;
+  bool checksum_;  // the current request carried *HH: sign the reply
+  uint8_t crc_;    // running CRC of the reply line
 };
 
 }  // namespace tinygmm
