@@ -1,0 +1,454 @@
+"""The exported model and the serial protocol on a simulated ATmega328P, without PlatformIO.
+
+Firmwares in test/avr are built with Debian's avr-g++ (avr-libc only, no
+Arduino core) and run under simavr at 16 MHz; their UART text arrives on
+simavr's stderr.
+
+* golden_runner.cpp evaluates the golden vectors of a freshly exported model
+  with GMM.h on the AVR's own float arithmetic; the results are compared here
+  with scikit-learn, with the tolerances of the Unity parity suite.
+* protocol_runner.cpp feeds a scripted byte stream through lib/tinygmm and
+  include/tinygmm_device.h; its replies are compared line by line with the same
+  program built for the host with g++.
+
+Skipped (with the reason) when avr-g++, avr-libc or simavr are missing;
+scripts/test.sh installs them (gcc-avr, avr-libc, simavr).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, require_tool
+from synth import fitted_model, mixture_data
+from tinygmm.codegen import render_header
+from tinygmm.model import ExportedModel
+from tinygmm.vectors import golden, is_near_tie, render_vectors, sklearn_outputs
+
+AVR_DIR = ROOT / "test" / "avr"
+LIB_DIR = ROOT / "lib" / "tinygmm" / "src"
+MCU = "atmega328p"
+F_CPU = 16_000_000
+AVR_FLAGS = [f"-mmcu={MCU}", "-Os", "-std=gnu++11", "-Wall", "-Wextra", "-Werror", f"-DF_CPU={F_CPU}UL"]
+HOST_FLAGS = ["-std=gnu++11", "-O1", "-Wall", "-Wextra", "-Werror"]
+SIM_TIMEOUT = 120  # seconds of wall time; the runners need well under one
+
+PROBA_ABS = 1e-4
+LL_ABS = 1e-3  # in range
+LL_REL = 1e-5  # far outside the data
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SIMAVR_LINE_MAX = 256  # simavr prints its UART buffer when full, even mid-line
+
+
+# ---- tools ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AvrTools:
+    cxx: str
+    simavr: str
+
+
+@pytest.fixture(scope="module")
+def avr(tmp_path_factory: pytest.TempPathFactory) -> AvrTools:
+    cxx, simavr = shutil.which("avr-g++"), shutil.which("simavr")
+    if cxx is None:
+        pytest.skip("avr-g++ not installed (Debian: apt-get install gcc-avr avr-libc; scripts/test.sh does)")
+    if simavr is None:
+        pytest.skip("simavr not installed (Debian: apt-get install simavr; scripts/test.sh does)")
+    probe = tmp_path_factory.mktemp("avr-probe") / "probe.cpp"
+    probe.write_text("#include <avr/io.h>\nint main() { return UDR0; }\n")
+    r = subprocess.run(
+        [cxx, *AVR_FLAGS, "-c", str(probe), "-o", str(probe.with_suffix(".o"))], capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        pytest.skip(
+            f"avr-g++ cannot build for {MCU} (is avr-libc installed? apt-get install avr-libc): {r.stderr.strip()[:300]}"
+        )
+    return AvrTools(cxx, simavr)
+
+
+def build(cxx: str, flags: list[str], sources: list[Path], includes: list[Path], out: Path) -> Path:
+    cmd = [cxx, *flags, *[f"-I{p}" for p in includes], *map(str, sources), "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, f"build failed: {' '.join(cmd)}\n{r.stderr}"
+    return out
+
+
+def avr_size(elf: Path) -> tuple[int, int]:
+    """(flash, static RAM) bytes of an AVR ELF, from its section sizes."""
+    size = shutil.which("avr-size")
+    if size is None:
+        return -1, -1
+    out = subprocess.run([size, "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+    sec = {m[0]: int(m[1]) for m in re.findall(r"^(\.\w+)\s+(\d+)", out, re.M)}
+    return sec.get(".text", 0) + sec.get(".data", 0), sec.get(".data", 0) + sec.get(".bss", 0)
+
+
+def simulate(simavr: str, elf: Path) -> list[str]:
+    """Run the firmware to its final sleep; return the UART lines (without their newline)."""
+    try:
+        r = subprocess.run(
+            [simavr, "-m", MCU, "-f", str(F_CPU), str(elf)], capture_output=True, timeout=SIM_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"simavr did not finish within {SIM_TIMEOUT} s (the firmware must end with cli + sleep)")
+    text = ANSI_RE.sub("", (r.stderr + r.stdout).decode("latin-1"))
+    assert r.returncode == 0, f"simavr exited with {r.returncode}:\n{text[-2000:]}"
+    # simavr prints each UART line with its '\n' (any byte < 0x20, in fact) shown
+    # as '.', and flushes a full 256-byte buffer without one: join those pieces.
+    lines, pending = [], ""
+    for raw in text.splitlines():
+        if raw.endswith("."):
+            lines.append(pending + raw[:-1])
+            pending = ""
+        elif len(raw) >= SIMAVR_LINE_MAX:
+            pending += raw
+        else:
+            lines.append(pending + raw)  # simavr's own messages ("Loaded 123 .text ...")
+            pending = ""
+    return lines
+
+
+def hex_float(token: str) -> float:
+    return struct.unpack(">f", bytes.fromhex(token))[0]
+
+
+# ---- golden vectors on the AVR ---------------------------------------------------
+
+
+@dataclass
+class GoldenRun:
+    model: ExportedModel
+    far: np.ndarray
+    predict: np.ndarray
+    label: np.ndarray
+    argmax: np.ndarray
+    cycles: np.ndarray
+    ll: np.ndarray
+    score: np.ndarray
+    X: np.ndarray
+    proba: np.ndarray
+    flash: int
+    ram: int
+
+
+def export_customers(out: Path) -> ExportedModel:
+    """The firmware's model, exported with the CLI as platformio.ini configures it."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "tinygmm",
+        "export",
+        "--data",
+        str(ROOT / "data" / "customers.csv"),
+        "--features",
+        "Age, Spending Score (1-100)",
+        "--random-state",
+        "42",
+        "--header",
+        str(out / "GMM.h"),
+        "--json",
+        str(out / "GMM.json"),
+        "--vectors",
+        str(out / "golden_vectors.h"),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    return ExportedModel.load(out / "GMM.json")
+
+
+def export_synthetic(out: Path, d: int, k: int, covariance_type: str, scaler: str) -> ExportedModel:
+    """A synthetic model, exported with the API (header and golden vectors)."""
+    X = mixture_data(d, k, n=300, seed=d * 10 + k)
+    m = fitted_model(X, k, covariance_type, scaler, seed=k)
+    prov = [f"test model D={d} K={k} {covariance_type}/{scaler}"]
+    (out / "GMM.h").write_text(render_header(m, prov))
+    (out / "golden_vectors.h").write_text(render_vectors(golden(m, X), m, prov))
+    return m
+
+
+def run_golden(avr: AvrTools, model_dir: Path, m: ExportedModel) -> GoldenRun:
+    elf = build(avr.cxx, AVR_FLAGS, [AVR_DIR / "golden_runner.cpp"], [model_dir, AVR_DIR], model_dir / "golden.elf")
+    lines = simulate(avr.simavr, elf)
+    head = [ln for ln in lines if ln.startswith("GOLDEN ")]
+    rows = [ln.split()[1:] for ln in lines if ln.startswith("V ")]
+    assert head and "END" in lines, "incomplete output from the AVR:\n" + "\n".join(lines[-20:])
+    n, d, k, model_hash = head[0].split()[1:]
+    n, d, k = int(n), int(d), int(k)
+    assert (d, k, model_hash) == (m.n_features, m.n_components, m.model_hash)
+    assert [int(r[0]) for r in rows] == list(range(n))
+    flash, ram = avr_size(elf)
+    return GoldenRun(
+        model=m,
+        far=np.array([r[1] == "1" for r in rows]),
+        predict=np.array([int(r[2]) for r in rows]),
+        label=np.array([int(r[3]) for r in rows]),
+        argmax=np.array([int(r[4]) for r in rows]),
+        cycles=np.array([int(r[5]) for r in rows]),
+        ll=np.array([hex_float(r[6]) for r in rows]),
+        score=np.array([hex_float(r[7]) for r in rows]),
+        X=np.array([[hex_float(t) for t in r[8 : 8 + d]] for r in rows]),
+        proba=np.array([[hex_float(t) for t in r[8 + d : 8 + d + k]] for r in rows]),
+        flash=flash,
+        ram=ram,
+    )
+
+
+def parity_failures(run: GoldenRun) -> list[str]:
+    """Compare the AVR's results with scikit-learn on the same float32 inputs."""
+    ref = sklearn_outputs(run.model, run.X)
+    tie = is_near_tie(ref["gap"], ref["top"])
+    failures = []
+    for i in range(len(run.X)):
+        where = f"vector {i} x={run.X[i].tolist()}"
+        if not tie[i] and run.predict[i] != ref["label"][i]:
+            failures.append(f"{where}: predict {run.predict[i]}, sklearn {ref['label'][i]}")
+        if run.label[i] != run.predict[i] or run.argmax[i] != run.predict[i]:
+            failures.append(
+                f"{where}: classify {run.label[i]} / predict_proba {run.argmax[i]} / predict {run.predict[i]}"
+            )
+        perr = np.abs(run.proba[i] - ref["proba"][i]).max()
+        if perr > PROBA_ABS:
+            failures.append(f"{where}: predict_proba off by {perr:.3g}: {run.proba[i]} vs {ref['proba'][i]}")
+        ll, want = run.ll[i], ref["log_likelihood"][i]
+        if not np.isfinite(ll) or ll != run.score[i]:
+            failures.append(f"{where}: classify log-likelihood {ll} vs score_samples {run.score[i]}")
+        elif run.far[i] and abs(ll - want) > LL_REL * abs(want):
+            failures.append(
+                f"{where}: score_samples {ll!r} vs {want!r}, relative error {abs(ll - want) / abs(want):.3g}"
+            )
+        elif not run.far[i] and abs(ll - want) > LL_ABS:
+            failures.append(f"{where}: score_samples {ll!r} vs {want!r}, error {abs(ll - want):.3g}")
+    return failures
+
+
+SYNTHETIC = [
+    # (D, K, covariance_type, scaler)
+    (2, 2, "spherical", "none"),
+    (3, 3, "tied", "standard"),
+    (4, 5, "diag", "minmax"),
+    (8, 10, "full", "standard"),
+]
+
+
+@pytest.fixture(scope="module")
+def customers_run(avr: AvrTools, tmp_path_factory: pytest.TempPathFactory) -> GoldenRun:
+    out = tmp_path_factory.mktemp("avr-customers")
+    return run_golden(avr, out, export_customers(out))
+
+
+def report(name: str, run: GoldenRun) -> None:
+    ok = run.cycles[run.cycles < 0xFFFFFFFF]
+    print(
+        f"\n{name}: {len(run.X)} vectors on simulated {MCU} @ 16 MHz; classify "
+        f"{ok.mean():.0f} cycles mean, {ok.max()} max ({ok.max() / 16:.0f} us); "
+        f"runner {run.flash} B flash, {run.ram} B static RAM"
+    )
+
+
+def test_golden_vectors_on_avr_customers(customers_run: GoldenRun) -> None:
+    report("customers (CLI export, as platformio.ini)", customers_run)
+    assert customers_run.far.any() and (~customers_run.far).any()
+    failures = parity_failures(customers_run)
+    assert not failures, "AVR differs from scikit-learn:\n" + "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize(("d", "k", "covariance_type", "scaler"), SYNTHETIC, ids=lambda v: str(v))
+def test_golden_vectors_on_avr_synthetic(
+    avr: AvrTools, tmp_path: Path, d: int, k: int, covariance_type: str, scaler: str
+) -> None:
+    m = export_synthetic(tmp_path, d, k, covariance_type, scaler)
+    run = run_golden(avr, tmp_path, m)
+    report(f"D={d} K={k} {covariance_type}/{scaler}", run)
+    failures = parity_failures(run)
+    assert not failures, "AVR differs from scikit-learn:\n" + "\n".join(failures[:20])
+
+
+def test_parity_check_catches_a_wrong_result(customers_run: GoldenRun) -> None:
+    """The comparison has teeth: one perturbed AVR result is reported, naming the vector."""
+    import copy
+
+    bad = copy.deepcopy(customers_run)
+    i = int(np.flatnonzero(~bad.far)[3])
+    bad.ll[i] += 2 * LL_ABS
+    bad.score[i] = bad.ll[i]
+    failures = parity_failures(bad)
+    assert len(failures) == 1 and failures[0].startswith(f"vector {i} ")
+
+    bad = copy.deepcopy(customers_run)
+    j = int(np.flatnonzero(bad.far)[0])
+    bad.proba[j, 0] += 2 * PROBA_ABS
+    assert [f.split(":")[0].split(" x=")[0] for f in parity_failures(bad)] == [f"vector {j}"]
+
+
+# ---- the serial protocol on the AVR vs the host -----------------------------------
+
+
+def model_features(header: Path) -> int:
+    m = re.search(r"static const int N_FEATURES = (\d+);", header.read_text())
+    assert m, f"no N_FEATURES in {header}"
+    return int(m.group(1))
+
+
+def protocol_script(d: int) -> bytes:
+    """Requests covering protocol v1: valid vectors with every separator and line end,
+    every error, empty lines, an over-long line and binary garbage."""
+
+    def vec(values: list[str], sep: str = ",", end: str = "\n") -> bytes:
+        return (sep.join(values) + end).encode()
+
+    rng = np.random.default_rng(7)
+    seps = [",", ", ", " ", " ,", "\t", " , "]
+    ends = ["\n", "\r\n", "\r", "\n\r"]
+    script = [b"INFO\n", b"info\r", b"  Info \r\n"]
+    for i in range(24):  # moderate values, as data would be
+        values = [f"{v:.{i % 5}f}" for v in rng.uniform(0, 100, size=d)]
+        script.append(vec(values, seps[i % len(seps)], ends[i % len(ends)]))
+    for scale in (1e3, 1e5, 1e7, 1e9):  # further out, still finite in float32
+        script.append(vec([f"{v:.6g}" for v in rng.normal(size=d) * scale]))
+    ones = ["1"] * d
+
+    def second(s: str) -> list[str]:  # value 2 (or the only one) replaced by s
+        return ["1", s] + ["1"] * (d - 2) if d >= 2 else [s]
+
+    script += [
+        vec(["1e30"] * d),  # finite, but overflows float32 arithmetic: ERR overflow
+        vec(["-3e38"] * d),
+        vec([*ones, "1"]),  # count
+        vec(ones[:-1] if d > 1 else ["1", "2"]),
+        vec([*ones, ""]),  # empty-field
+        vec(["", *ones]),
+        vec(second("") if d >= 2 else ["", "1"]),
+        vec(second("x1")),  # bad-number
+        vec(second("1.2.3")),
+        vec(second("0x10")),
+        vec(second("-")),
+        vec(second("nan")),  # not-finite
+        vec(second("-inf")),
+        vec(second("1e39")),  # out-of-range
+        vec(second("-1e300")),
+        vec(second("1e-50")),  # underflow: accepted
+        b"HELLO\n",  # unknown-command
+        b"info please\n",
+        b"abcdefghijklmnopqrstuvwxyzabcdefghij\r\n",
+        b"\n",  # empty lines are ignored
+        b"   \t \r\n\r\r",
+        b"1," * 100 + b"1\n",  # too-long (201 chars), then the next line is fine
+        vec(ones),
+        b"\x80\x81\xfe\xff\x00\x01\x1b[0m garbage\n",  # binary garbage, then recovery
+        vec(ones),
+        b"}{*&^%$#@!\r",
+        vec(ones, " "),
+        # the runner feeds 1..7 bytes at a time, so lines arrive split anywhere
+        vec([f"{10 * j + 0.5}" for j in range(d)], " , ", "\r\n"),
+    ]
+    return b"".join(script)
+
+
+def c_string(data: bytes, per_line: int = 64) -> str:
+    """A C string literal holding exactly these bytes (octal escapes, split into chunks)."""
+    chunks = []
+    for start in range(0, len(data), per_line):
+        out = []
+        for b in data[start : start + per_line]:
+            c = chr(b)
+            out.append(c if 0x20 <= b < 0x7F and c not in '"\\?' else f"\\{b:03o}")
+        chunks.append('    "' + "".join(out) + '"')
+    return "\n".join(chunks) if chunks else '    ""'
+
+
+def write_script_header(path: Path, script: bytes) -> None:
+    path.write_text(
+        "// Generated by test/python/test_avr_sim.py - the request stream for protocol_runner.cpp.\n"
+        f"static const char SCRIPT[{len(script) + 1}] RUNNER_FLASH =\n{c_string(script)};\n"
+    )
+
+
+REPLY_RE = re.compile(r"^(READY|OK|INFO|ERR|END)\b")
+
+
+def reply_lines(lines: list[str]) -> list[str]:
+    return [ln for ln in lines if REPLY_RE.match(ln)]
+
+
+def compare_replies(avr_lines: list[str], host_lines: list[str]) -> list[str]:
+    """Same lines; OK lines may differ in the last digits of their floats (float32 on both,
+    but the host formats through double), never in kind or label unless it is a near tie."""
+    problems = []
+    if len(avr_lines) != len(host_lines):
+        problems.append(f"{len(avr_lines)} reply lines on the AVR, {len(host_lines)} on the host")
+    for n, (a, h) in enumerate(zip(avr_lines, host_lines, strict=False), 1):
+        if a == h:
+            continue
+        fa, fh = a.split(), h.split()
+        if fa[0] == fh[0] == "OK" and len(fa) == len(fh) == 4:
+            pa, ph, la, lh = float(fa[2]), float(fh[2]), float(fa[3]), float(fh[3])
+            tie = max(pa, ph) <= 0.5 + 1e-3  # another component is as likely: either label is right
+            if (fa[1] == fh[1] or tie) and abs(pa - ph) <= PROBA_ABS and abs(la - lh) <= max(LL_ABS, LL_REL * abs(lh)):
+                continue
+        problems.append(f"reply {n}: AVR {a!r} vs host {h!r}")
+    return problems
+
+
+def test_protocol_on_avr_matches_host(avr: AvrTools, tmp_path: Path) -> None:
+    gxx = require_tool("g++")
+    header = ROOT / "include" / "GMM.h"
+    d = model_features(header)
+    script = protocol_script(d)
+    write_script_header(tmp_path / "protocol_script.h", script)
+    sources = [AVR_DIR / "protocol_runner.cpp", LIB_DIR / "tinygmm_protocol.cpp"]
+    includes = [tmp_path, AVR_DIR, ROOT / "include", LIB_DIR]
+
+    host = build(gxx, HOST_FLAGS, sources, includes, tmp_path / "protocol_host")
+    host_out = subprocess.run([str(host)], capture_output=True, timeout=60, check=True).stdout.decode()
+    host_lines = host_out.splitlines()
+    assert reply_lines(host_lines) == host_lines, f"unexpected host output:\n{host_out}"
+
+    elf = build(avr.cxx, AVR_FLAGS, sources, includes, tmp_path / "protocol.elf")
+    flash, ram = avr_size(elf)
+    avr_lines = reply_lines(simulate(avr.simavr, elf))
+    print(
+        f"\nprotocol: {len(script)} request bytes, {len(host_lines)} replies; AVR runner {flash} B flash, {ram} B static RAM"
+    )
+
+    # the script exercises every reply of protocol v1
+    assert host_lines[0].startswith("READY tinygmm ") and host_lines[-1] == f"END replies={len(host_lines) - 1}"
+    kinds = {" ".join(ln.split()[:2]) if ln.startswith("ERR") else ln.split()[0] for ln in host_lines}
+    for kind in ["READY", "OK", "INFO", "END"] + [
+        f"ERR {r}"
+        for r in (
+            "count",
+            "empty-field",
+            "bad-number",
+            "not-finite",
+            "out-of-range",
+            "unknown-command",
+            "overflow",
+            "too-long",
+        )
+    ]:
+        assert kind in kinds, f"the script never produced {kind!r}"
+
+    problems = compare_replies(avr_lines, host_lines)
+    assert not problems, "the protocol behaves differently on the AVR:\n" + "\n".join(problems[:20])
+
+
+def test_reply_comparison_catches_differences() -> None:
+    host = ["READY tinygmm ab", "OK 1 0.999 -7.1234", "ERR count expected 2 got 3", "END replies=3"]
+    assert compare_replies(host, host) == []
+    assert compare_replies(["READY tinygmm ab", "OK 1 0.999 -7.12341", *host[2:]], host) == []
+    assert compare_replies(["READY tinygmm ab", "OK 0 0.999 -7.1234", *host[2:]], host) != []
+    assert compare_replies(["READY tinygmm ab", "OK 1 0.998 -7.1234", *host[2:]], host) != []
+    assert compare_replies(["READY tinygmm ab", "ERR overflow", *host[2:]], host) != []
+    assert compare_replies(host[:-1], host) != []

@@ -1,0 +1,603 @@
+// Serial protocol v1 (lib/tinygmm/src/tinygmm_protocol.h): the line parser and
+// the request -> reply loop over an in-memory stream, for every valid and
+// malformed case of the protocol. A small fake model (3 features, 2
+// components, exact answers) keeps the suite independent of the exported
+// model; one test goes through tinygmm_device::MODEL (include/GMM.h).
+//
+// Inputs and expected replies are string literals in flash (PSTR on AVR), so
+// the suite fits the 2 KB of SRAM of an Arduino Uno.
+#include <math.h>
+#include <string.h>
+#include <unity.h>
+
+#include "tinygmm_device.h"
+#include "tinygmm_protocol.h"
+
+#if defined(ARDUINO)
+#include <Arduino.h>
+#endif
+#if defined(TINYGMM_TEST_SIMAVR)
+#include <avr/interrupt.h>
+#include <avr/sleep.h>
+#endif
+
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define P(s) PSTR(s)
+#define FLASH_ATTR PROGMEM
+#define FLASH_BYTE(p) static_cast<char>(pgm_read_byte(p))
+#else
+#define P(s) (s)
+#define FLASH_ATTR
+#define FLASH_BYTE(p) (*(p))
+#endif
+
+using tinygmm::Classification;
+using tinygmm::DeviceModel;
+using tinygmm::LineProtocol;
+using tinygmm::ParseResult;
+
+// ---- in-memory stream ------------------------------------------------------
+
+namespace {
+
+const size_t OUT_MAX = 112;  // longest expected output: 103 chars
+char out[OUT_MAX + 1];
+size_t out_len;
+bool out_overflow;
+
+void reset_out() {
+  out_len = 0;
+  out[0] = 0;
+  out_overflow = false;
+}
+
+void append(void* ctx, const char* data, size_t len) {
+  (void)ctx;
+  for (size_t i = 0; i < len; ++i) {
+    if (out_len >= OUT_MAX) {
+      out_overflow = true;
+      return;
+    }
+    out[out_len++] = data[i];
+  }
+  out[out_len] = 0;
+}
+
+// ---- fake model: exact, easy to predict answers -------------------------------
+// label 0 if x0 >= x1 else 1; probability 0.75 / 0.625; ll = -(x0^2+x1^2+x2^2)/2,
+// which overflows float32 to -inf for |x| >= ~1.9e19 (-> "ERR overflow").
+
+const char FAKE_NAMES[] FLASH_ATTR = "alpha|beta|gamma";
+const char FAKE_HASH[] FLASH_ATTR = "0123456789abcdef";
+int fake_calls;
+float fake_x[3];
+
+void fake_classify(const float* x, Classification* c) {
+  ++fake_calls;
+  for (int i = 0; i < 3; ++i) fake_x[i] = x[i];
+  c->label = x[0] >= x[1] ? 0 : 1;
+  c->probability = c->label == 0 ? 0.75f : 0.625f;
+  c->log_likelihood = -0.5f * (x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+}
+
+const DeviceModel FAKE = {3, 2, FAKE_NAMES, FAKE_HASH, fake_classify};
+
+LineProtocol* proto;  // the protocol under test, fresh for each test
+
+// ---- helpers -----------------------------------------------------------------
+
+char expected[OUT_MAX + 1];
+char msg[40];
+
+void copy_flash(char* dst, const char* src, size_t cap) {
+  size_t i = 0;
+  for (; i + 1 < cap; ++i) {
+    const char c = FLASH_BYTE(src + i);
+    if (!c) break;
+    dst[i] = c;
+  }
+  dst[i] = 0;
+}
+
+// msg = "input <escaped input>", truncated: names the failing case.
+void describe(const char* input_flash) {
+  size_t n = 0;
+  msg[n++] = '<';
+  for (const char* p = input_flash; n + 5 < sizeof msg; ++p) {
+    const char c = FLASH_BYTE(p);
+    if (!c) break;
+    if (c == '\n' || c == '\r') {
+      msg[n++] = '\\';
+      msg[n++] = c == '\n' ? 'n' : 'r';
+    } else if (static_cast<unsigned char>(c) < 32 || static_cast<unsigned char>(c) >= 127) {
+      msg[n++] = '?';
+    } else {
+      msg[n++] = c;
+    }
+  }
+  msg[n++] = '>';
+  msg[n] = 0;
+}
+
+// Unity wants messages in RAM: copy a flash string into msg.
+const char* M(const char* text_flash) {
+  copy_flash(msg, text_flash, sizeof msg);
+  return msg;
+}
+
+// out must equal a flash string.
+void expect_out(const char* text_flash, const char* message, int line) {
+  copy_flash(expected, text_flash, sizeof expected);
+  UNITY_TEST_ASSERT(!out_overflow, line, message);
+  UNITY_TEST_ASSERT_EQUAL_STRING(expected, out, line, message);
+}
+
+void feed_flash(const char* s) {
+  for (;; ++s) {
+    const char c = FLASH_BYTE(s);
+    if (!c) return;
+    proto->feed(c);
+  }
+}
+
+// Feeds input (all at once), then checks the complete output.
+void check_reply(const char* input_flash, const char* expected_flash, int line) {
+  reset_out();
+  describe(input_flash);
+  feed_flash(input_flash);
+  expect_out(expected_flash, msg, line);
+}
+
+}  // namespace
+
+#define CHECK(input, reply) check_reply(P(input), P(reply), __LINE__)
+#define EXPECT_OUT(text, message) expect_out(P(text), M(P(message)), __LINE__)
+
+// Each test gets a fresh protocol object on its stack (no heap).
+#define FRESH_PROTOCOL()                \
+  LineProtocol fresh_(FAKE, append, 0); \
+  proto = &fresh_
+
+void setUp(void) {
+  proto = 0;
+  reset_out();
+  fake_calls = 0;
+}
+
+void tearDown(void) {}
+
+// ---- tests -------------------------------------------------------------------
+
+void test_ready(void) {
+  FRESH_PROTOCOL();
+  proto->begin();
+  EXPECT_OUT("READY tinygmm 0123456789abcdef\n", "begin");
+  TEST_ASSERT_EQUAL_UINT32(1, proto->replies());
+}
+
+void test_ok(void) {
+  FRESH_PROTOCOL();
+  CHECK("1,2,3\n", "OK 1 0.625 -7\n");
+  TEST_ASSERT_EQUAL_FLOAT(1.0f, fake_x[0]);
+  TEST_ASSERT_EQUAL_FLOAT(2.0f, fake_x[1]);
+  TEST_ASSERT_EQUAL_FLOAT(3.0f, fake_x[2]);
+  CHECK("2,1,0\n", "OK 0 0.75 -2.5\n");
+  CHECK("0.5,0.25,-1\n", "OK 0 0.75 -0.65625\n");
+  CHECK("+1,-2,3e0\n", "OK 0 0.75 -7\n");
+  CHECK(".5,4.,-0.25E1\n", "OK 1 0.625 -11.25\n");
+  CHECK("1e-50,0,0\n", "OK 0 0.75 0\n");  // underflow to zero is accepted
+  CHECK("1000,0,0\n", "OK 0 0.75 -500000\n");
+  CHECK("-3000,0,0\n", "OK 1 0.625 -4500000\n");
+  CHECK("1e4,0,0\n", "OK 0 0.75 -5e+7\n");
+  TEST_ASSERT_EQUAL_INT(9, fake_calls);
+  TEST_ASSERT_EQUAL_UINT32(9, proto->replies());
+}
+
+void test_separators(void) {
+  FRESH_PROTOCOL();
+  CHECK("1 2 3\n", "OK 1 0.625 -7\n");
+  CHECK("1, 2 ,3\n", "OK 1 0.625 -7\n");
+  CHECK("1,2 3\n", "OK 1 0.625 -7\n");
+  CHECK("\t1,\t2,3\t\n", "OK 1 0.625 -7\n");
+  CHECK("   1 ,  2 ,  3   \n", "OK 1 0.625 -7\n");
+  CHECK("1  2\t \t3\n", "OK 1 0.625 -7\n");
+}
+
+void test_info(void) {
+  FRESH_PROTOCOL();
+  CHECK("INFO\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n");
+  CHECK("info\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n");
+  CHECK("  Info \r\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n");
+  TEST_ASSERT_EQUAL_INT(0, fake_calls);
+}
+
+void test_err_count(void) {
+  FRESH_PROTOCOL();
+  CHECK("1,2\n", "ERR count expected 3 got 2\n");
+  CHECK("1,2,3,4\n", "ERR count expected 3 got 4\n");
+  CHECK("7\n", "ERR count expected 3 got 1\n");
+  CHECK("1 2 3 4 5 6 7 8 9 10\n", "ERR count expected 3 got 10\n");
+  CHECK("1,x\n", "ERR count expected 3 got 2\n");  // the count comes before bad values
+  TEST_ASSERT_EQUAL_INT(0, fake_calls);
+}
+
+void test_err_empty_field(void) {
+  FRESH_PROTOCOL();
+  CHECK("1,,3\n", "ERR empty-field 2\n");
+  CHECK(",1,2,3\n", "ERR empty-field 1\n");
+  CHECK("1,2,\n", "ERR empty-field 3\n");
+  CHECK("1,2,3,\n", "ERR empty-field 4\n");
+  CHECK("1, ,3\n", "ERR empty-field 2\n");
+  CHECK(",\n", "ERR empty-field 1\n");
+  CHECK("1,,x\n", "ERR empty-field 2\n");  // structure comes before bad values
+  TEST_ASSERT_EQUAL_INT(0, fake_calls);
+}
+
+void test_err_bad_number(void) {
+  FRESH_PROTOCOL();
+  CHECK("1,x,3\n", "ERR bad-number 2\n");
+  CHECK("1,2,3x\n", "ERR bad-number 3\n");
+  CHECK("0x10,1,2\n", "ERR bad-number 1\n");  // no hex floats
+  CHECK("1.2.3,1,2\n", "ERR bad-number 1\n");
+  CHECK("e,1,2\n", "ERR bad-number 1\n");
+  CHECK("e5,1,2\n", "ERR bad-number 1\n");
+  CHECK("-,1,2\n", "ERR bad-number 1\n");
+  CHECK("1,2,1e\n", "ERR bad-number 3\n");
+  CHECK("#,1,2\n", "ERR bad-number 1\n");
+  CHECK("1,x,y\n", "ERR bad-number 2\n");  // the first bad value is reported
+  TEST_ASSERT_EQUAL_INT(0, fake_calls);
+}
+
+void test_err_not_finite(void) {
+  FRESH_PROTOCOL();
+  CHECK("nan,1,2\n", "ERR not-finite 1\n");
+  CHECK("1,inf,2\n", "ERR not-finite 2\n");
+  CHECK("1,2,-Infinity\n", "ERR not-finite 3\n");
+  CHECK("1,2,+NaN\n", "ERR not-finite 3\n");
+  CHECK("INF 0 0\n", "ERR not-finite 1\n");
+  TEST_ASSERT_EQUAL_INT(0, fake_calls);
+}
+
+void test_err_out_of_range(void) {
+  FRESH_PROTOCOL();
+  CHECK("1e39,0,0\n", "ERR out-of-range 1\n");
+  CHECK("0,-1e39,0\n", "ERR out-of-range 2\n");
+  CHECK("0,0,1e400\n", "ERR out-of-range 3\n");
+  CHECK("0,0,3.5e38\n", "ERR out-of-range 3\n");
+  TEST_ASSERT_EQUAL_INT(0, fake_calls);
+}
+
+void test_err_overflow(void) {
+  FRESH_PROTOCOL();
+  CHECK("1e20,0,0\n", "ERR overflow\n");  // finite input, -inf log-likelihood
+  CHECK("0,0,-3e38\n", "ERR overflow\n");
+  TEST_ASSERT_EQUAL_INT(2, fake_calls);
+  CHECK("1,2,3\n", "OK 1 0.625 -7\n");
+}
+
+void test_err_unknown_command(void) {
+  FRESH_PROTOCOL();
+  CHECK("HELLO\n", "ERR unknown-command HELLO\n");
+  CHECK("help me\n", "ERR unknown-command help\n");
+  CHECK("INFO 1\n", "ERR unknown-command INFO\n");
+  CHECK("information\n", "ERR unknown-command information\n");
+  CHECK("nanx,1,2\n", "ERR unknown-command nanx\n");
+  CHECK("abcdefghijklmnopqrstuvwxyz\n", "ERR unknown-command abcdefghijklmnop\n");  // 16 chars
+  TEST_ASSERT_EQUAL_INT(0, fake_calls);
+}
+
+// TINYGMM_LINE_MAX (128) characters are accepted; one more is too long, and
+// the rest of the line is discarded with exactly one ERR.
+void test_too_long(void) {
+  FRESH_PROTOCOL();
+  reset_out();
+  feed_flash(P("1,2,3"));
+  for (int i = 5; i < TINYGMM_LINE_MAX; ++i) proto->feed(' ');
+  proto->feed('\n');
+  EXPECT_OUT("OK 1 0.625 -7\n", "line of LINE_MAX chars");
+
+  reset_out();
+  feed_flash(P("1,2,3"));
+  for (int i = 5; i < TINYGMM_LINE_MAX + 1; ++i) proto->feed(' ');
+  EXPECT_OUT("", "no reply before the newline");
+  proto->feed('\n');
+  EXPECT_OUT("ERR too-long\n", "line of LINE_MAX+1 chars");
+
+  reset_out();
+  for (int i = 0; i < 1000; ++i) proto->feed(static_cast<char>('0' + i % 10));
+  feed_flash(P("\r\n1,2,3\n"));  // \r ends the long line; the \n after it is an empty line
+  EXPECT_OUT("ERR too-long\nOK 1 0.625 -7\n", "1000 chars, then recovery");
+  TEST_ASSERT_EQUAL_INT(2, fake_calls);
+}
+
+void test_empty_lines(void) {
+  FRESH_PROTOCOL();
+  CHECK("\n", "");
+  CHECK("\r\n", "");
+  CHECK("\r", "");
+  CHECK("   \t \n", "");
+  CHECK("\n\n\r\r\r\n", "");
+  TEST_ASSERT_EQUAL_UINT32(0, proto->replies());
+  CHECK("\n\n1,2,3\n\n", "OK 1 0.625 -7\n");
+}
+
+void test_line_endings(void) {
+  FRESH_PROTOCOL();
+  CHECK("1,2,3\r\n", "OK 1 0.625 -7\n");
+  CHECK("1,2,3\r", "OK 1 0.625 -7\n");
+  CHECK("1,2,3\n\r", "OK 1 0.625 -7\n");
+  CHECK("1,2,3\r2,1,0\n", "OK 1 0.625 -7\nOK 0 0.75 -2.5\n");
+  CHECK("INFO\r\n1,2\r\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n"
+                           "ERR count expected 3 got 2\n");
+  TEST_ASSERT_EQUAL_UINT32(7, proto->replies());
+}
+
+// Bytes trickle in one at a time (or split anywhere): nothing is answered
+// before the end of the line.
+void test_byte_by_byte(void) {
+  FRESH_PROTOCOL();
+  const char* s = P("1,2,3\r\nINFO\n0,0,1e20\n");
+  const char* e = P("OK 1 0.625 -7\nINFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n"
+                    "ERR overflow\n");
+  reset_out();
+  int lines = 0;
+  for (;; ++s) {
+    const char c = FLASH_BYTE(s);
+    if (!c) break;
+    const size_t before = out_len;
+    proto->feed(c);
+    if (c == '\n' || c == '\r') {
+      lines += out_len > before;
+    } else {
+      TEST_ASSERT_EQUAL_UINT32_MESSAGE(before, out_len, M(P("reply before the end of the line")));
+    }
+  }
+  expect_out(e, M(P("byte by byte")), __LINE__);
+  TEST_ASSERT_EQUAL_INT(3, lines);
+
+  reset_out();
+  proto->feed("1,", 2);
+  proto->feed("2 ", 2);
+  proto->feed("", 0);
+  proto->feed("3", 1);
+  EXPECT_OUT("", "split line: no reply yet");
+  proto->feed("\n", 1);
+  EXPECT_OUT("OK 1 0.625 -7\n", "split line");
+}
+
+// Binary noise (e.g. a baud-rate mismatch) gives exactly one ERR line per
+// line, and the next good line is answered normally.
+void test_garbage_recovery(void) {
+  FRESH_PROTOCOL();
+  CHECK("\x01\x02\xff\xfe#!@\x7f\n1,2,3\n", "ERR count expected 3 got 1\nOK 1 0.625 -7\n");
+  CHECK("\x01 \x02 \xff\n1,2,3\n", "ERR bad-number 1\nOK 1 0.625 -7\n");
+  CHECK("\xc3\xa9t\xc3\xa9,1,2\n2,1,0\n", "ERR bad-number 1\nOK 0 0.75 -2.5\n");
+  CHECK(",,,;;;\n1,2,3\n", "ERR empty-field 1\nOK 1 0.625 -7\n");
+  CHECK("}{*&^%$\r1,2,3\r", "ERR count expected 3 got 1\nOK 1 0.625 -7\n");
+
+  // a NUL byte inside a line does not end it early (it is a bad character)
+  reset_out();
+  const char nul_line[] = {'1', ',', '2', 0, 'x', ',', '3', '\n'};
+  proto->feed(nul_line, sizeof nul_line);
+  EXPECT_OUT("ERR bad-number 2\n", "NUL inside a value");
+  reset_out();
+  feed_flash(P("1,2,3\n"));
+  EXPECT_OUT("OK 1 0.625 -7\n", "recovery after a NUL");
+}
+
+void test_parse_vector(void) {
+  float v[4] = {0, 0, 0, 0};
+  char line[24];
+  strcpy(line, "1.5, -2 3e2");
+  ParseResult r = tinygmm::parse_vector(line, v, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_OK, r.status);
+  TEST_ASSERT_EQUAL_UINT8(3, r.count);
+  TEST_ASSERT_EQUAL_FLOAT(1.5f, v[0]);
+  TEST_ASSERT_EQUAL_FLOAT(-2.0f, v[1]);
+  TEST_ASSERT_EQUAL_FLOAT(300.0f, v[2]);
+  TEST_ASSERT_TRUE_MESSAGE(strcmp(line, "1.5, -2 3e2") == 0, M(P("line restored after parsing")));
+
+  strcpy(line, "1,2,3,4");
+  r = tinygmm::parse_vector(line, v, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_COUNT, r.status);
+  TEST_ASSERT_EQUAL_UINT8(4, r.count);
+
+  strcpy(line, "1,,2");
+  r = tinygmm::parse_vector(line, v, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_EMPTY_FIELD, r.status);
+  TEST_ASSERT_EQUAL_UINT8(2, r.field);
+
+  strcpy(line, "1,2,zz");
+  r = tinygmm::parse_vector(line, v, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_BAD_NUMBER, r.status);
+  TEST_ASSERT_EQUAL_UINT8(3, r.field);
+  TEST_ASSERT_TRUE_MESSAGE(strcmp(line, "1,2,zz") == 0, M(P("line restored after an error")));
+
+  strcpy(line, "1,-inf,2");
+  r = tinygmm::parse_vector(line, v, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_NOT_FINITE, r.status);
+  TEST_ASSERT_EQUAL_UINT8(2, r.field);
+
+  strcpy(line, "1,2,-1e40");
+  r = tinygmm::parse_vector(line, v, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_OUT_OF_RANGE, r.status);
+  TEST_ASSERT_EQUAL_UINT8(3, r.field);
+}
+
+void check_float(float value, uint8_t digits, const char* text_flash, int line) {
+  char buf[20];
+  const uint8_t n = tinygmm::format_float(value, buf, digits);
+  copy_flash(expected, text_flash, sizeof expected);
+  UNITY_TEST_ASSERT_EQUAL_STRING(expected, buf, line, 0);
+  UNITY_TEST_ASSERT_EQUAL_INT(strlen(expected), n, line, M(P("returned length")));
+}
+
+#define CHECK_FLOAT(value, digits, text) check_float(value, digits, P(text), __LINE__)
+
+void test_format_float(void) {
+  CHECK_FLOAT(0.0f, 7, "0");
+  CHECK_FLOAT(-0.0f, 7, "0");
+  CHECK_FLOAT(1.5f, 6, "1.5");
+  CHECK_FLOAT(-7.0f, 7, "-7");
+  CHECK_FLOAT(0.75f, 6, "0.75");
+  CHECK_FLOAT(0.0001f, 6, "0.0001");
+  CHECK_FLOAT(1e-6f, 6, "1e-6");
+  CHECK_FLOAT(1.0f / 3.0f, 6, "0.333333");
+  CHECK_FLOAT(-2.0f / 3.0f, 7, "-0.6666667");
+  CHECK_FLOAT(1234567.0f, 7, "1234567");
+  CHECK_FLOAT(12345678.0f, 7, "1.234568e+7");
+  // 6 digits where the last of 7 may differ by one between float32 (AVR) and double (host) scaling
+  CHECK_FLOAT(-6.1059767e13f, 6, "-6.10598e+13");
+  CHECK_FLOAT(3.4028235e38f, 6, "3.40282e+38");
+  CHECK_FLOAT(1.17549435e-38f, 6, "1.17549e-38");
+  CHECK_FLOAT(0.9999999f, 6, "1");  // rounds up into the next decade
+  CHECK_FLOAT(99999.99f, 6, "100000");
+  CHECK_FLOAT(0.5f, 12, "0.5");  // digits clamped to 9
+  CHECK_FLOAT(2.0f, 0, "2");     // and to at least 1
+  CHECK_FLOAT(NAN, 7, "nan");
+  CHECK_FLOAT(INFINITY, 7, "inf");
+  CHECK_FLOAT(-INFINITY, 7, "-inf");
+}
+
+// The real model, through the glue used by the firmware (tinygmm_device::MODEL).
+// expected <- text, truncated at OUT_MAX like the output stream
+size_t exp_len;
+
+void exp_add(const char* text, bool flash) {
+  for (;; ++text) {
+    const char c = flash ? FLASH_BYTE(text) : *text;
+    if (!c || exp_len >= OUT_MAX) break;
+    expected[exp_len++] = c;
+  }
+  expected[exp_len] = 0;
+}
+
+void exp_int(int v) {
+  char buf[8];
+  char* q = buf + sizeof buf;
+  *--q = 0;
+  const bool neg = v < 0;
+  unsigned u = neg ? 0u - static_cast<unsigned>(v) : static_cast<unsigned>(v);
+  do {
+    *--q = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg) *--q = '-';
+  exp_add(q, false);
+}
+
+void exp_float(float v, uint8_t digits) {
+  char buf[20];
+  tinygmm::format_float(v, buf, digits);
+  exp_add(buf, false);
+}
+
+#define EXP_BEGIN() (exp_len = 0, expected[0] = 0)
+#define EXP_P(text) exp_add(P(text), true)
+#define EXPECT_BUILT(message) \
+  UNITY_TEST_ASSERT_EQUAL_STRING(expected, out, __LINE__, M(P(message)))
+
+// The real model, through the glue used by the firmware (tinygmm_device::MODEL).
+void test_device_model(void) {
+  LineProtocol dev(tinygmm_device::MODEL, append, 0);
+
+  reset_out();
+  dev.begin();
+  EXP_BEGIN();
+  EXP_P("READY tinygmm ");
+  exp_add(gmm::MODEL_HASH, true);
+  EXP_P("\n");
+  EXPECT_BUILT("READY with gmm::MODEL_HASH");
+
+  reset_out();
+  dev.feed("INFO\n", 5);
+  EXP_BEGIN();
+  EXP_P("INFO components=");
+  exp_int(gmm::N_COMPONENTS);
+  EXP_P(" features=");
+  exp_int(gmm::N_FEATURES);
+  EXP_P(" names=");
+  exp_add(gmm::FEATURE_NAMES, true);
+  EXP_P(" model=");
+  exp_add(gmm::MODEL_HASH, true);
+  EXP_P("\n");
+  EXPECT_BUILT("INFO of gmm");
+
+  // a vector of ones: the reply is exactly what gmm::classify says
+  reset_out();
+  float x[gmm::N_FEATURES];
+  for (int i = 0; i < gmm::N_FEATURES; ++i) {
+    x[i] = 1.0f;
+    dev.feed(i ? ",1" : "1", i ? 2 : 1);
+  }
+  dev.feed('\n');
+  float p[gmm::N_COMPONENTS];
+  float ll;
+  const int k = gmm::classify(x, p, &ll);
+  EXP_BEGIN();
+  EXP_P("OK ");
+  exp_int(k);
+  EXP_P(" ");
+  exp_float(p[k], 6);
+  EXP_P(" ");
+  exp_float(ll, 7);
+  EXP_P("\n");
+  EXPECT_BUILT("vector of ones via MODEL");
+
+  // one value too many
+  reset_out();
+  for (int i = 0; i <= gmm::N_FEATURES; ++i) dev.feed("1 ", 2);
+  dev.feed('\n');
+  EXP_BEGIN();
+  EXP_P("ERR count expected ");
+  exp_int(gmm::N_FEATURES);
+  EXP_P(" got ");
+  exp_int(gmm::N_FEATURES + 1);
+  EXP_P("\n");
+  EXPECT_BUILT("N_FEATURES+1 values via MODEL");
+  TEST_ASSERT_EQUAL_UINT32(4, dev.replies());
+}
+
+static int run_all(void) {
+  UNITY_BEGIN();
+  RUN_TEST(test_ready);
+  RUN_TEST(test_ok);
+  RUN_TEST(test_separators);
+  RUN_TEST(test_info);
+  RUN_TEST(test_err_count);
+  RUN_TEST(test_err_empty_field);
+  RUN_TEST(test_err_bad_number);
+  RUN_TEST(test_err_not_finite);
+  RUN_TEST(test_err_out_of_range);
+  RUN_TEST(test_err_overflow);
+  RUN_TEST(test_err_unknown_command);
+  RUN_TEST(test_too_long);
+  RUN_TEST(test_empty_lines);
+  RUN_TEST(test_line_endings);
+  RUN_TEST(test_byte_by_byte);
+  RUN_TEST(test_garbage_recovery);
+  RUN_TEST(test_parse_vector);
+  RUN_TEST(test_format_float);
+  RUN_TEST(test_device_model);
+  return UNITY_END();
+}
+
+#if defined(ARDUINO)
+void setup() {
+#if !defined(TINYGMM_TEST_SIMAVR)
+  delay(2000);  // a real board resets when the port opens: let the host attach
+#endif
+  run_all();
+#if defined(TINYGMM_TEST_SIMAVR)
+  Serial.flush();
+  cli();  // simavr: "sleeping with interrupts off, quitting gracefully"
+  sleep_enable();
+  sleep_cpu();
+#endif
+}
+
+void loop() {}
+#else
+int main(void) { return run_all(); }
+#endif
