@@ -1,5 +1,6 @@
 /* simharness.c - run a benchmark firmware on a simulated ATmega328P (simavr).
  *
+ * (Also any other simavr core with GPIORn at the same addresses, e.g. atmega2560.)
  * Protocol (firmware side, see run.py's FIRMWARE template):
  *   GPIOR0 <- any   start of one predict  (cycle counter and SP recorded)
  *   GPIOR1 <- label end of that predict    (cycle counter recorded, label kept)
@@ -48,7 +49,7 @@ static void on_done(avr_t* avr, avr_io_addr_t addr, uint8_t v, void* p) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s firmware.elf [cycle limit]\n", argv[0]);
+    fprintf(stderr, "usage: %s firmware.elf [mcu (atmega328p)] [cycle limit]\n", argv[0]);
     return 2;
   }
   static elf_firmware_t fw;
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "simharness: cannot read %s\n", argv[1]);
     return 2;
   }
-  avr_t* avr = avr_make_mcu_by_name("atmega328p");
+  avr_t* avr = avr_make_mcu_by_name(argc > 2 ? argv[2] : "atmega328p");
   if (!avr) return 2;
   avr_init(avr);
   avr->frequency = 16000000;
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   avr_register_io_write(avr, GPIOR0, on_start, NULL);
   avr_register_io_write(avr, GPIOR1, on_end, NULL);
   avr_register_io_write(avr, GPIOR2, on_done, NULL);
-  unsigned long long limit = argc > 2 ? strtoull(argv[2], 0, 10) : 4000000000ULL;
+  unsigned long long limit = argc > 3 ? strtoull(argv[3], 0, 10) : 20000000000ULL;
   while (!done) {
     int state = avr_run(avr);
     if (in_call) {

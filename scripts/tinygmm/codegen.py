@@ -111,93 +111,329 @@ def input_transform(m: ExportedModel) -> tuple[np.ndarray, np.ndarray]:
     return offset, np.where(scale > 0, scale, 1.0)
 
 
+def feature_order(m: ExportedModel, means_z: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """Features by descending ratio of between-component to within-component variance.
+
+    predict's first partial sums are the marginal Mahalanobis distances of the
+    first features; the more they separate the components, the earlier a
+    losing component is dropped.
+    """
+    if m.covariance_type == "full":
+        var = np.array([np.diag(c) for c in m.covariances]) / A**2
+    else:
+        var = m.covariances / A**2
+    centre = m.weights @ means_z
+    between = m.weights @ (means_z - centre) ** 2
+    within = m.weights @ var
+    ratio = between / np.where(within > 0, within, 1.0)
+    return np.array(sorted(range(m.n_features), key=lambda i: (-ratio[i], i)))
+
+
 def device_arrays(m: ExportedModel) -> DeviceArrays:
-    """Move the model into the device's z-space and precompute its constants.
+    """Move the model into the device's input space and precompute its constants.
 
     With u = (x - offset_u) / scale_u the space scikit-learn fitted in and
-    z = (x - o) / s the device's, u = A z + b with A = s / scale_u and
-    b = (o - offset_u) / scale_u; a precision Cholesky factor U becomes
-    diag(A) U and a mean mu becomes (mu - b) / A. The log-density constants
-    stay those of u-space, so score_samples equals scikit-learn's.
+    z = (x - o) / s the standardised space, u = A z + b with A = s / scale_u
+    and b = (o - offset_u) / scale_u; a precision Cholesky factor U becomes
+    diag(A) U and a mean mu becomes (mu - b) / A. The device only centres its
+    input, w = x - o = s z, so the scale s is folded in as well (means s mu_z,
+    factors diag(1/s) U_z): a per-feature scale costs float32 no precision,
+    while the offset, which would, stays a subtraction. The log-density
+    constants stay those of u-space, so score_samples equals scikit-learn's.
     """
     k, d, t = m.n_components, m.n_features, m.covariance_type
     o, s = input_transform(m)
     A = s / m.scale
     b = (o - m.offset) / m.scale
     means_z = (m.means - b) / A
+    means_w = means_z * s
     c = np.log(m.weights) + log_det_cholesky(m) - 0.5 * d * LOG_2PI
     pk = d * (d + 1) // 2
 
-    def packed(u: np.ndarray) -> np.ndarray:
-        uz = (A[:, None] * u) * HALF_SQRT  # y = (z - mean_z) @ uz
-        return np.concatenate([uz[: j + 1, j] for j in range(d)])
+    def packed(u: np.ndarray, perm: np.ndarray | None = None) -> np.ndarray:
+        uz = A[:, None] * u  # precision Cholesky in z-space
+        if perm is not None:  # the upper triangular factor of the permuted precision
+            pz = (uz @ uz.T)[np.ix_(perm, perm)][::-1, ::-1]
+            uz = np.linalg.cholesky(pz)[::-1, ::-1]
+        sp = s if perm is None else s[perm]
+        uw = (uz / sp[:, None]) * HALF_SQRT  # y = (w - mean_w) @ uw
+        return np.concatenate([uw[: j + 1, j] for j in range(d)])
 
     per = max(d, 1)
-    arrays = [
-        _array("IN_OFFSET", o, per, "input transform z = (x - IN_OFFSET) * IN_INV_SCALE (D)"),
-        _array("IN_INV_SCALE", 1.0 / s, per, "(D)"),
-    ]
-    if t != "tied":
-        arrays.append(_array("MEANS", means_z, per, "component means in z-space (K x D)"))
-        arrays.append(_array("LOG_NORM", c, 4, "log weight + log det(precision Cholesky) - D/2 log(2 pi) (K)"))
-    if t == "full":
-        u = np.stack([packed(m.precisions_cholesky[j]) for j in range(k)])
+    perm = None
+    if t in ("full", "diag") and d > 1:
+        perm = feature_order(m, means_z, A)
+        if np.array_equal(perm, np.arange(d)):
+            perm = None
+    transform_call = "tinygmm::centre<D>(x, w, IN_OFFSET)"
+    arrays = [_array("IN_OFFSET", o if perm is None else o[perm], per, "input centring w = x - IN_OFFSET (D)")]
+    if perm is not None:
+        means_w = means_w[:, perm]
         arrays.append(
-            _array("PREC_CHOL", u, pk, "sqrt(1/2) * precision Cholesky in z-space, packed by column (K x D(D+1)/2)")
+            "// feature order of the evaluation (most discriminative first): w[i] = x[PERM[i]] - IN_OFFSET[i]\n"
+            f"static const uint8_t PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, perm))}}};\n"
         )
-        body = (
-            "  static float shared(const float*) { return 0.0f; }\n"
-            "  static float log_prob(int k, const float* z) {\n"
-            "    return tinygmm::full_log_prob<D>(z, MEANS + k * D, PREC_CHOL + k * (D * (D + 1) / 2),\n"
-            "                                     TINYGMM_READ(LOG_NORM + k));\n"
-            "  }\n"
+        transform_call = "tinygmm::centre_perm<D>(x, w, IN_OFFSET, PERM)"
+    # predict visits components by descending upper bound (ties: lower index first)
+    order = sorted(range(k), key=lambda j: (-float(np.float32(c[j])), j)) if t != "tied" else list(range(k))
+    arrays.append(
+        f"// component index of each record (the order predict visits them)\n"
+        f"static const uint8_t ORDER[{k}] TINYGMM_FLASH = {{{', '.join(map(str, order))}}};\n"
+    )
+    shared = "  static float shared(const float*) { return 0.0f; }\n"
+    if t == "full":
+        u = [packed(m.precisions_cholesky[j], perm) for j in range(k)]
+        recs, fn, what = (
+            [],
+            "full_log_prob",
+            "c, then per column j: mean_j, U[0..j][j] (U: sqrt(1/2) precision Cholesky)",
         )
+        for j in order:
+            r, pos = [c[j]], 0
+            for col in range(d):
+                r += [means_w[j, col], *u[j][pos : pos + col + 1]]
+                pos += col + 1
+            recs.append(r)
     elif t == "diag":
-        p = m.precisions_cholesky * A[None, :] * HALF_SQRT
-        arrays.append(_array("PREC", p, per, "sqrt(1/2) / standard deviation in z-space (K x D)"))
-        body = (
-            "  static float shared(const float*) { return 0.0f; }\n"
-            "  static float log_prob(int k, const float* z) {\n"
-            "    return tinygmm::diag_log_prob<D>(z, MEANS + k * D, PREC + k * D, TINYGMM_READ(LOG_NORM + k));\n"
-            "  }\n"
-        )
+        p = m.precisions_cholesky * (A / s)[None, :] * HALF_SQRT
+        if perm is not None:
+            p = p[:, perm]
+        fn, what = "diag_log_prob", "c, then mean_i, sqrt(1/2) / sd_i per feature"
+        recs = [[c[j], *np.ravel(np.column_stack([means_w[j], p[j]]))] for j in order]
     elif t == "spherical":
-        h = 0.5 * (m.precisions_cholesky * A[0]) ** 2
-        arrays.append(_array("HALF_PREC", h, 4, "precision / 2 in z-space (K)"))
-        body = (
-            "  static float shared(const float*) { return 0.0f; }\n"
-            "  static float log_prob(int k, const float* z) {\n"
-            "    return tinygmm::spherical_log_prob<D>(z, MEANS + k * D, TINYGMM_READ(HALF_PREC + k),\n"
-            "                                          TINYGMM_READ(LOG_NORM + k));\n"
-            "  }\n"
-        )
-    else:  # tied: linear discriminant; z is centred on the weighted mean of the means
-        uz = A[:, None] * m.precisions_cholesky
-        prec_z = uz @ uz.T
-        slope = means_z @ prec_z  # (K, D)
-        intercept = c - 0.5 * np.einsum("ki,ij,kj->k", means_z, prec_z, means_z)
-        arrays.append(_array("SLOPE", slope, per, "P mean_k in z-space (K x D)"))
-        arrays.append(_array("INTERCEPT", intercept, 4, "LOG_NORM_k - 1/2 mean_k' P mean_k (K)"))
+        # isotropic in z-space; w-space is isotropic too only if s is uniform
+        # (no user scaler), else the device scales its input (D multiplies).
+        iso = bool(np.all(s == s[0]))
+        h = 0.5 * (m.precisions_cholesky * A[0] / (s[0] if iso else 1.0)) ** 2
+        mu = means_w if iso else means_z
+        if not iso:
+            arrays.insert(1, _array("IN_INV_SCALE", 1.0 / s, per, "z = (x - IN_OFFSET) * IN_INV_SCALE (D)"))
+            transform_call = "tinygmm::standardize<D>(x, w, IN_OFFSET, IN_INV_SCALE)"
+        fn, what = "spherical_log_prob", "c, precision / 2, mean"
+        recs = [[c[j], h[j], *mu[j]] for j in order]
+    else:  # tied: linear discriminant; w is centred on the weighted mean of the means
+        uw = (A / s)[:, None] * m.precisions_cholesky
+        prec_w = uw @ uw.T
+        slope = means_w @ prec_w  # (K, D)
+        intercept = c - 0.5 * np.einsum("ki,ij,kj->k", means_w, prec_w, means_w)
+        fn, what = "linear_log_prob", "c - 1/2 mean' P mean, then P mean"
+        recs = [[intercept[j], *slope[j]] for j in order]
         arrays.append(
             _array(
                 "PREC_CHOL",
                 packed(m.precisions_cholesky),
                 pk,
-                "sqrt(1/2) * shared precision Cholesky in z-space, packed by column",
+                "sqrt(1/2) * shared precision Cholesky in w-space, packed by column",
             )
         )
-        body = (
-            "  static float shared(const float* z) { return tinygmm::tied_shared<D>(z, PREC_CHOL); }\n"
-            "  static float log_prob(int k, const float* z) {\n"
-            "    return tinygmm::linear_log_prob<D>(z, SLOPE + k * D, TINYGMM_READ(INTERCEPT + k));\n"
-            "  }\n"
+        shared = "  static float shared(const float* w) { return tinygmm::tied_shared<D>(w, PREC_CHOL); }\n"
+    rec_len = len(recs[0])
+    arrays.append(
+        _array(
+            "RECORDS",
+            np.array(recs),
+            rec_len,
+            f"one record per component, in ORDER; c = log weight + log det(precision Cholesky) - D/2 log(2 pi)\n"
+            f"// record: {what} (w-space)",
         )
-    transform = (
-        "  static void transform(const float* x, float* z) {\n"
-        "    tinygmm::standardize<D>(x, z, IN_OFFSET, IN_INV_SCALE);\n"
+    )
+    body = (
+        f"  static const int R = {rec_len};\n"
+        f"  static const bool BOUNDED = {'false' if t == 'tied' else 'true'};\n"
+        f"  static void transform(const float* x, float* w) {{ {transform_call}; }}\n"
+        + shared
+        + "  static const float* records() { return RECORDS; }\n"
+        "  static int order(int j) { return TINYGMM_READ_U8(ORDER + j); }\n"
+        "  template <bool P>\n"
+        "  static bool log_prob(const float* rec, const float* w, float best, bool tie_wins, float* lp) {\n"
+        f"    return tinygmm::{fn}<D, P>(rec, w, best, tie_wins, lp);\n"
         "  }\n"
     )
-    return DeviceArrays(arrays, transform + body)
+    return DeviceArrays(arrays, body)
+
+
+@dataclass
+class FixedPoint:
+    """The integer model of the --fixed-point path (see tinygmm_eval.h)."""
+
+    F: int  # zq = round(z * 2^F), |z| < 2^(15 - F)
+    G: np.ndarray  # (K,) per component: Uq = round(U * 2^G_k)
+    T: int  # y in units of 2^-T (shift F + G_k - T, 16 when possible), log-probabilities in units of 2^-2T
+    diag: bool
+    order: list[int]
+    offset: np.ndarray  # (D,) z = (x - offset) / scale
+    scale: np.ndarray  # (D,)
+    u: np.ndarray  # (K, D, D) float64 upper triangular, z-space, times sqrt(1/2)
+    b: np.ndarray  # (K, D) = U^T mean
+    c: np.ndarray  # (K,)
+    uq: np.ndarray  # (K, D, D) int
+    bq: np.ndarray  # (K, D) int (without the rounding offset)
+    cq: np.ndarray  # (K,) int
+    yclamp: int
+
+    @property
+    def shift(self) -> np.ndarray:
+        return self.F + self.G - self.T
+
+    @property
+    def zmax(self) -> float:
+        return 2.0 ** (15 - self.F)
+
+    def column_error(self, zq: np.ndarray) -> np.ndarray:
+        """Bound on |y~_kj - y_kj| for quantised inputs zq (n, D) -> (n, K, D)."""
+        ez = 2.0 ** -(self.F + 1) + 2.0 ** -(self.F + 7)  # rounding, plus float32 rounding in quantize
+        eu = 2.0 ** -(self.G[None, :, None] + 1.0)
+        eb = 2.0 ** -(self.F + self.G[None, :, None] + 1.0)
+        ey = 2.0 ** -(self.T + 1)
+        zabs = np.abs(zq) * 2.0**-self.F  # (n, D)
+        col_u = np.abs(self.u).sum(axis=1)  # (K, D): sum_i |U_ij|
+        mask = np.abs(self.u) > 0 if self.diag else np.triu(np.ones((zq.shape[1],) * 2, bool))
+        col_z = np.einsum(
+            "ni,kij->nkj", zabs, mask.astype(float) if mask.ndim == 3 else np.broadcast_to(mask, self.u.shape)
+        )
+        return ez * col_u[None] + eu * col_z + eb + ey
+
+    def log_prob_error(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bound on |lpq * 2^-2T - log p| (n, K), exact log p (n, K)) at raw inputs X."""
+        z = (np.asarray(X, dtype=np.float64) - self.offset) / self.scale
+        zq = np.round(z * 2.0**self.F)
+        y = np.einsum("ni,kij->nkj", z, self.u) - self.b[None]
+        e = self.column_error(zq)
+        eps = np.sum(e * (2 * np.abs(y) + e), axis=2) + 2.0 ** -(2 * self.T + 1)
+        return eps, self.c[None] - np.sum(y * y, axis=2)
+
+    def max_column_error(self) -> float:
+        """Worst per-column y error over the quantisation domain."""
+        d = self.u.shape[1]
+        return float(self.column_error(np.full((1, d), 2.0**15)).max())
+
+
+def fixed_point(m: ExportedModel) -> FixedPoint:
+    """Quantise the model in z-space: choose F, G, T so that nothing overflows int32."""
+    k, d, t = m.n_components, m.n_features, m.covariance_type
+    o, s = input_transform(m)
+    A = s / m.scale
+    b_shift = (o - m.offset) / m.scale
+    means_z = (m.means - b_shift) / A
+    pc = m.precisions_cholesky
+    if t == "full":
+        u = np.stack([A[:, None] * pc[j] for j in range(k)])
+    elif t == "tied":
+        u = np.stack([A[:, None] * pc] * k)
+    elif t == "diag":
+        u = np.stack([np.diag(A * pc[j]) for j in range(k)])
+    else:
+        u = np.stack([np.diag(A * pc[j]) for j in range(k)])
+    u = u * HALF_SQRT
+    diag = t in ("diag", "spherical")
+    b = np.einsum("ki,kij->kj", means_z, u)
+    c = np.log(m.weights) + log_det_cholesky(m) - 0.5 * d * LOG_2PI
+    zmax = max(4.0, 2.0 ** math.ceil(math.log2(max(1e-9, 1.25 * float(np.abs(means_z).max())))))
+    F = 15 - int(round(math.log2(zmax)))
+    limit = 2.0**31 - 2.0**16
+    # per component: the largest G_k for which nothing overflows. T (<= 10) is
+    # then chosen so that most components use a shift of 16 (free on 8-bit
+    # MCUs): G_k = 16 + T - F; narrower ones get their largest G_k and a
+    # smaller (slower) shift.
+    gmax = np.empty(k, dtype=np.int64)
+    for j in range(k):
+        colsum, bmax, umax = np.abs(u[j]).sum(axis=0).max(), float(np.abs(b[j]).max()), np.abs(u[j]).max()
+        g = 40
+        while g > -60 and (
+            2.0**15 * colsum * 2.0**g + bmax * 2.0 ** (F + g) + 2.0**16 >= limit or umax * 2.0**g >= 32767
+        ):
+            g -= 1
+        gmax[j] = g
+    T = int(min(10, max(6, np.percentile(gmax, 25) + F - 16)))
+    while T >= 1 and np.abs(c).max() * 2.0 ** (2 * T) >= 2.0**30:
+        T -= 1
+    if T < 1:
+        raise TinyGMMError("--fixed-point: the model's log-densities are too large for a 32-bit fixed-point format")
+    G = np.maximum(np.minimum(gmax, 16 + T - F), T + 1 - F)  # shift >= 1
+    uq = np.round(u * 2.0 ** G[:, None, None]).astype(np.int64)
+    bq = np.round(b * 2.0 ** (F + G[:, None])).astype(np.int64)
+    if np.abs(uq).max() > 32767:
+        raise TinyGMMError("--fixed-point: a component is too narrow for a 16-bit fixed-point format")
+    cq = np.round(c * 2.0 ** (2 * T)).astype(np.int64)
+    room = (2.0**31 - 1 - float(np.abs(cq).max())) / d
+    yclamp = int(min(16383, math.floor(math.sqrt(room))))
+    order = sorted(range(k), key=lambda j: (-int(cq[j]), j))
+    return FixedPoint(F, G, T, diag, order, o, s, u, b, c, uq, bq, cq, yclamp)
+
+
+def _int_array(name: str, ctype: str, values: list[int], per_line: int, comment: str) -> str:
+    items = [str(int(v)) + ("L" if ctype == "int32_t" else "") for v in values]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    body = "    " + ",\n    ".join(lines)
+    return f"// {comment}\nstatic const {ctype} {name}[{len(items)}] TINYGMM_FLASH = {{\n{body}\n}};\n"
+
+
+def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
+    """(detail arrays + policy, public functions) of the fixed-point path."""
+    q = fixed_point(m)
+    k, d = m.n_components, m.n_features
+    rq, uq = [], []
+    for j in q.order:
+        rq.append(int(q.cq[j]))
+        for col in range(d):
+            rq.append(int(q.bq[j, col]) - 2 ** int(q.shift[j] - 1))  # + rounding offset of the shift
+            uq += [int(q.uq[j, col, col])] if q.diag else [int(v) for v in q.uq[j, : col + 1, col]]
+    nu = d if q.diag else d * (d + 1) // 2
+    arrays = "\n".join(
+        [
+            _array("Q_OFFSET", q.offset, max(d, 1), "fixed point: zq = round((x - Q_OFFSET) * Q_GAIN) (D)"),
+            _array("Q_GAIN", 2.0**q.F / q.scale, max(d, 1), "2^F / scale (D)"),
+            f"static const uint8_t Q_ORDER[{k}] TINYGMM_FLASH = {{{', '.join(map(str, q.order))}}};\n",
+            "// per component (in Q_ORDER): y = acc >> Q_SHIFT, 16 unless the component is very narrow\n"
+            f"static const uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(q.shift[j])) for j in q.order)}}};\n",
+            _int_array("Q_RQ", "int32_t", rq, d + 1, "per component: cq, then bq_j - 2^15 per column (int32)"),
+            _int_array("Q_UQ", "int16_t", uq, max(nu, 1), "per component: Uq by column (int16)"),
+        ]
+    )
+    policy = (
+        "struct Fixed {\n"
+        f"  static const int D = {d};\n  static const int K = {k};\n  static const int NU = {nu};\n"
+        f"  static const bool DIAG = {'true' if q.diag else 'false'};\n"
+        f"  static const int16_t YCLAMP = {q.yclamp};\n"
+        "  static int shift(int j) { return TINYGMM_READ_U8(Q_SHIFT + j); }\n"
+        "  static const int32_t* rq() { return Q_RQ; }\n"
+        "  static const int16_t* uq() { return Q_UQ; }\n"
+        "  static int order(int j) { return TINYGMM_READ_U8(Q_ORDER + j); }\n"
+        "};\n"
+    )
+    public = f"""
+// ---- fixed point (--fixed-point) ----
+// z = (x - offset) / scale is quantised as zq = round(z * 2^FIXED_INPUT_BITS)
+// (int16, |z| < {q.zmax:g}); log-probabilities are compared in units of
+// 2^-FIXED_LOG_PROB_BITS. Per component, |error| <= sum_j e_j (2 |y_j| + e_j)
+// + 2^-(FIXED_LOG_PROB_BITS + 1), y_j the component's whitened coordinates
+// (sum_j y_j^2 = its quadratic term) and e_j <= FIXED_Y_ERROR_MAX.
+static const int FIXED_INPUT_BITS = {q.F};
+static const int FIXED_LOG_PROB_BITS = {2 * q.T};
+static const float FIXED_Z_MAX = {cfloat(q.zmax)};
+static const float FIXED_Y_ERROR_MAX = {cfloat(q.max_column_error())};
+// false when x is outside the quantisation domain (or NaN)
+inline bool quantize(const float* x, int16_t* zq) {{
+  return tinygmm::quantize<N_FEATURES>(x, zq, detail::Q_OFFSET, detail::Q_GAIN);
+}}
+// integer-only predict on quantised z-space inputs
+inline int predict_fixed(const int16_t* zq) {{
+  bool clamped;
+  return tinygmm::predict_fixed<detail::Fixed>(zq, &clamped);
+}}
+// predict through the fixed-point path; inputs outside the domain (and the
+// rare winner with a clamped term) are decided by the float predict
+inline int predict_q(const float* x) {{
+  int16_t zq[N_FEATURES];
+  if (quantize(x, zq)) {{
+    bool clamped;
+    const int k = tinygmm::predict_fixed<detail::Fixed>(zq, &clamped);
+    if (!clamped) return k;
+  }}
+  return predict(x);
+}}
+"""
+    return arrays + policy, public
 
 
 _GUARD_RE = re.compile(r"[^A-Za-z0-9]+")
@@ -207,12 +443,16 @@ def _c_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_header(m: ExportedModel, provenance: list[str], namespace: str = "gmm") -> str:
-    """The complete text of GMM.h (deterministic for a given model and provenance)."""
+def render_header(m: ExportedModel, provenance: list[str], namespace: str = "gmm", fixed_point: bool = False) -> str:
+    """The complete text of GMM.h (deterministic for a given model and provenance).
+
+    fixed_point adds the integer path (quantize, predict_fixed, predict_q).
+    """
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", namespace):
         raise TinyGMMError(f"invalid C++ namespace {namespace!r}")
     guard = "TINYGMM_MODEL_" + _GUARD_RE.sub("_", namespace).upper() + "_H"
     dev = device_arrays(m)
+    fixed_detail, fixed_public = fixed_point_code(m) if fixed_point else ("", "")
     runtime = runtime_path().read_text(encoding="utf-8")
     names = "|".join(m.feature_names)
     for n in m.feature_names:
@@ -252,7 +492,7 @@ struct Model {{
   static const int D = N_FEATURES;
   static const int K = N_COMPONENTS;
 {dev.policy}}};
-
+{fixed_detail}
 }}  // namespace detail
 
 inline int predict(const float* x) {{ return tinygmm::predict<detail::Model>(x); }}
@@ -263,7 +503,7 @@ inline float score_samples(const float* x) {{ return tinygmm::score_samples<deta
 inline int classify(const float* x, float* proba, float* log_likelihood) {{
   return tinygmm::classify<detail::Model>(x, proba, log_likelihood);
 }}
-
+{fixed_public}
 }}  // namespace {namespace}
 
 #endif  // {guard}

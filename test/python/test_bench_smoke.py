@@ -1,0 +1,43 @@
+"""The benchmark (scripts/bench/run.py) builds and produces sane numbers.
+
+One small model, few inputs, no timing asserts: this only proves that the
+firmware, the simavr harness, avr-size, callgrind and the emlearn / naive
+builds work together.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_quick(tmp_path) -> None:
+    if not Path("/usr/include/simavr/sim_avr.h").is_file():
+        pytest.skip("libsimavr-dev not installed (apt-get install libsimavr-dev simavr)")
+    for tool in ("avr-gcc", "avr-size", "valgrind"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed")
+    pytest.importorskip("emlearn")
+    cmd = [sys.executable, str(ROOT / "scripts" / "bench" / "run.py"), "--quick", "--out", str(tmp_path)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert (tmp_path / "results.md").read_text().startswith("# tinygmm benchmark")
+    (case,) = doc["cases"]
+    res = case["results"]
+    assert set(res) == {"tinygmm", "tinygmm-fixed", "tinygmm-fixed-int", "emlearn", "naive"}
+    for name, r in res.items():
+        assert r["avr_cycles_mean_in_range"] > 100, name
+        assert r["flash_bytes"] > 100, name
+        assert 0 < r["stack_bytes"] < 1024, name
+        assert r["host_instructions"] > 10, name
+        assert r["avr_equals_host"], name
+        assert r["agree_in_range"] > 0.9, name
+    assert res["tinygmm"]["agree_in_range"] == 1.0 and res["tinygmm"]["agree_far"] == 1.0
+    assert res["tinygmm"]["sram_bytes"] == 0
