@@ -301,6 +301,15 @@ def model_features(header: Path) -> int:
     return int(m.group(1))
 
 
+def crc8(data: bytes, crc: int = 0) -> int:
+    """CRC-8, polynomial 0x07 (the protocol's optional request signature)."""
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
 def protocol_script(d: int) -> bytes:
     """Requests covering protocol v1: valid vectors with every separator and line end,
     every error, empty lines, an over-long line and binary garbage."""
@@ -318,6 +327,10 @@ def protocol_script(d: int) -> bytes:
     for scale in (1e3, 1e5, 1e7, 1e9):  # further out, still finite in float32
         script.append(vec([f"{v:.6g}" for v in rng.normal(size=d) * scale]))
     ones = ["1"] * d
+
+    def signed(body: str, flip: int = 0, lower: bool = False) -> bytes:
+        hh = f"{crc8(body.encode()) ^ flip:02X}"
+        return f"{body}*{hh.lower() if lower else hh}\n".encode()
 
     def second(s: str) -> list[str]:  # value 2 (or the only one) replaced by s
         return ["1", s] + ["1"] * (d - 2) if d >= 2 else [s]
@@ -350,6 +363,11 @@ def protocol_script(d: int) -> bytes:
         vec(ones),
         b"}{*&^%$#@!\r",
         vec(ones, " "),
+        # optional "*HH" CRC-8 signature: good (upper and lower case) and bad
+        signed(",".join(ones)),
+        signed("INFO", lower=True),
+        signed(",".join(ones[:-1] or ["1", "2"])),
+        signed(",".join(ones), flip=0x10),
         # the runner feeds 1..7 bytes at a time, so lines arrive split anywhere
         vec([f"{10 * j + 0.5}" for j in range(d)], " , ", "\r\n"),
     ]
@@ -376,6 +394,7 @@ def write_script_header(path: Path, script: bytes) -> None:
 
 
 REPLY_RE = re.compile(r"^(READY|OK|INFO|ERR|END)\b")
+SIGNATURE_RE = re.compile(r"\*[0-9A-F]{2}$")
 
 
 def reply_lines(lines: list[str]) -> list[str]:
@@ -391,8 +410,10 @@ def compare_replies(avr_lines: list[str], host_lines: list[str]) -> list[str]:
     for n, (a, h) in enumerate(zip(avr_lines, host_lines, strict=False), 1):
         if a == h:
             continue
-        fa, fh = a.split(), h.split()
-        if fa[0] == fh[0] == "OK" and len(fa) == len(fh) == 4:
+        # a signed reply ("...*HH") may differ in its CRC exactly when its digits differ
+        fa, fh = SIGNATURE_RE.sub("", a).split(), SIGNATURE_RE.sub("", h).split()
+        same_signing = bool(SIGNATURE_RE.search(a)) == bool(SIGNATURE_RE.search(h))
+        if same_signing and fa[0] == fh[0] == "OK" and len(fa) == len(fh) == 4:
             pa, ph, la, lh = float(fa[2]), float(fh[2]), float(fa[3]), float(fh[3])
             tie = max(pa, ph) <= 0.5 + 1e-3  # another component is as likely: either label is right
             if (fa[1] == fh[1] or tie) and abs(pa - ph) <= PROBA_ABS and abs(la - lh) <= max(LL_ABS, LL_REL * abs(lh)):
@@ -424,21 +445,12 @@ def test_protocol_on_avr_matches_host(avr: AvrTools, tmp_path: Path) -> None:
 
     # the script exercises every reply of protocol v1
     assert host_lines[0].startswith("READY tinygmm ") and host_lines[-1] == f"END replies={len(host_lines) - 1}"
-    kinds = {" ".join(ln.split()[:2]) if ln.startswith("ERR") else ln.split()[0] for ln in host_lines}
-    for kind in ["READY", "OK", "INFO", "END"] + [
-        f"ERR {r}"
-        for r in (
-            "count",
-            "empty-field",
-            "bad-number",
-            "not-finite",
-            "out-of-range",
-            "unknown-command",
-            "overflow",
-            "too-long",
-        )
-    ]:
+    unsigned = [SIGNATURE_RE.sub("", ln) for ln in host_lines]
+    kinds = {" ".join(ln.split()[:2]) if ln.startswith("ERR") else ln.split()[0] for ln in unsigned}
+    errors = ["count", "empty-field", "bad-number", "not-finite", "out-of-range", "unknown-command", "overflow"]
+    for kind in ["READY", "OK", "INFO", "END"] + [f"ERR {e}" for e in [*errors, "too-long", "checksum"]]:
         assert kind in kinds, f"the script never produced {kind!r}"
+    assert sum(ln != u for ln, u in zip(host_lines, unsigned, strict=True)) == 4, "expected 4 signed replies"
 
     problems = compare_replies(avr_lines, host_lines)
     assert not problems, "the protocol behaves differently on the AVR:\n" + "\n".join(problems[:20])
@@ -452,3 +464,6 @@ def test_reply_comparison_catches_differences() -> None:
     assert compare_replies(["READY tinygmm ab", "OK 1 0.998 -7.1234", *host[2:]], host) != []
     assert compare_replies(["READY tinygmm ab", "ERR overflow", *host[2:]], host) != []
     assert compare_replies(host[:-1], host) != []
+    signed = ["OK 1 0.999 -7.1234*3A"]
+    assert compare_replies(["OK 1 0.999 -7.12341*C5"], signed) == []  # digits (and so the CRC) differ
+    assert compare_replies(["OK 1 0.999 -7.1234"], signed) != []

@@ -1,6 +1,6 @@
 // Serial protocol v1 (lib/tinygmm/src/tinygmm_protocol.h): the line parser and
 // the request -> reply loop over an in-memory stream, for every valid and
-// malformed case of the protocol. A small fake model (3 features, 2
+// malformed case of the protocol, and the optional "*HH" CRC-8 signature. A small fake model (3 features, 2
 // components, exact answers) keeps the suite independent of the exported
 // model; one test goes through tinygmm_device::MODEL (include/GMM.h).
 //
@@ -498,6 +498,67 @@ void exp_float(float v, uint8_t digits) {
 #define EXPECT_BUILT(message) \
   UNITY_TEST_ASSERT_EQUAL_STRING(expected, out, __LINE__, M(P(message)))
 
+// ---- optional "*HH" integrity check -----------------------------------------------
+// CRC-8, polynomial 0x07, initial 0 (CRC-8/SMBUS): written out here again, so
+// the test does not check the library against itself.
+uint8_t ref_crc8(uint8_t crc, const char* s, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= static_cast<uint8_t>(s[i]);
+    for (int b = 0; b < 8; ++b) crc = static_cast<uint8_t>(crc & 0x80 ? (crc << 1) ^ 0x07 : crc << 1);
+  }
+  return crc;
+}
+
+char hex_digit(uint8_t v, bool upper) { return static_cast<char>(v < 10 ? '0' + v : (upper ? 'A' : 'a') + v - 10); }
+
+// Feeds body + "*HH\n" (HH = CRC of body, xor flip; lowercase if asked); returns the body's CRC.
+uint8_t feed_signed(const char* body_flash, uint8_t flip, bool upper) {
+  char body[40];
+  copy_flash(body, body_flash, sizeof body);
+  const uint8_t crc = ref_crc8(0, body, strlen(body));
+  const uint8_t sent = crc ^ flip;
+  reset_out();
+  proto->feed(body, strlen(body));
+  const char tail[4] = {'*', hex_digit(sent >> 4, upper), hex_digit(sent & 15, upper), '\n'};
+  proto->feed(tail, sizeof tail);
+  return crc;
+}
+
+// expected += "*HH\n": the CRC of the reply so far, seeded with the request's CRC (uppercase).
+void exp_sign(uint8_t seed) {
+  const uint8_t crc = ref_crc8(seed, expected, exp_len);
+  const char tail[5] = {'*', hex_digit(crc >> 4, true), hex_digit(crc & 15, true), '\n', 0};
+  exp_add(tail, false);
+}
+
+#define CHECK_SIGNED(body, flip, upper, reply)                      \
+  do {                                                              \
+    const uint8_t seed_ = feed_signed(P(body), flip, upper);        \
+    EXP_BEGIN();                                                    \
+    EXP_P(reply);                                                   \
+    exp_sign(seed_);                                                \
+    describe(P(body));                                              \
+    UNITY_TEST_ASSERT_EQUAL_STRING(expected, out, __LINE__, msg);   \
+  } while (0)
+
+void test_checksum(void) {
+  FRESH_PROTOCOL();
+  TEST_ASSERT_EQUAL_HEX8_MESSAGE(0xF4, tinygmm::crc8(0, "123456789", 9), M(P("CRC-8/SMBUS check value")));
+  CHECK_SIGNED("1,2,3", 0, true, "OK 1 0.625 -7");
+  CHECK_SIGNED("2 1 0", 0, false, "OK 0 0.75 -2.5");  // lowercase hex accepted
+  CHECK_SIGNED("INFO", 0, true, "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef");
+  CHECK_SIGNED("1,2", 0, true, "ERR count expected 3 got 2");
+  CHECK_SIGNED("1,2,3", 0x01, true, "ERR checksum");  // one bit off
+  CHECK_SIGNED("1,2,4", 0x80, false, "ERR checksum");
+  CHECK_SIGNED("HELLO", 0, true, "ERR unknown-command HELLO");
+  CHECK_SIGNED("", 0, true, "ERR empty-field 1");  // "*00": a signature of nothing
+  TEST_ASSERT_EQUAL_INT(2, fake_calls);            // a bad checksum never classifies
+  // a request without the suffix still gets an unsigned reply
+  CHECK("1,2,3\n", "OK 1 0.625 -7\n");
+  // "*" followed by something that is not two hex digits is no signature
+  CHECK("1,2,3*G0\n", "ERR bad-number 3\n");
+}
+
 // The real model, through the glue used by the firmware (tinygmm_device::MODEL).
 void test_device_model(void) {
   LineProtocol dev(tinygmm_device::MODEL, append, 0);
@@ -579,6 +640,7 @@ static int run_all(void) {
   RUN_TEST(test_garbage_recovery);
   RUN_TEST(test_parse_vector);
   RUN_TEST(test_format_float);
+  RUN_TEST(test_checksum);
   RUN_TEST(test_device_model);
   return UNITY_END();
 }
