@@ -328,7 +328,10 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
     diag = t in ("diag", "spherical")
     b = np.einsum("ki,kij->kj", means_z, u)
     c = np.log(m.weights) + log_det_cholesky(m) - 0.5 * d * LOG_2PI
-    zmax = max(4.0, 2.0 ** math.ceil(math.log2(max(1e-9, 1.25 * float(np.abs(means_z).max())))))
+    # the domain covers every component out to 4 standard deviations per feature
+    sd_z = np.sqrt(np.array([np.diag(np.linalg.inv(uk @ uk.T) / 2.0) for uk in u]))
+    reach = float(np.max(np.abs(means_z) + 4.0 * sd_z))
+    zmax = max(4.0, 2.0 ** math.ceil(math.log2(max(1e-9, reach))))
     F = 15 - int(round(math.log2(zmax)))
     limit = 2.0**31 - 2.0**16
     # per component: the largest G_k for which nothing overflows. T (<= 10) is

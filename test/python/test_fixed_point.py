@@ -182,3 +182,20 @@ def test_fixed_point_compiles_for_avr(tmp_path) -> None:
     )
     flags = ["-std=c++11", "-mmcu=atmega328p", "-Os", "-Wall", "-Wextra", "-Werror", "-c"]  # 12 models: no link
     subprocess.run([avr, *flags, "-I", str(tmp_path), str(src), "-o", str(tmp_path / "avr.o")], check=True)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_soft_float_pruned_predict_equals_classify(tmp_path, monkeypatch, covariance_type: str) -> None:
+    """The AVR code path (integer float compares, pruning, bound break) built on the host:
+    predict must return exactly classify's argmax, on in-range and far points."""
+    import cppharness
+
+    monkeypatch.setattr(cppharness, "CXXFLAGS", [*cppharness.CXXFLAGS, "-DTINYGMM_SOFT_FLOAT=1"])
+    models, jobs = [], []
+    for d, k in CASES:
+        X = mixture_data(d, 5, n=250, seed=d)
+        models.append(fitted_model(X, k, covariance_type, "none", seed=k))
+        jobs.append((len(jobs), inputs(X, seed=7 * d + k)[0]))
+    results = cppharness.evaluate(cppharness.compile_models(models, tmp_path), jobs)
+    for (d, k), out in zip(CASES, results, strict=True):
+        assert np.array_equal(out.predict, out.label), f"{covariance_type} D={d} K={k}"

@@ -68,6 +68,12 @@ enum CovarianceType { COV_FULL = 0, COV_TIED = 1, COV_DIAG = 2, COV_SPHERICAL = 
 #endif
 #endif
 
+// Pruning inside a component pays where a float operation costs ~100 cycles
+// and a branch little; with an FPU the checks cost more than they save.
+#ifndef TINYGMM_PRUNE
+#define TINYGMM_PRUNE TINYGMM_SOFT_FLOAT
+#endif
+
 #if TINYGMM_SOFT_FLOAT
 inline int32_t order_key(float f) {
   union {
@@ -254,9 +260,10 @@ inline int predict(const float* x) {
   for (int j = 0; j < M::K; ++j, rec += M::R) {
     const int k = M::order(j);
     const bool tie_wins = k < best;
-    if (M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
+    if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
     float lp;
-    if (M::template log_prob<true>(rec, w, best_lp, tie_wins, &lp)) {
+    const bool ok = M::template log_prob<TINYGMM_PRUNE>(rec, w, best_lp, tie_wins, &lp);
+    if (TINYGMM_PRUNE ? ok : beats(lp, best_lp, tie_wins)) {
       best_lp = lp;
       best = k;
     }
