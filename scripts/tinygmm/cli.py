@@ -89,6 +89,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         vectors=None if a.vectors in (None, "none") else Path(a.vectors),
         dropna=a.dropna,
         namespace=a.namespace,
+        fixed_point=a.fixed_point,
     )
     if a.if_changed and up_to_date(req):
         print(f"tinygmm: {a.header} is up to date")
@@ -130,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", default="include/GMM.json", help="model JSON (default include/GMM.json)")
     o.add_argument("--vectors", default="test/test_parity/golden_vectors.h", help="golden vectors header, or none")
     o.add_argument("--namespace", default="gmm", help="C++ namespace of the model (default gmm)")
+    o.add_argument(
+        "--fixed-point",
+        action="store_true",
+        help="also emit the integer path (quantize, predict_fixed, predict_q) for MCUs without an FPU",
+    )
     o.add_argument("--if-changed", action="store_true", help="do nothing when the outputs already match the inputs")
     o.add_argument(
         "--platformio",

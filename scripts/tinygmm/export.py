@@ -25,6 +25,7 @@ class ExportRequest:
     vectors: Path | None
     dropna: bool = False
     namespace: str = "gmm"
+    fixed_point: bool = False
 
     def input_hash(self) -> str:
         """Hash of everything an export depends on: data bytes, options, tool version."""
@@ -40,6 +41,7 @@ class ExportRequest:
             "options": asdict(self.options),  # type: ignore[call-overload]
             "dropna": self.dropna,
             "namespace": self.namespace,
+            **({"fixed_point": True} if self.fixed_point else {}),
             "vectors": self.vectors is not None,
         }
         text = json.dumps(doc, sort_keys=True)
@@ -123,7 +125,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
         f"{INPUT_HASH_TAG} {req.input_hash()}",
     ]
     files: dict[Path, str] = {}
-    header = render_header(model, provenance, req.namespace)
+    header = render_header(model, provenance, req.namespace, fixed_point=req.fixed_point)
     validate_c_text(header)
     files[req.header] = header
     doc = json.loads(model.to_json())

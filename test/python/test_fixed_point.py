@@ -199,3 +199,16 @@ def test_soft_float_pruned_predict_equals_classify(tmp_path, monkeypatch, covari
     results = cppharness.evaluate(cppharness.compile_models(models, tmp_path), jobs)
     for (d, k), out in zip(CASES, results, strict=True):
         assert np.array_equal(out.predict, out.label), f"{covariance_type} D={d} K={k}"
+
+
+def test_cli_fixed_point_flag(tmp_path, root) -> None:
+    from tinygmm.cli import main
+
+    args = ["export", "--data", str(root / "data" / "customers.csv"), "--n-components", "3"]
+    args += ["--features", "Annual Income (k$),Spending Score (1-100)", "--vectors", "none"]
+    out = ["--header", str(tmp_path / "GMM.h"), "--json", str(tmp_path / "GMM.json")]
+    assert main([*args, *out]) == 0
+    assert "predict_q" not in (tmp_path / "GMM.h").read_text()
+    assert main([*args, *out, "--fixed-point", "--if-changed"]) == 0  # a different export: rewritten
+    text = (tmp_path / "GMM.h").read_text()
+    assert "inline int predict_q(const float* x)" in text and "FIXED_INPUT_BITS" in text
