@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: 8a18d0141a0e1474
+// tinygmm-inputs: c34c972e38a56b57
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -25,12 +25,19 @@
 //   struct Model {
 //     static const int D;                          // features
 //     static const int K;                          // components
-//     static float shared(const float* x);         // term common to all components
-//     static float log_prob(int k, const float* x);// log w_k + log N(x | k) - shared(x)
+//     static const int R;                          // floats per component record
+//     static const bool BOUNDED;                   // record[0] bounds log_prob from above
+//     static void transform(const float* x, float* w); // raw input -> centred w
+//     static float shared(const float* w);         // term common to all components
+//     static const float* records();               // K records (flash), visiting order
+//     static int order(int j);                     // component index of record j
+//     template <bool PRUNE>                        // *lp = log w_k + log N(x | k) - shared(w)
+//     static bool log_prob(const float* record, const float* w, float best, bool tie_wins, float* lp);
 //   };
 //
 // and the algorithms below (predict, predict_proba, score_samples, classify)
-// are written once against that interface. Everything that does not depend on
+// are written once against that interface (with PRUNE, log_prob may stop as
+// soon as it cannot beat best, see full_log_prob). Everything that does not depend on
 // x is precomputed in float64 at export time (Cholesky factors of the
 // precisions, as scikit-learn's precisions_cholesky_, pre-multiplied by
 // sqrt(1/2); log weights plus log determinants), so a component costs one
@@ -49,96 +56,306 @@
 #include <avr/pgmspace.h>
 #define TINYGMM_FLASH PROGMEM
 #define TINYGMM_READ(p) pgm_read_float(p)
+#define TINYGMM_READ_U8(p) pgm_read_byte(p)
+#define TINYGMM_READ_I16(p) ((int16_t)pgm_read_word(p))
+#define TINYGMM_READ_I32(p) ((int32_t)pgm_read_dword(p))
 #else
 #define TINYGMM_FLASH
 #define TINYGMM_READ(p) (*(p))
+#define TINYGMM_READ_U8(p) (*(p))
+#define TINYGMM_READ_I16(p) (*(p))
+#define TINYGMM_READ_I32(p) (*(p))
 #endif
 
 namespace tinygmm {
 
 enum CovarianceType { COV_FULL = 0, COV_TIED = 1, COV_DIAG = 2, COV_SPHERICAL = 3 };
 
-// -||U^T (x - mean)||^2 + c, with U upper triangular (U already scaled by
-// sqrt(1/2)) packed column by column: U[0][0]; U[0][1] U[1][1]; ...
-template <int D>
-inline float full_log_prob(const float* x, const float* mean, const float* u, float c) {
+// Does log-probability v beat the best so far? Ties go to the lower component
+// index, as numpy's argmax (and so scikit-learn's predict) decides them.
+// Exactly one comparison. Without a hardware FPU (AVR, Cortex-M0) a float
+// comparison is a library call; there floats are compared as integers
+// instead: flipping the magnitude bits of negatives makes the signed integer
+// order the float order (NaN sorts above +inf, and -0 below +0, which c - q
+// never produces).
+#ifndef TINYGMM_SOFT_FLOAT
+#if defined(__AVR__) || (defined(__arm__) && !defined(__ARM_FP)) || defined(__SOFTFP__)
+#define TINYGMM_SOFT_FLOAT 1
+#else
+#define TINYGMM_SOFT_FLOAT 0
+#endif
+#endif
+
+// Pruning inside a component pays where a float operation costs ~100 cycles
+// and a branch little; with an FPU the checks cost more than they save.
+#ifndef TINYGMM_PRUNE
+#define TINYGMM_PRUNE TINYGMM_SOFT_FLOAT
+#endif
+
+#if TINYGMM_SOFT_FLOAT
+inline int32_t order_key(float f) {
+  union {
+    float f;
+    int32_t i;
+  } u;
+  u.f = f;
+  return u.i >= 0 ? u.i : u.i ^ (int32_t)0x7FFFFFFFL;
+}
+inline bool beats(float v, float best, bool tie_wins) {
+  const int32_t a = order_key(v), b = order_key(best);
+  return tie_wins ? a >= b : a > b;
+}
+inline bool is_nan(float f) {  // NaNs of either sign sort outside [-inf, +inf]
+  const int32_t k = order_key(f);
+  return k > (int32_t)0x7F800000L || k < (int32_t)-2139095041L;
+}
+// finite, or +inf: neither NaN nor -inf (the two an overflowing component yields)
+inline bool usable(float f) {
+  const int32_t k = order_key(f);
+  return k > (int32_t)-2139095041L && k <= (int32_t)0x7F800000L;  // order_key(-inf), order_key(+inf)
+}
+#else
+inline bool beats(float v, float best, bool tie_wins) { return tie_wins ? v >= best : v > best; }
+inline bool is_nan(float f) { return f != f; }
+inline bool usable(float f) { return f > -INFINITY; }
+#endif
+
+// Component records. Each component's constants are one record in a flash
+// stream, in the order the evaluation reads them, so the evaluation walks one
+// pointer forward (no index arithmetic, each constant read once).
+//
+// Each component's log-probability is c - q with q a sum of squares, built up
+// term by term. Float addition of non-negative terms never decreases q, and
+// c - q is monotone in q, so once c - q(partial) cannot beat the best so far
+// the final value cannot either: predict (PRUNE) stops there. *lp gets the
+// value reached (the exact log-probability when true is returned); with
+// PRUNE false the checks compile away and the function returns true.
+//
+// Full: q = ||U^T (w - mean)||^2 with U upper triangular (scaled by
+// sqrt(1/2)). Record: c, then per column j: mean_j, U[0][j] .. U[j][j].
+// The loops over features are unrolled by templates (D is a compile-time
+// constant) so that small models keep d[] in registers; -Os would not.
+template <int I, int J>
+struct Dot {  // d[I] * u[0] + ... + d[J] * u[J - I], reading u forward
+  static inline float run(float acc, const float* d, const float*& p) {
+    return Dot<I + 1, J>::run(acc + d[I] * TINYGMM_READ(p++), d, p);
+  }
+};
+template <int J>
+struct Dot<J, J> {
+  static inline float run(float acc, const float* d, const float*& p) { return acc + d[J] * TINYGMM_READ(p++); }
+};
+template <int J>
+struct Dot<0, J> {  // the first product starts the sum (no 0 + ...)
+  static inline float run(const float* d, const float*& p) {
+    const float first = d[0] * TINYGMM_READ(p++);
+    return Dot<1, J>::run(first, d, p);
+  }
+};
+template <>
+struct Dot<0, 0> {
+  static inline float run(const float* d, const float*& p) { return d[0] * TINYGMM_READ(p++); }
+};
+
+template <int J, int D, bool PRUNE>
+struct FullColumns {
+  static inline bool run(const float* p, const float* w, float* d, float q, float c, float best, bool tie_wins,
+                         float* lp) {
+    d[J] = w[J] - TINYGMM_READ(p++);  // only once column J needs it
+    const float y = Dot<0, J>::run(d, p);
+    q = J == 0 ? y * y : q + y * y;
+    if (PRUNE && J + 1 < D && !beats(c - q, best, tie_wins)) {
+      *lp = c - q;
+      return false;
+    }
+    return FullColumns<J + 1, D, PRUNE>::run(p, w, d, q, c, best, tie_wins, lp);
+  }
+};
+template <int D, bool PRUNE>
+struct FullColumns<D, D, PRUNE> {
+  static inline bool run(const float*, const float*, float*, float q, float c, float best, bool tie_wins, float* lp) {
+    *lp = c - q;
+    return !PRUNE || beats(*lp, best, tie_wins);
+  }
+};
+
+template <int D, bool PRUNE>
+inline bool full_log_prob(const float* p, const float* w, float best, bool tie_wins, float* lp) {
+  const float c = TINYGMM_READ(p);
   float d[D];
-  for (int i = 0; i < D; ++i) d[i] = x[i] - TINYGMM_READ(mean + i);
+  return FullColumns<0, D, PRUNE>::run(p + 1, w, d, 0.0f, c, best, tie_wins, lp);
+}
+
+// Diagonal: q = sum_i ((w_i - mean_i) * p_i)^2 (p scaled by sqrt(1/2)).
+// Record: c, then mean_i, p_i per feature.
+template <int D, bool PRUNE>
+inline bool diag_log_prob(const float* p, const float* w, float best, bool tie_wins, float* lp) {
+  const float c = TINYGMM_READ(p++);
+  float q = 0.0f;
+  for (int i = 0; i < D; ++i) {
+    const float m = TINYGMM_READ(p++);
+    const float y = (w[i] - m) * TINYGMM_READ(p++);
+    q = i == 0 ? y * y : q + y * y;
+    // a check costs about a third of a term: every other term is enough
+    if (PRUNE && (i & 1) && i + 1 < D && !beats(c - q, best, tie_wins)) {
+      *lp = c - q;
+      return false;
+    }
+  }
+  *lp = c - q;
+  return !PRUNE || beats(*lp, best, tie_wins);
+}
+
+// Spherical: c - h * sum_i (w_i - mean_i)^2, h = precision / 2.
+// Record: c, h, then the mean.
+template <int D, bool PRUNE>
+inline bool spherical_log_prob(const float* p, const float* w, float best, bool tie_wins, float* lp) {
+  const float c = TINYGMM_READ(p++);
+  const float h = TINYGMM_READ(p++);
+  float q = 0.0f;
+  for (int i = 0; i < D; ++i) {
+    const float y = w[i] - TINYGMM_READ(p++);
+    q = i == 0 ? y * y : q + y * y;
+  }
+  *lp = c - h * q;
+  return !PRUNE || beats(*lp, best, tie_wins);
+}
+
+// Tied covariance, evaluated as a linear discriminant (w is centred on the
+// weighted mean of the component means):
+// log p_k = shared(w) + a_k + b_k . w, shared(w) = -||U^T w||^2.
+// The quadratic term is common to every component, so predict and
+// predict_proba never compute it, and far points keep their exact ordering.
+// Record: a, then b. No upper bound: predict visits every component.
+template <int D, bool PRUNE>
+inline bool linear_log_prob(const float* p, const float* w, float best, bool tie_wins, float* lp) {
+  float s = TINYGMM_READ(p++);
+  for (int i = 0; i < D; ++i) s += w[i] * TINYGMM_READ(p++);
+  *lp = s;
+  return !PRUNE || beats(s, best, tie_wins);
+}
+
+template <int D>
+inline float tied_shared(const float* w, const float* u) {
   float q = 0.0f;
   for (int j = 0; j < D; ++j) {
     float y = 0.0f;
-    for (int i = 0; i <= j; ++i) y += d[i] * TINYGMM_READ(u++);
+    for (int i = 0; i <= j; ++i) y += w[i] * TINYGMM_READ(u++);
     q += y * y;
   }
-  return c - q;
+  return -q;
 }
 
-// Diagonal precisions: -sum_i ((x_i - mean_i) * p_i)^2 + c (p scaled by sqrt(1/2)).
+// w = x - offset. Every model is evaluated on inputs centred on the mixture,
+// so that no constant carries a large offset and float32 keeps its
+// precision for badly scaled raw features; the per-feature scale of the
+// standardised space is folded into the constants at export time (a scale
+// costs no precision, an offset would).
 template <int D>
-inline float diag_log_prob(const float* x, const float* mean, const float* prec, float c) {
-  float q = 0.0f;
-  for (int i = 0; i < D; ++i) {
-    const float y = (x[i] - TINYGMM_READ(mean + i)) * TINYGMM_READ(prec + i);
-    q += y * y;
+inline void centre(const float* x, float* w, const float* offset) {
+  for (int i = 0; i < D; ++i) w[i] = x[i] - TINYGMM_READ(offset + i);
+}
+
+// The same with the features reordered, w[i] = x[perm[i]] - offset[i]: the
+// most discriminative feature first makes the first partial sums of predict
+// prune most.
+template <int D>
+inline void centre_perm(const float* x, float* w, const float* offset, const uint8_t* perm) {
+  for (int i = 0; i < D; ++i) w[i] = x[TINYGMM_READ_U8(perm + i)] - TINYGMM_READ(offset + i);
+}
+
+// z = (x - offset) * inv_scale, for spherical models whose input scaler is
+// not isotropic (the scale cannot be folded into one precision).
+template <int D>
+inline void standardize(const float* x, float* z, const float* offset, const float* inv_scale) {
+  for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
+}
+
+// When every component's log-probability overflows float32 (x so far out
+// that ||U^T (x - mean)||^2 > FLT_MAX; -inf, or NaN from inf - inf), the
+// ordering is still well defined: there it is that of the quadratic terms,
+// which scaling x preserves. So the components are compared at w * 2^-8e,
+// for the smallest e that makes every one of them finite (scaling by a
+// power of two is exact). Returns the argmax there (ties to the lower
+// index); 0 if no scale helps (NaN input).
+template <class M>
+inline int far_argmax(const float* w) {
+  float ws[M::D];
+  float scale = 1.0f;
+  for (int e = 0; e < 20; ++e) {
+    scale *= 0.00390625f;  // 2^-8
+    for (int i = 0; i < M::D; ++i) ws[i] = w[i] * scale;
+    int best = 0;
+    float best_lp = 0.0f;
+    bool all_finite = true;
+    const float* rec = M::records();
+    for (int j = 0; j < M::K && all_finite; ++j, rec += M::R) {
+      const int k = M::order(j);
+      float lp;
+      M::template log_prob<false>(rec, ws, 0.0f, true, &lp);
+      all_finite = usable(lp) && lp < INFINITY;
+      if (j == 0 || lp > best_lp || (lp == best_lp && k < best)) {
+        best_lp = lp;
+        best = k;
+      }
+    }
+    if (all_finite) return best;
   }
-  return c - q;
+  return 0;
 }
 
-// Spherical: -h * sum_i ((x_i - mean_i) * s_i)^2 + c with h = precision / 2.
-// s is the per-feature input scale (the baked-in scaler); 0 means none.
-template <int D>
-inline float spherical_log_prob(const float* x, const float* mean, const float* scale, float h,
-                                float c) {
-  float q = 0.0f;
-  for (int i = 0; i < D; ++i) {
-    float y = x[i] - TINYGMM_READ(mean + i);
-    if (scale) y *= TINYGMM_READ(scale + i);
-    q += y * y;
-  }
-  return c - h * q;
-}
-
-// Tied covariance, evaluated as a linear discriminant around a centre m:
-// log p_k(x) = shared(x) + a_k + b_k . (x - m), shared(x) = -||U^T (x - m)||^2.
-// The quadratic term is common to every component, so predict and
-// predict_proba never compute it, and far points keep their exact ordering.
-template <int D>
-inline float linear_log_prob(const float* x, const float* centre, const float* b, float a) {
-  float s = a;
-  for (int i = 0; i < D; ++i) s += (x[i] - TINYGMM_READ(centre + i)) * TINYGMM_READ(b + i);
-  return s;
-}
-
-template <int D>
-inline float tied_shared(const float* x, const float* centre, const float* u) {
-  return full_log_prob<D>(x, centre, u, 0.0f);
-}
-
-// Index of the most probable component (scikit-learn's predict).
+// Index of the most probable component (scikit-learn's predict). Components
+// are visited in the model's record order: descending upper bound c_k >=
+// log_prob (log weight + log det; ties by index) for bounded models. As soon
+// as a component's bound cannot beat the best so far, neither can any later
+// one; inside a component the partial sums prune (see full_log_prob). The
+// result is exactly the argmax of the values classify computes.
 template <class M>
 inline int predict(const float* x) {
-  int best = 0;
-  float best_lp = M::log_prob(0, x);
-  for (int k = 1; k < M::K; ++k) {
-    const float lp = M::log_prob(k, x);
-    if (lp > best_lp) {
+  float w[M::D];
+  M::transform(x, w);
+  int best = M::K;  // none yet: any value, even -inf, beats it
+  float best_lp = -INFINITY;
+  const float* rec = M::records();
+  for (int j = 0; j < M::K; ++j, rec += M::R) {
+    const int k = M::order(j);
+    const bool tie_wins = k < best;
+    if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
+    float lp;
+    const bool ok = M::template log_prob<TINYGMM_PRUNE>(rec, w, best_lp, tie_wins, &lp);
+    if (TINYGMM_PRUNE ? ok : beats(lp, best_lp, tie_wins)) {
       best_lp = lp;
       best = k;
     }
   }
-  return best;
+  // every component overflowed (or NaN input): see far_argmax
+  return usable(best_lp) ? best : far_argmax<M>(w);
 }
 
 // Fills proba[K] (scikit-learn's predict_proba), returns the argmax and, if
 // log_likelihood is not null, stores scikit-learn's score_samples there.
 template <class M>
 inline int classify(const float* x, float* proba, float* log_likelihood) {
-  int best = 0;
-  for (int k = 0; k < M::K; ++k) {
-    proba[k] = M::log_prob(k, x);
-    if (proba[k] > proba[best]) best = k;
+  float w[M::D];
+  M::transform(x, w);
+  const float* rec = M::records();
+  for (int j = 0; j < M::K; ++j, rec += M::R) {
+    float* lp = &proba[M::order(j)];
+    M::template log_prob<false>(rec, w, 0.0f, true, lp);
+    if (is_nan(*lp)) *lp = -INFINITY;  // inf - inf: overflowed, far below the others
   }
+  int best = 0;
+  for (int k = 1; k < M::K; ++k)
+    if (proba[k] > proba[best]) best = k;
   const float top = proba[best];
+  if (!(top > -INFINITY)) {
+    // Every component overflowed: the mixture's log-likelihood is below
+    // -FLT_MAX and all the probability is on the (far-field) winner.
+    best = far_argmax<M>(w);
+    for (int k = 0; k < M::K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
+    if (log_likelihood) *log_likelihood = -INFINITY;
+    return best;
+  }
   float sum = 0.0f;
   for (int k = 0; k < M::K; ++k) {
     proba[k] = expf(proba[k] - top);
@@ -146,7 +363,7 @@ inline int classify(const float* x, float* proba, float* log_likelihood) {
   }
   const float inv = 1.0f / sum;
   for (int k = 0; k < M::K; ++k) proba[k] *= inv;
-  if (log_likelihood) *log_likelihood = M::shared(x) + top + logf(sum);
+  if (log_likelihood) *log_likelihood = M::shared(w) + top + logf(sum);
   return best;
 }
 
@@ -161,6 +378,113 @@ inline float score_samples(const float* x) {
 template <class M>
 inline int predict_proba(const float* x, float* proba) {
   return classify<M>(x, proba, 0);
+}
+
+// ---- fixed point (exported with --fixed-point) ---------------------------
+//
+// For MCUs without an FPU. The input is quantised once to z-space,
+// zq_i = round(z_i * 2^F) in int16 (z = standardised input, |z_i| < 2^(15-F)),
+// and every component is evaluated in integers: with U the precision
+// Cholesky factor (times sqrt(1/2)) quantised to int16 as Uq = round(U 2^G)
+// and b = U^T mean as bq = round(b 2^(F+G)) in int32 (G per component),
+//   acc_j = sum_{i<=j} zq_i Uq_ij - bq_j          (exact, int32)
+//   yq_j  = (acc_j + 2^(S-1)) >> S                (y_j in units of 2^-T, S = F + G - T,
+//                                                  16 unless the component is very narrow)
+//   lpq   = cq - sum_j yq_j^2                     (log-probability in units of 2^-2T)
+// with cq = round(c 2^(2T)). yq is clamped to +-Q::YCLAMP so nothing
+// overflows; a component whose yq clamped has a true log-probability below
+// its clamped value, so it is only a problem if it wins, which predict_fixed
+// reports (the float entry point then decides in float). Layouts: full
+// (triangular Uq, full and tied models) or diagonal (diag and spherical).
+// Record streams: RQ (int32) = cq, then bq_j per column; UQ (int16) = the
+// column's Uq entries (j + 1 of them, or 1 for the diagonal layout). As in
+// the float path, the column loops are unrolled by templates.
+template <int I, int J>
+struct IDot {  // zq[I] * uq[0] + ... + zq[J] * uq[J - I], reading uq forward
+  static inline int32_t run(int32_t acc, const int16_t* zq, const int16_t*& pu) {
+    return IDot<I + 1, J>::run(acc + (int32_t)zq[I] * TINYGMM_READ_I16(pu++), zq, pu);
+  }
+};
+template <int J>
+struct IDot<J, J> {
+  static inline int32_t run(int32_t acc, const int16_t* zq, const int16_t*& pu) {
+    return acc + (int32_t)zq[J] * TINYGMM_READ_I16(pu++);
+  }
+};
+
+inline int16_t clamp16(int32_t v) { return v > 32767 ? 32767 : v < -32767 ? -32767 : (int16_t)v; }
+
+template <int J, int D, bool DIAG, bool PRUNE>
+struct FixedColumns {
+  static inline bool run(const int32_t* pc, const int16_t* pu, const int16_t* zq, uint8_t shift, int16_t yclamp, int32_t c,
+                         int32_t q, int32_t best, bool tie_wins, int32_t* lp, bool* clamped) {
+    const int32_t acc = IDot<DIAG ? J : 0, J>::run(-TINYGMM_READ_I32(pc), zq, pu);
+    // the stored bq carries the rounding offset; a shift of 16 takes the high word
+    int16_t y = shift == 16 ? (int16_t)(acc >> 16) : clamp16(acc >> shift);
+    if (y > yclamp) {
+      y = yclamp;
+      *clamped = true;
+    } else if (y < -yclamp) {
+      y = -yclamp;
+      *clamped = true;
+    }
+    q += (int32_t)y * y;
+    if (PRUNE && J + 1 < D && (tie_wins ? c - q < best : c - q <= best)) return false;
+    return FixedColumns<J + 1, D, DIAG, PRUNE>::run(pc + 1, pu, zq, shift, yclamp, c, q, best, tie_wins, lp, clamped);
+  }
+};
+template <int D, bool DIAG, bool PRUNE>
+struct FixedColumns<D, D, DIAG, PRUNE> {
+  static inline bool run(const int32_t*, const int16_t*, const int16_t*, uint8_t, int16_t, int32_t c, int32_t q, int32_t best,
+                         bool tie_wins, int32_t* lp, bool*) {
+    *lp = c - q;
+    return tie_wins ? *lp >= best : *lp > best;
+  }
+};
+
+// Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
+// Sets *clamped when the winner had a clamped term (then the answer may be
+// wrong; see above). Same visiting order and pruning as predict.
+template <class Q>
+inline int predict_fixed(const int16_t* zq, bool* clamped) {
+  const int32_t* pc = Q::rq();
+  const int16_t* pu = Q::uq();
+  int best = Q::K;
+  int32_t best_lp = -(int32_t)0x7FFFFFFFL - 1;
+  bool best_clamped = false;
+  for (int j = 0; j < Q::K; ++j, pc += Q::D + 1, pu += Q::NU) {
+    const int k = Q::order(j);
+    const bool tie_wins = k < best;
+    const int32_t c = TINYGMM_READ_I32(pc);
+    if (tie_wins ? c < best_lp : c <= best_lp) break;  // bound: lpq <= cq
+    int32_t lp;
+    bool cl = false;
+    if (FixedColumns<0, Q::D, Q::DIAG, true>::run(pc + 1, pu, zq, (uint8_t)Q::shift(j), Q::YCLAMP, c, 0, best_lp,
+                                                tie_wins, &lp, &cl)) {
+      best_lp = lp;
+      best = k;
+      best_clamped = cl;
+    }
+  }
+  *clamped = best_clamped;
+  return best < Q::K ? best : 0;
+}
+
+// zq = round((x - offset) * gain) with gain = 2^F / scale; false when some
+// |z_i| is outside the quantisation domain (or x is NaN).
+template <int D>
+inline bool quantize(const float* x, int16_t* zq, const float* offset, const float* gain) {
+  for (int i = 0; i < D; ++i) {
+    const float v = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(gain + i) + 32768.5f;
+#if TINYGMM_SOFT_FLOAT
+    const int32_t key = order_key(v);  // integer compares instead of library calls
+    if (!(key >= (int32_t)0x3F800000L && key < (int32_t)0x477FFF00L)) return false;  // 1.0f, 65535.0f
+#else
+    if (!(v >= 1.0f && v < 65535.0f)) return false;
+#endif
+    zq[i] = (int16_t)((int32_t)v - 32768);  // v > 0: truncation is floor, so this rounds
+  }
+  return true;
 }
 
 }  // namespace tinygmm
@@ -179,34 +503,38 @@ static const char MODEL_HASH[] TINYGMM_FLASH = "f39194ffcd4e0d19";
 
 namespace detail {
 
-// component means, raw input space (K x D)
-static const float MEANS[8] TINYGMM_FLASH = {
-    47.782063f, 49.969963f,
-    28.008392f, 78.57616f,
-    43.948734f, 19.108564f,
-    21.029415f, 39.885838f
+// input centring w = x - IN_OFFSET (D)
+static const float IN_OFFSET[2] TINYGMM_FLASH = {
+    48.595f, 37.845f
 };
 
-// log weight + log det(precision Cholesky) - D/2 log(2 pi)
-static const float LOG_NORM[4] TINYGMM_FLASH = {
-    -7.3813276f, -6.7265334f, -7.4201465f, -6.9458385f
-};
+// feature order of the evaluation (most discriminative first): w[i] = x[PERM[i]] - IN_OFFSET[i]
+static const uint8_t PERM[2] TINYGMM_FLASH = {1, 0};
 
-// sqrt(1/2) * precision Cholesky, packed by column (K x D(D+1)/2)
-static const float PREC_CHOL[12] TINYGMM_FLASH = {
-    0.056320097f, 0.011079977f, 0.12543058f,
-    0.13971327f, -0.008735841f, 0.08400841f,
-    0.07631153f, -0.017623702f, 0.07886612f,
-    0.40421772f, -0.22311278f, 0.083602786f
+// component index of each record (the order predict visits them)
+static const uint8_t ORDER[4] TINYGMM_FLASH = {1, 3, 0, 2};
+
+// one record per component, in ORDER; c = log weight + log det(precision Cholesky) - D/2 log(2 pi)
+// record: c, then per column j: mean_j, U[0..j][j] (U: sqrt(1/2) precision Cholesky) (w-space)
+static const float RECORDS[24] TINYGMM_FLASH = {
+    -6.7265334f, 29.981155f, 0.08384468f, -9.836607f, -0.0052425493f, 0.13998613f,
+    -6.9458385f, -8.709162f, 0.07319337f, -16.815584f, -0.040399954f, 0.46170476f,
+    -7.3813276f, 1.3749617f, 0.123071544f, 9.937061f, 0.024212137f, 0.057399645f,
+    -7.4201465f, -29.486437f, 0.0768435f, 6.103734f, -0.017746558f, 0.07832014f
 };
 
 struct Model {
   static const int D = N_FEATURES;
   static const int K = N_COMPONENTS;
+  static const int R = 6;
+  static const bool BOUNDED = true;
+  static void transform(const float* x, float* w) { tinygmm::centre_perm<D>(x, w, IN_OFFSET, PERM); }
   static float shared(const float*) { return 0.0f; }
-  static float log_prob(int k, const float* x) {
-    return tinygmm::full_log_prob<D>(x, MEANS + k * D, PREC_CHOL + k * (D * (D + 1) / 2),
-                                     TINYGMM_READ(LOG_NORM + k));
+  static const float* records() { return RECORDS; }
+  static int order(int j) { return TINYGMM_READ_U8(ORDER + j); }
+  template <bool P>
+  static bool log_prob(const float* rec, const float* w, float best, bool tie_wins, float* lp) {
+    return tinygmm::full_log_prob<D, P>(rec, w, best, tie_wins, lp);
   }
 };
 

@@ -75,7 +75,6 @@ def test_ok_reply_matches_sklearn(firmware: tuple[Path, Path]) -> None:
         ("1,Infinity", "ERR not-finite 2"),
         ("1e39,1", "ERR out-of-range 1"),
         ("1,-1e39", "ERR out-of-range 2"),
-        ("1e30,-1e30", "ERR overflow"),
         ("hello", "ERR unknown-command hello"),
         ("INFOX", "ERR unknown-command INFOX"),
         ("\x01\x02,3", "ERR bad-number 1"),
@@ -135,3 +134,14 @@ def test_checksummed_requests_get_signed_replies(firmware: tuple[Path, Path]) ->
     assert got[2] == plain, "a request without a checksum gets a plain reply"
     assert got[3].startswith("INFO components=4 ") and check_signed(got[3], crc8("INFO")) is not None
     assert check_signed(got[4], crc8("1,2,3")) == "ERR count expected 2 got 3"
+
+
+def test_far_out_input_gives_minus_inf_and_sklearns_label(firmware: tuple[Path, Path]) -> None:
+    """The log-likelihood is below -FLT_MAX: sent as -inf, with scikit-learn's label and probability 1."""
+    project, exe = firmware
+    m = model(project)
+    X = np.array([[1e30, -1e30], [3.4e38, 3.4e38], [-3.4e38, 1.0], [1.0, 1e25]])
+    g = m.to_sklearn()
+    labels = g.predict(m.transform(X))
+    got = replies(exe, "".join(f"{a:g},{b:g}\n" for a, b in X))
+    assert got == [f"OK {k} 1 -inf" for k in labels]

@@ -117,7 +117,10 @@ def test_partial_lines_byte_by_byte(firmware: tuple[Path, Path]) -> None:
     _, exe = firmware
     with PtyDevice(exe) as dev:
         ser = serial.Serial(dev.port, 115200, timeout=2)
-        assert ser.readline().startswith(b"READY tinygmm")
+        # opening the port may discard the READY line already sent: sync on INFO instead
+        ser.write(b"INFO\n")
+        while not (line := ser.readline()).startswith(b"INFO "):
+            assert line.startswith(b"READY tinygmm"), line
         for ch in b"19,3":
             ser.write(bytes([ch]))
             time.sleep(0.01)

@@ -87,10 +87,19 @@ inline bool beats(float v, float best, bool tie_wins) {
   const int32_t a = order_key(v), b = order_key(best);
   return tie_wins ? a >= b : a > b;
 }
-inline bool is_nan(float f) { return order_key(f) > (int32_t)0x7F800000L; }
+inline bool is_nan(float f) {  // NaNs of either sign sort outside [-inf, +inf]
+  const int32_t k = order_key(f);
+  return k > (int32_t)0x7F800000L || k < (int32_t)-2139095041L;
+}
+// finite, or +inf: neither NaN nor -inf (the two an overflowing component yields)
+inline bool usable(float f) {
+  const int32_t k = order_key(f);
+  return k > (int32_t)-2139095041L && k <= (int32_t)0x7F800000L;  // order_key(-inf), order_key(+inf)
+}
 #else
 inline bool beats(float v, float best, bool tie_wins) { return tie_wins ? v >= best : v > best; }
 inline bool is_nan(float f) { return f != f; }
+inline bool usable(float f) { return f > -INFINITY; }
 #endif
 
 // Component records. Each component's constants are one record in a flash
@@ -244,6 +253,39 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
 }
 
+// When every component's log-probability overflows float32 (x so far out
+// that ||U^T (x - mean)||^2 > FLT_MAX; -inf, or NaN from inf - inf), the
+// ordering is still well defined: there it is that of the quadratic terms,
+// which scaling x preserves. So the components are compared at w * 2^-8e,
+// for the smallest e that makes every one of them finite (scaling by a
+// power of two is exact). Returns the argmax there (ties to the lower
+// index); 0 if no scale helps (NaN input).
+template <class M>
+inline int far_argmax(const float* w) {
+  float ws[M::D];
+  float scale = 1.0f;
+  for (int e = 0; e < 20; ++e) {
+    scale *= 0.00390625f;  // 2^-8
+    for (int i = 0; i < M::D; ++i) ws[i] = w[i] * scale;
+    int best = 0;
+    float best_lp = 0.0f;
+    bool all_finite = true;
+    const float* rec = M::records();
+    for (int j = 0; j < M::K && all_finite; ++j, rec += M::R) {
+      const int k = M::order(j);
+      float lp;
+      M::template log_prob<false>(rec, ws, 0.0f, true, &lp);
+      all_finite = usable(lp) && lp < INFINITY;
+      if (j == 0 || lp > best_lp || (lp == best_lp && k < best)) {
+        best_lp = lp;
+        best = k;
+      }
+    }
+    if (all_finite) return best;
+  }
+  return 0;
+}
+
 // Index of the most probable component (scikit-learn's predict). Components
 // are visited in the model's record order: descending upper bound c_k >=
 // log_prob (log weight + log det; ties by index) for bounded models. As soon
@@ -268,7 +310,8 @@ inline int predict(const float* x) {
       best = k;
     }
   }
-  return is_nan(best_lp) ? 0 : best;  // NaN input: component 0, as classify
+  // every component overflowed (or NaN input): see far_argmax
+  return usable(best_lp) && best_lp < INFINITY ? best : far_argmax<M>(w);
 }
 
 // Fills proba[K] (scikit-learn's predict_proba), returns the argmax and, if
@@ -278,11 +321,29 @@ inline int classify(const float* x, float* proba, float* log_likelihood) {
   float w[M::D];
   M::transform(x, w);
   const float* rec = M::records();
-  for (int j = 0; j < M::K; ++j, rec += M::R) M::template log_prob<false>(rec, w, 0.0f, true, &proba[M::order(j)]);
+  bool far = false;
+  for (int j = 0; j < M::K; ++j, rec += M::R) {
+    float* lp = &proba[M::order(j)];
+    M::template log_prob<false>(rec, w, 0.0f, true, lp);
+    if (is_nan(*lp)) {
+      // inf - inf. A bounded (quadratic) component overflowed: it is far below
+      // the others. An unbounded (linear) one could be either way.
+      *lp = -INFINITY;
+      far = far || !M::BOUNDED;
+    }
+  }
   int best = 0;
   for (int k = 1; k < M::K; ++k)
     if (proba[k] > proba[best]) best = k;
   const float top = proba[best];
+  if (far || !(top > -INFINITY) || top == INFINITY) {
+    // Every component overflowed: the mixture's log-likelihood is below
+    // -FLT_MAX and all the probability is on the (far-field) winner.
+    best = far_argmax<M>(w);
+    for (int k = 0; k < M::K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
+    if (log_likelihood) *log_likelihood = -INFINITY;
+    return best;
+  }
   float sum = 0.0f;
   for (int k = 0; k < M::K; ++k) {
     proba[k] = expf(proba[k] - top);

@@ -386,8 +386,11 @@ void LineProtocol::handle_line() {
     case PARSE_OK: {
       Classification c;
       model_.classify(x, &c);
-      if (!isfinite(c.log_likelihood) || !isfinite(c.probability)) {
-        // finite input, but too far out for float32 arithmetic
+      // Far out the log-likelihood may be below -FLT_MAX: it is sent as -inf,
+      // with the label and probability still meaningful. Anything else not
+      // finite would be a model fault.
+      if (isnan(c.log_likelihood) || (isinf(c.log_likelihood) && c.log_likelihood > 0) ||
+          !isfinite(c.probability)) {
         reply_error(TINYGMM_STR("overflow"), -1);
         return;
       }

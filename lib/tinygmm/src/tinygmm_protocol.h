@@ -4,7 +4,8 @@
 // empty line between the two is ignored):
 //   on begin():            READY tinygmm <model-hash>
 //   "x1,x2,...,xD"      -> OK <label> <max-probability> <log-likelihood>
-//                          (values separated by commas and/or spaces)
+//                          (values separated by commas and/or spaces; the
+//                          log-likelihood is -inf when it is below -FLT_MAX)
 //   "INFO"              -> INFO components=<K> features=<D> names=<n1|n2|...> model=<model-hash>
 //   anything malformed  -> exactly one "ERR <reason>" line:
 //       ERR count expected <D> got <n>   wrong number of values
@@ -13,8 +14,8 @@
 //       ERR not-finite <i>              value i is nan or inf
 //       ERR out-of-range <i>            value i overflows a float
 //       ERR unknown-command <word>      a word that is not a command
-//       ERR overflow                    finite values, but too far out for
-//                                       the model's float32 arithmetic
+//       ERR overflow                    the model gave no usable answer (NaN);
+//                                       does not happen with a generated GMM.h
 //       ERR too-long                    line longer than TINYGMM_LINE_MAX;
 //                                       discarded up to the next newline
 //   empty lines are ignored silently.
