@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: c34c972e38a56b57
+// tinygmm-inputs: a150b0b0e0ec81d7
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -109,15 +109,14 @@ inline bool is_nan(float f) {  // NaNs of either sign sort outside [-inf, +inf]
   const int32_t k = order_key(f);
   return k > (int32_t)0x7F800000L || k < (int32_t)-2139095041L;
 }
-// finite, or +inf: neither NaN nor -inf (the two an overflowing component yields)
-inline bool usable(float f) {
+inline bool is_finite(float f) {
   const int32_t k = order_key(f);
-  return k > (int32_t)-2139095041L && k <= (int32_t)0x7F800000L;  // order_key(-inf), order_key(+inf)
+  return k > (int32_t)-2139095041L && k < (int32_t)0x7F800000L;  // order_key(-inf), order_key(+inf)
 }
 #else
 inline bool beats(float v, float best, bool tie_wins) { return tie_wins ? v >= best : v > best; }
 inline bool is_nan(float f) { return f != f; }
-inline bool usable(float f) { return f > -INFINITY; }
+inline bool is_finite(float f) { return f > -INFINITY && f < INFINITY; }
 #endif
 
 // Component records. Each component's constants are one record in a flash
@@ -271,65 +270,47 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
 }
 
-// When every component's log-probability overflows float32 (x so far out
-// that ||U^T (x - mean)||^2 > FLT_MAX; -inf, or NaN from inf - inf), the
-// ordering is still well defined: there it is that of the quadratic terms,
-// which scaling x preserves. So the components are compared at w * 2^-8e,
-// for the smallest e that makes every one of them finite (scaling by a
-// power of two is exact). Returns the argmax there (ties to the lower
-// index); 0 if no scale helps (NaN input).
+// Index of the most probable component (scikit-learn's predict) for a
+// centred input w. Components are visited in the model's record order:
+// descending upper bound c_k >= log_prob (log weight + log det; ties by
+// index) for bounded models. As soon as a component's bound cannot beat the
+// best so far, neither can any later one; inside a component the partial
+// sums prune (see full_log_prob). The result is exactly the argmax of the
+// values classify computes.
+//
+// When every log-probability overflows float32 (w so far out that
+// ||U^T (w - mean)||^2 > FLT_MAX: -inf, or NaN from inf - inf), the ranking
+// is still well defined: that far out it is the ranking of the quadratic
+// terms, which scaling w preserves. So w is scaled down by 2^-8 (exactly: a
+// power of two) until the winner is finite. NaN input ends as component 0.
 template <class M>
-inline int far_argmax(const float* w) {
-  float ws[M::D];
-  float scale = 1.0f;
+inline int predict_centred(float* w) {
   for (int e = 0; e < 20; ++e) {
-    scale *= 0.00390625f;  // 2^-8
-    for (int i = 0; i < M::D; ++i) ws[i] = w[i] * scale;
-    int best = 0;
-    float best_lp = 0.0f;
-    bool all_finite = true;
+    int best = M::K;  // none yet: any value, even -inf, beats it
+    float best_lp = -INFINITY;
     const float* rec = M::records();
-    for (int j = 0; j < M::K && all_finite; ++j, rec += M::R) {
+    for (int j = 0; j < M::K; ++j, rec += M::R) {
       const int k = M::order(j);
+      const bool tie_wins = k < best;
+      if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
       float lp;
-      M::template log_prob<false>(rec, ws, 0.0f, true, &lp);
-      all_finite = usable(lp) && lp < INFINITY;
-      if (j == 0 || lp > best_lp || (lp == best_lp && k < best)) {
+      const bool ok = M::template log_prob<TINYGMM_PRUNE>(rec, w, best_lp, tie_wins, &lp);
+      if (TINYGMM_PRUNE ? ok : beats(lp, best_lp, tie_wins)) {
         best_lp = lp;
         best = k;
       }
     }
-    if (all_finite) return best;
+    if (is_finite(best_lp)) return best;
+    for (int i = 0; i < M::D; ++i) w[i] *= 0.00390625f;  // 2^-8: exact
   }
-  return 0;
+  return 0;  // NaN input
 }
 
-// Index of the most probable component (scikit-learn's predict). Components
-// are visited in the model's record order: descending upper bound c_k >=
-// log_prob (log weight + log det; ties by index) for bounded models. As soon
-// as a component's bound cannot beat the best so far, neither can any later
-// one; inside a component the partial sums prune (see full_log_prob). The
-// result is exactly the argmax of the values classify computes.
 template <class M>
 inline int predict(const float* x) {
   float w[M::D];
   M::transform(x, w);
-  int best = M::K;  // none yet: any value, even -inf, beats it
-  float best_lp = -INFINITY;
-  const float* rec = M::records();
-  for (int j = 0; j < M::K; ++j, rec += M::R) {
-    const int k = M::order(j);
-    const bool tie_wins = k < best;
-    if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
-    float lp;
-    const bool ok = M::template log_prob<TINYGMM_PRUNE>(rec, w, best_lp, tie_wins, &lp);
-    if (TINYGMM_PRUNE ? ok : beats(lp, best_lp, tie_wins)) {
-      best_lp = lp;
-      best = k;
-    }
-  }
-  // every component overflowed (or NaN input): see far_argmax
-  return usable(best_lp) ? best : far_argmax<M>(w);
+  return predict_centred<M>(w);
 }
 
 // Fills proba[K] (scikit-learn's predict_proba), returns the argmax and, if
@@ -339,19 +320,25 @@ inline int classify(const float* x, float* proba, float* log_likelihood) {
   float w[M::D];
   M::transform(x, w);
   const float* rec = M::records();
+  bool far = false;
   for (int j = 0; j < M::K; ++j, rec += M::R) {
     float* lp = &proba[M::order(j)];
     M::template log_prob<false>(rec, w, 0.0f, true, lp);
-    if (is_nan(*lp)) *lp = -INFINITY;  // inf - inf: overflowed, far below the others
+    if (is_nan(*lp)) {
+      // inf - inf. A bounded (quadratic) component overflowed: it is far below
+      // the others. An unbounded (linear) one could be either way.
+      *lp = -INFINITY;
+      far = far || !M::BOUNDED;
+    }
   }
   int best = 0;
   for (int k = 1; k < M::K; ++k)
     if (proba[k] > proba[best]) best = k;
   const float top = proba[best];
-  if (!(top > -INFINITY)) {
+  if (far || !(top > -INFINITY) || top == INFINITY) {
     // Every component overflowed: the mixture's log-likelihood is below
     // -FLT_MAX and all the probability is on the (far-field) winner.
-    best = far_argmax<M>(w);
+    best = predict_centred<M>(w);
     for (int k = 0; k < M::K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
     if (log_likelihood) *log_likelihood = -INFINITY;
     return best;
