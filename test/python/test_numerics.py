@@ -304,11 +304,11 @@ def test_overflowing_inputs_give_minus_inf_and_sklearns_label(harness: tuple[lis
 
 
 FLOOR_RESOLUTION = (
-    "float32 resolution, not a crash: the runtime centres x on the mixture (w = x - offset) and only then "
-    "subtracts the component mean, so w carries an absolute error of ulp(|w|)/2; the floored cluster "
-    "(sd = sqrt(reg_covar) = 1e-3) sits ~230 from the mixture centre, where ulp = 1.5e-5 = 0.015 sd, and "
-    "score_samples 1-5 sd from it is off by 7e-4..4e-2 (> 1e-3), predict_proba by up to 1e-3 (> 1e-4). Computing x - (offset + mean_k) in one "
-    "subtraction, or --scaler standard (the floor is then relative to the data), avoids it; runtime not ours"
+    "float32 resolution, not a crash: the floored cluster (sd = sqrt(reg_covar) = 1e-3) sits ~230 from the "
+    "mixture centre, where one float32 step (ulp 1.5e-5) is 0.015 sd, so neither x - offset nor the stored "
+    "mean can be placed closer than that; score_samples 1-5 sd from it is off by 7e-4..4e-2 (> 1e-3), "
+    "predict_proba by up to 1e-3 (> 1e-4). Exact at the cluster centre; --scaler standard avoids it (the "
+    "floor is then relative to the data); a hi/lo split of the offset would cost a subtraction per feature"
 )
 
 
