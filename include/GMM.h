@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: a150b0b0e0ec81d7
+// tinygmm-inputs: 6bc356bf4ba127ae
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -285,25 +285,28 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
 // power of two) until the winner is finite. NaN input ends as component 0.
 template <class M>
 inline int predict_centred(float* w) {
-  for (int e = 0; e < 20; ++e) {
-    int best = M::K;  // none yet: any value, even -inf, beats it
-    float best_lp = -INFINITY;
-    const float* rec = M::records();
-    for (int j = 0; j < M::K; ++j, rec += M::R) {
-      const int k = M::order(j);
-      const bool tie_wins = k < best;
-      if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
-      float lp;
-      const bool ok = M::template log_prob<TINYGMM_PRUNE>(rec, w, best_lp, tie_wins, &lp);
-      if (TINYGMM_PRUNE ? ok : beats(lp, best_lp, tie_wins)) {
-        best_lp = lp;
-        best = k;
-      }
+  uint8_t retries = 20;
+again:
+  int best = M::K;  // none yet: any value, even -inf, beats it
+  float best_lp = -INFINITY;
+  const float* rec = M::records();
+  for (int j = 0; j < M::K; ++j, rec += M::R) {
+    const int k = M::order(j);
+    const bool tie_wins = k < best;
+    if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
+    float lp;
+    const bool ok = M::template log_prob<TINYGMM_PRUNE>(rec, w, best_lp, tie_wins, &lp);
+    if (TINYGMM_PRUNE ? ok : beats(lp, best_lp, tie_wins)) {
+      best_lp = lp;
+      best = k;
     }
-    if (is_finite(best_lp)) return best;
-    for (int i = 0; i < M::D; ++i) w[i] *= 0.00390625f;  // 2^-8: exact
   }
-  return 0;  // NaN input
+  if (!is_finite(best_lp)) {
+    if (--retries == 0) return 0;  // NaN input
+    for (int i = 0; i < M::D; ++i) w[i] *= 0.00390625f;  // 2^-8: exact
+    goto again;
+  }
+  return best;
 }
 
 template <class M>
