@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: 6bc356bf4ba127ae
+// tinygmm-inputs: 21ed50799b474e77
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -283,15 +283,41 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
 // is still well defined: that far out it is the ranking of the quadratic
 // terms, which scaling w preserves. So w is scaled down by 2^-8 (exactly: a
 // power of two) until the winner is finite. NaN input ends as component 0.
+// The bin of v among ascending edges (the number of edges <= v).
+template <int NB>
+inline int bin_of(float v, const float* edges) {
+  int b = 0;
+#if TINYGMM_SOFT_FLOAT
+  const int32_t key = order_key(v);
+  while (b < NB - 1 && key >= order_key(TINYGMM_READ(edges + b))) ++b;
+#else
+  while (b < NB - 1 && v >= TINYGMM_READ(edges + b)) ++b;
+#endif
+  return b;
+}
+
 template <class M>
 inline int predict_centred(float* w) {
   uint8_t retries = 20;
 again:
-  int best = M::K;  // none yet: any value, even -inf, beats it
+  int8_t best = M::K;  // none yet: any value, even -inf, beats it
   float best_lp = -INFINITY;
-  const float* rec = M::records();
-  for (int j = 0; j < M::K; ++j, rec += M::R) {
-    const int k = M::order(j);
+  // Start with the component that usually wins where w[0] lies (a table
+  // made at export): a good best from the start lets the bound and the
+  // partial sums drop most other components early. Only the visiting order
+  // changes; the result is the same argmax. Then the records in order,
+  // skipping that one.
+  const int8_t first = TINYGMM_PRUNE ? (int8_t)M::hint(w) : (int8_t)-1;
+  int8_t j = first, next = 0;
+  for (;;) {
+    if (j < 0) {
+      if (next == first) ++next;
+      if (next >= M::K) break;
+      j = next++;
+    }
+    const float* rec = M::records() + j * M::R;
+    const int8_t k = (int8_t)M::order(j);
+    j = -1;
     const bool tie_wins = k < best;
     if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
     float lp;
@@ -504,6 +530,12 @@ static const uint8_t PERM[2] TINYGMM_FLASH = {1, 0};
 // component index of each record (the order predict visits them)
 static const uint8_t ORDER[4] TINYGMM_FLASH = {1, 3, 0, 2};
 
+// predict starts with HINT_FIRST[bin of w[0] among these edges]
+static const float HINT_EDGES[7] TINYGMM_FLASH = {
+    -31.666159f, -22.203932f, -7.481615f, 0.2719747f, 6.9472795f, 23.307152f, 32.267757f
+};
+static const uint8_t HINT_FIRST[8] TINYGMM_FLASH = {3, 3, 3, 2, 2, 0, 0, 0};
+
 // one record per component, in ORDER; c = log weight + log det(precision Cholesky) - D/2 log(2 pi)
 // record: c, then per column j: mean_j, U[0..j][j] (U: sqrt(1/2) precision Cholesky) (w-space)
 static const float RECORDS[24] TINYGMM_FLASH = {
@@ -520,6 +552,9 @@ struct Model {
   static const bool BOUNDED = true;
   static void transform(const float* x, float* w) { tinygmm::centre_perm<D>(x, w, IN_OFFSET, PERM); }
   static float shared(const float*) { return 0.0f; }
+  static int hint(const float* w) {
+    return TINYGMM_READ_U8(HINT_FIRST + tinygmm::bin_of<8>(w[0], HINT_EDGES));
+  }
   static const float* records() { return RECORDS; }
   static int order(int j) { return TINYGMM_READ_U8(ORDER + j); }
   template <bool P>

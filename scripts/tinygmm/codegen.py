@@ -129,6 +129,31 @@ def feature_order(m: ExportedModel, means_z: np.ndarray, A: np.ndarray) -> np.nd
     return np.array(sorted(range(m.n_features), key=lambda i: (-ratio[i], i)))
 
 
+def start_hints(
+    m: ExportedModel, order: list[int], offset: np.ndarray, perm: np.ndarray | None, bins: int = 8
+) -> tuple[np.ndarray, list[int]]:
+    """Where predict should start: bins of w[0] and, per bin, the record that wins most often there.
+
+    Made from 4096 points drawn from the mixture itself (seeded), so it needs
+    no data and the header stays deterministic.
+    """
+    g = m.to_sklearn()
+    g.random_state = 0
+    z, _ = g.sample(4096)
+    x = m.offset + m.scale * z
+    first = 0 if perm is None else int(perm[0])
+    w0 = (x[:, first] - offset[first]).astype(np.float32).astype(np.float64)
+    winners = g.predict(z)
+    edges = np.unique(np.quantile(w0, np.linspace(0, 1, bins + 1)[1:-1]).astype(np.float32).astype(np.float64))
+    which = np.searchsorted(edges, w0, side="right")
+    record_of = {comp: j for j, comp in enumerate(order)}
+    firsts = []
+    for b in range(len(edges) + 1):
+        counts = np.bincount(winners[which == b], minlength=m.n_components)
+        firsts.append(record_of[int(np.argmax(counts))])
+    return edges, firsts
+
+
 def device_arrays(m: ExportedModel) -> DeviceArrays:
     """Move the model into the device's input space and precompute its constants.
 
@@ -142,6 +167,8 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     constants stay those of u-space, so score_samples equals scikit-learn's.
     """
     k, d, t = m.n_components, m.n_features, m.covariance_type
+    if k > 127:
+        raise TinyGMMError(f"{k} components: the device runtime supports at most 127")
     o, s = input_transform(m)
     A = s / m.scale
     b = (o - m.offset) / m.scale
@@ -227,6 +254,18 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
             )
         )
         shared = "  static float shared(const float* w) { return tinygmm::tied_shared<D>(w, PREC_CHOL); }\n"
+    hint = "  static int hint(const float*) { return -1; }\n"
+    if t in ("full", "diag") and k >= 3:  # the types whose partial sums prune
+        edges, first = start_hints(m, order, o, perm)
+        arrays.append(
+            _array("HINT_EDGES", edges, 8, "predict starts with HINT_FIRST[bin of w[0] among these edges]")
+            + f"static const uint8_t HINT_FIRST[{len(first)}] TINYGMM_FLASH = {{{', '.join(map(str, first))}}};\n"
+        )
+        hint = (
+            "  static int hint(const float* w) {\n"
+            f"    return TINYGMM_READ_U8(HINT_FIRST + tinygmm::bin_of<{len(first)}>(w[0], HINT_EDGES));\n"
+            "  }\n"
+        )
     rec_len = len(recs[0])
     arrays.append(
         _array(
@@ -242,6 +281,7 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
         f"  static const bool BOUNDED = {'false' if t == 'tied' else 'true'};\n"
         f"  static void transform(const float* x, float* w) {{ {transform_call}; }}\n"
         + shared
+        + hint
         + "  static const float* records() { return RECORDS; }\n"
         "  static int order(int j) { return TINYGMM_READ_U8(ORDER + j); }\n"
         "  template <bool P>\n"

@@ -265,15 +265,41 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
 // is still well defined: that far out it is the ranking of the quadratic
 // terms, which scaling w preserves. So w is scaled down by 2^-8 (exactly: a
 // power of two) until the winner is finite. NaN input ends as component 0.
+// The bin of v among ascending edges (the number of edges <= v).
+template <int NB>
+inline int bin_of(float v, const float* edges) {
+  int b = 0;
+#if TINYGMM_SOFT_FLOAT
+  const int32_t key = order_key(v);
+  while (b < NB - 1 && key >= order_key(TINYGMM_READ(edges + b))) ++b;
+#else
+  while (b < NB - 1 && v >= TINYGMM_READ(edges + b)) ++b;
+#endif
+  return b;
+}
+
 template <class M>
 inline int predict_centred(float* w) {
   uint8_t retries = 20;
 again:
-  int best = M::K;  // none yet: any value, even -inf, beats it
+  int8_t best = M::K;  // none yet: any value, even -inf, beats it
   float best_lp = -INFINITY;
-  const float* rec = M::records();
-  for (int j = 0; j < M::K; ++j, rec += M::R) {
-    const int k = M::order(j);
+  // Start with the component that usually wins where w[0] lies (a table
+  // made at export): a good best from the start lets the bound and the
+  // partial sums drop most other components early. Only the visiting order
+  // changes; the result is the same argmax. Then the records in order,
+  // skipping that one.
+  const int8_t first = TINYGMM_PRUNE ? (int8_t)M::hint(w) : (int8_t)-1;
+  int8_t j = first, next = 0;
+  for (;;) {
+    if (j < 0) {
+      if (next == first) ++next;
+      if (next >= M::K) break;
+      j = next++;
+    }
+    const float* rec = M::records() + j * M::R;
+    const int8_t k = (int8_t)M::order(j);
+    j = -1;
     const bool tie_wins = k < best;
     if (TINYGMM_PRUNE && M::BOUNDED && !beats(TINYGMM_READ(rec), best_lp, tie_wins)) break;
     float lp;
