@@ -129,27 +129,26 @@ def feature_order(m: ExportedModel, means_z: np.ndarray, A: np.ndarray) -> np.nd
     return np.array(sorted(range(m.n_features), key=lambda i: (-ratio[i], i)))
 
 
-def start_hints(
-    m: ExportedModel, order: list[int], offset: np.ndarray, perm: np.ndarray | None, bins: int = 8
-) -> tuple[np.ndarray, list[int]]:
-    """Where predict should start: bins of w[0] and, per bin, the record that wins most often there.
-
-    Made from 4096 points drawn from the mixture itself (seeded), so it needs
-    no data and the header stays deterministic.
-    """
+def mixture_samples(m: ExportedModel, n: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(raw inputs, winning component) for n points drawn from the mixture itself (seeded)."""
     g = m.to_sklearn()
     g.random_state = 0
-    z, _ = g.sample(4096)
-    x = m.offset + m.scale * z
-    first = 0 if perm is None else int(perm[0])
-    w0 = (x[:, first] - offset[first]).astype(np.float32).astype(np.float64)
-    winners = g.predict(z)
-    edges = np.unique(np.quantile(w0, np.linspace(0, 1, bins + 1)[1:-1]).astype(np.float32).astype(np.float64))
-    which = np.searchsorted(edges, w0, side="right")
+    z, _ = g.sample(n)
+    return m.offset + m.scale * z, g.predict(z)
+
+
+def start_hints(
+    values: np.ndarray, winners: np.ndarray, order: list[int], k: int, bins: int = 8
+) -> tuple[np.ndarray, list[int]]:
+    """Where predict should start: bin edges of one input value and, per bin, the record
+    (index in ``order``) that wins most often there. ``values`` must already be what the
+    device compares (float32-rounded, or integers)."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="nearest"))
+    which = np.searchsorted(edges, values, side="right")
     record_of = {comp: j for j, comp in enumerate(order)}
     firsts = []
     for b in range(len(edges) + 1):
-        counts = np.bincount(winners[which == b], minlength=m.n_components)
+        counts = np.bincount(winners[which == b], minlength=k)
         firsts.append(record_of[int(np.argmax(counts))])
     return edges, firsts
 
@@ -256,7 +255,10 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
         shared = "  static float shared(const float* w) { return tinygmm::tied_shared<D>(w, PREC_CHOL); }\n"
     hint = "  static int hint(const float*) { return -1; }\n"
     if t in ("full", "diag") and k >= 3:  # the types whose partial sums prune
-        edges, first = start_hints(m, order, o, perm)
+        x, winners = mixture_samples(m)
+        f0 = 0 if perm is None else int(perm[0])
+        w0 = (x[:, f0] - np.float32(o[f0])).astype(np.float32).astype(np.float64)
+        edges, first = start_hints(w0, winners, order, k)
         arrays.append(
             _array("HINT_EDGES", edges, 8, "predict starts with HINT_FIRST[bin of w[0] among these edges]")
             + f"static const uint8_t HINT_FIRST[{len(first)}] TINYGMM_FLASH = {{{', '.join(map(str, first))}}};\n"
@@ -422,6 +424,29 @@ def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
             rq.append(int(q.bq[j, col]) - 2 ** int(q.shift[j] - 1))  # + rounding offset of the shift
             uq += [int(q.uq[j, col, col])] if q.diag else [int(v) for v in q.uq[j, : col + 1, col]]
     nu = d if q.diag else d * (d + 1) // 2
+    hint = "  static int hint(const int16_t*) { return -1; }\n"
+    hint_arrays = []
+    if k >= 3 and m.covariance_type != "tied":
+        x, winners = mixture_samples(m)
+        z = (x - q.offset) / q.scale
+        f0 = int(np.argmax(np.var(q.b, axis=0))) if k > 1 else 0  # the feature that separates the means most
+        zq0 = np.clip(np.round(z[:, f0] * 2.0**q.F), -32767, 32767)
+        edges, first = start_hints(zq0, winners, q.order, k)
+        hint_arrays = [
+            _int_array(
+                "Q_HINT_EDGES",
+                "int16_t",
+                [int(e) for e in edges],
+                8,
+                "predict_fixed starts with Q_HINT_FIRST[bin of zq[Q_HINT_FEATURE]]",
+            ),
+            f"static const uint8_t Q_HINT_FIRST[{len(first)}] TINYGMM_FLASH = {{{', '.join(map(str, first))}}};\n",
+        ]
+        hint = (
+            "  static int hint(const int16_t* zq) {\n"
+            f"    return TINYGMM_READ_U8(Q_HINT_FIRST + tinygmm::bin_of_q<{len(first)}>(zq[{f0}], Q_HINT_EDGES));\n"
+            "  }\n"
+        )
     arrays = "\n".join(
         [
             _array("Q_OFFSET", q.offset, max(d, 1), "fixed point: zq = round((x - Q_OFFSET) * Q_GAIN) (D)"),
@@ -431,6 +456,7 @@ def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
             f"static const uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(q.shift[j])) for j in q.order)}}};\n",
             _int_array("Q_RQ", "int32_t", rq, d + 1, "per component: cq, then bq_j - 2^15 per column (int32)"),
             _int_array("Q_UQ", "int16_t", uq, max(nu, 1), "per component: Uq by column (int16)"),
+            *hint_arrays,
         ]
     )
     policy = (
@@ -441,8 +467,7 @@ def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
         "  static int shift(int j) { return TINYGMM_READ_U8(Q_SHIFT + j); }\n"
         "  static const int32_t* rq() { return Q_RQ; }\n"
         "  static const int16_t* uq() { return Q_UQ; }\n"
-        "  static int order(int j) { return TINYGMM_READ_U8(Q_ORDER + j); }\n"
-        "};\n"
+        "  static int order(int j) { return TINYGMM_READ_U8(Q_ORDER + j); }\n" + hint + "};\n"
     )
     public = f"""
 // ---- fixed point (--fixed-point) ----

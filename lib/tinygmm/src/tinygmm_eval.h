@@ -443,22 +443,39 @@ struct FixedColumns<D, D, DIAG, PRUNE> {
 // Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
 // Sets *clamped when the winner had a clamped term (then the answer may be
 // wrong; see above). Same visiting order and pruning as predict.
+template <int NB>
+inline int bin_of_q(int16_t v, const int16_t* edges) {
+  int b = 0;
+  while (b < NB - 1 && v >= TINYGMM_READ_I16(edges + b)) ++b;
+  return b;
+}
+
 template <class Q>
 inline int predict_fixed(const int16_t* zq, bool* clamped) {
-  const int32_t* pc = Q::rq();
-  const int16_t* pu = Q::uq();
-  int best = Q::K;
+  int8_t best = Q::K;
   int32_t best_lp = -(int32_t)0x7FFFFFFFL - 1;
   bool best_clamped = false;
-  for (int j = 0; j < Q::K; ++j, pc += Q::D + 1, pu += Q::NU) {
-    const int k = Q::order(j);
+  // as predict: the usual winner first, then the records in order
+  const int8_t first = (int8_t)Q::hint(zq);
+  int8_t j = first, next = 0;
+  for (;;) {
+    if (j < 0) {
+      if (next == first) ++next;
+      if (next >= Q::K) break;
+      j = next++;
+    }
+    const int32_t* pc = Q::rq() + j * (Q::D + 1);
+    const int16_t* pu = Q::uq() + j * Q::NU;
+    const int8_t k = (int8_t)Q::order(j);
+    const uint8_t shift = (uint8_t)Q::shift(j);
+    j = -1;
     const bool tie_wins = k < best;
     const int32_t c = TINYGMM_READ_I32(pc);
     if (tie_wins ? c < best_lp : c <= best_lp) break;  // bound: lpq <= cq
     int32_t lp;
     bool cl = false;
-    if (FixedColumns<0, Q::D, Q::DIAG, true>::run(pc + 1, pu, zq, (uint8_t)Q::shift(j), Q::YCLAMP, c, 0, best_lp,
-                                                tie_wins, &lp, &cl)) {
+    if (FixedColumns<0, Q::D, Q::DIAG, true>::run(pc + 1, pu, zq, shift, Q::YCLAMP, c, 0, best_lp, tie_wins, &lp,
+                                                &cl)) {
       best_lp = lp;
       best = k;
       best_clamped = cl;
