@@ -377,8 +377,9 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
     F = 15 - int(round(math.log2(zmax)))
     limit = 2.0**31 - 2.0**16
     # per component: the largest G_k for which nothing overflows. T (<= 10) is
-    # then chosen so that most components use a shift of 16 (free on 8-bit
-    # MCUs): G_k = 16 + T - F; narrower ones get their largest G_k and a
+    # then chosen so that every component can use a shift of 16 (free on 8-bit
+    # MCUs: the high word), G_k = 16 + T - F, unless that would leave T < 6;
+    # only then do the narrowest components get their largest G_k and a
     # smaller (slower) shift.
     gmax = np.empty(k, dtype=np.int64)
     for j in range(k):
@@ -389,7 +390,7 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
         ):
             g -= 1
         gmax[j] = g
-    T = int(min(10, max(6, np.percentile(gmax, 25) + F - 16)))
+    T = int(min(10, max(6, gmax.min() + F - 16)))
     while T >= 1 and np.abs(c).max() * 2.0 ** (2 * T) >= 2.0**30:
         T -= 1
     if T < 1:
@@ -464,6 +465,7 @@ def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
         f"  static const int D = {d};\n  static const int K = {k};\n  static const int NU = {nu};\n"
         f"  static const bool DIAG = {'true' if q.diag else 'false'};\n"
         f"  static const int16_t YCLAMP = {q.yclamp};\n"
+        f"  static const bool ALL16 = {'true' if bool(np.all(q.shift == 16)) else 'false'};  // every shift is 16\n"
         "  static int shift(int j) { return TINYGMM_READ_U8(Q_SHIFT + j); }\n"
         "  static const int32_t* rq() { return Q_RQ; }\n"
         "  static const int16_t* uq() { return Q_UQ; }\n"

@@ -412,13 +412,13 @@ struct IDot<J, J> {
 
 inline int16_t clamp16(int32_t v) { return v > 32767 ? 32767 : v < -32767 ? -32767 : (int16_t)v; }
 
-template <int J, int D, bool DIAG, bool PRUNE>
+template <int J, int D, bool DIAG, bool PRUNE, bool ALL16 = false>
 struct FixedColumns {
   static inline bool run(const int32_t* pc, const int16_t* pu, const int16_t* zq, uint8_t shift, int16_t yclamp, int32_t c,
                          int32_t q, int32_t best, bool tie_wins, int32_t* lp, bool* clamped) {
     const int32_t acc = IDot<DIAG ? J : 0, J>::run(-TINYGMM_READ_I32(pc), zq, pu);
     // the stored bq carries the rounding offset; a shift of 16 takes the high word
-    int16_t y = shift == 16 ? (int16_t)(acc >> 16) : clamp16(acc >> shift);
+    int16_t y = (ALL16 || shift == 16) ? (int16_t)(acc >> 16) : clamp16(acc >> shift);
     if (y > yclamp) {
       y = yclamp;
       *clamped = true;
@@ -428,11 +428,12 @@ struct FixedColumns {
     }
     q += (int32_t)y * y;
     if (PRUNE && J + 1 < D && (tie_wins ? c - q < best : c - q <= best)) return false;
-    return FixedColumns<J + 1, D, DIAG, PRUNE>::run(pc + 1, pu, zq, shift, yclamp, c, q, best, tie_wins, lp, clamped);
+    return FixedColumns<J + 1, D, DIAG, PRUNE, ALL16>::run(pc + 1, pu, zq, shift, yclamp, c, q, best, tie_wins, lp,
+                                                           clamped);
   }
 };
-template <int D, bool DIAG, bool PRUNE>
-struct FixedColumns<D, D, DIAG, PRUNE> {
+template <int D, bool DIAG, bool PRUNE, bool ALL16>
+struct FixedColumns<D, D, DIAG, PRUNE, ALL16> {
   static inline bool run(const int32_t*, const int16_t*, const int16_t*, uint8_t, int16_t, int32_t c, int32_t q, int32_t best,
                          bool tie_wins, int32_t* lp, bool*) {
     *lp = c - q;
@@ -467,14 +468,14 @@ inline int predict_fixed(const int16_t* zq, bool* clamped) {
     const int32_t* pc = Q::rq() + j * (Q::D + 1);
     const int16_t* pu = Q::uq() + j * Q::NU;
     const int8_t k = (int8_t)Q::order(j);
-    const uint8_t shift = (uint8_t)Q::shift(j);
+    const uint8_t shift = Q::ALL16 ? 16 : (uint8_t)Q::shift(j);
     j = -1;
     const bool tie_wins = k < best;
     const int32_t c = TINYGMM_READ_I32(pc);
     if (tie_wins ? c < best_lp : c <= best_lp) break;  // bound: lpq <= cq
     int32_t lp;
     bool cl = false;
-    if (FixedColumns<0, Q::D, Q::DIAG, true>::run(pc + 1, pu, zq, shift, Q::YCLAMP, c, 0, best_lp, tie_wins, &lp,
+    if (FixedColumns<0, Q::D, Q::DIAG, true, Q::ALL16>::run(pc + 1, pu, zq, shift, Q::YCLAMP, c, 0, best_lp, tie_wins, &lp,
                                                 &cl)) {
       best_lp = lp;
       best = k;
