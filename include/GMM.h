@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: 21ed50799b474e77
+// tinygmm-inputs: 3de75c5a1dc12114
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -430,13 +430,13 @@ struct IDot<J, J> {
 
 inline int16_t clamp16(int32_t v) { return v > 32767 ? 32767 : v < -32767 ? -32767 : (int16_t)v; }
 
-template <int J, int D, bool DIAG, bool PRUNE>
+template <int J, int D, bool DIAG, bool PRUNE, bool ALL16 = false>
 struct FixedColumns {
   static inline bool run(const int32_t* pc, const int16_t* pu, const int16_t* zq, uint8_t shift, int16_t yclamp, int32_t c,
                          int32_t q, int32_t best, bool tie_wins, int32_t* lp, bool* clamped) {
     const int32_t acc = IDot<DIAG ? J : 0, J>::run(-TINYGMM_READ_I32(pc), zq, pu);
     // the stored bq carries the rounding offset; a shift of 16 takes the high word
-    int16_t y = shift == 16 ? (int16_t)(acc >> 16) : clamp16(acc >> shift);
+    int16_t y = (ALL16 || shift == 16) ? (int16_t)(acc >> 16) : clamp16(acc >> shift);
     if (y > yclamp) {
       y = yclamp;
       *clamped = true;
@@ -446,11 +446,12 @@ struct FixedColumns {
     }
     q += (int32_t)y * y;
     if (PRUNE && J + 1 < D && (tie_wins ? c - q < best : c - q <= best)) return false;
-    return FixedColumns<J + 1, D, DIAG, PRUNE>::run(pc + 1, pu, zq, shift, yclamp, c, q, best, tie_wins, lp, clamped);
+    return FixedColumns<J + 1, D, DIAG, PRUNE, ALL16>::run(pc + 1, pu, zq, shift, yclamp, c, q, best, tie_wins, lp,
+                                                           clamped);
   }
 };
-template <int D, bool DIAG, bool PRUNE>
-struct FixedColumns<D, D, DIAG, PRUNE> {
+template <int D, bool DIAG, bool PRUNE, bool ALL16>
+struct FixedColumns<D, D, DIAG, PRUNE, ALL16> {
   static inline bool run(const int32_t*, const int16_t*, const int16_t*, uint8_t, int16_t, int32_t c, int32_t q, int32_t best,
                          bool tie_wins, int32_t* lp, bool*) {
     *lp = c - q;
@@ -461,22 +462,39 @@ struct FixedColumns<D, D, DIAG, PRUNE> {
 // Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
 // Sets *clamped when the winner had a clamped term (then the answer may be
 // wrong; see above). Same visiting order and pruning as predict.
+template <int NB>
+inline int bin_of_q(int16_t v, const int16_t* edges) {
+  int b = 0;
+  while (b < NB - 1 && v >= TINYGMM_READ_I16(edges + b)) ++b;
+  return b;
+}
+
 template <class Q>
 inline int predict_fixed(const int16_t* zq, bool* clamped) {
-  const int32_t* pc = Q::rq();
-  const int16_t* pu = Q::uq();
-  int best = Q::K;
+  int8_t best = Q::K;
   int32_t best_lp = -(int32_t)0x7FFFFFFFL - 1;
   bool best_clamped = false;
-  for (int j = 0; j < Q::K; ++j, pc += Q::D + 1, pu += Q::NU) {
-    const int k = Q::order(j);
+  // as predict: the usual winner first, then the records in order
+  const int8_t first = (int8_t)Q::hint(zq);
+  int8_t j = first, next = 0;
+  for (;;) {
+    if (j < 0) {
+      if (next == first) ++next;
+      if (next >= Q::K) break;
+      j = next++;
+    }
+    const int32_t* pc = Q::rq() + j * (Q::D + 1);
+    const int16_t* pu = Q::uq() + j * Q::NU;
+    const int8_t k = (int8_t)Q::order(j);
+    const uint8_t shift = Q::ALL16 ? 16 : (uint8_t)Q::shift(j);
+    j = -1;
     const bool tie_wins = k < best;
     const int32_t c = TINYGMM_READ_I32(pc);
     if (tie_wins ? c < best_lp : c <= best_lp) break;  // bound: lpq <= cq
     int32_t lp;
     bool cl = false;
-    if (FixedColumns<0, Q::D, Q::DIAG, true>::run(pc + 1, pu, zq, (uint8_t)Q::shift(j), Q::YCLAMP, c, 0, best_lp,
-                                                tie_wins, &lp, &cl)) {
+    if (FixedColumns<0, Q::D, Q::DIAG, true, Q::ALL16>::run(pc + 1, pu, zq, shift, Q::YCLAMP, c, 0, best_lp, tie_wins, &lp,
+                                                &cl)) {
       best_lp = lp;
       best = k;
       best_clamped = cl;
@@ -532,7 +550,7 @@ static const uint8_t ORDER[4] TINYGMM_FLASH = {1, 3, 0, 2};
 
 // predict starts with HINT_FIRST[bin of w[0] among these edges]
 static const float HINT_EDGES[7] TINYGMM_FLASH = {
-    -31.666159f, -22.203932f, -7.481615f, 0.2719747f, 6.9472795f, 23.307152f, 32.267757f
+    -31.660244f, -22.197987f, -7.4708962f, 0.2727701f, 6.947169f, 23.294231f, 32.26758f
 };
 static const uint8_t HINT_FIRST[8] TINYGMM_FLASH = {3, 3, 3, 2, 2, 0, 0, 0};
 

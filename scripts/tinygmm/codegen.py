@@ -11,28 +11,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
 from .errors import TinyGMMError
 from .model import ExportedModel
+from .runtime import RUNTIME_NAME, runtime_path
 
 HALF_SQRT = math.sqrt(0.5)
 LOG_2PI = math.log(2.0 * math.pi)
-RUNTIME_NAME = "tinygmm_eval.h"
-
-
-def runtime_path() -> Path:
-    """Where the C++ runtime source is: the installed package, else the repo's lib/."""
-    packaged = resources.files("tinygmm").joinpath("runtime", RUNTIME_NAME)
-    if packaged.is_file():
-        return Path(str(packaged))
-    repo = Path(__file__).resolve().parents[2] / "lib" / "tinygmm" / "src" / RUNTIME_NAME
-    if repo.is_file():
-        return repo
-    raise TinyGMMError(f"C++ runtime {RUNTIME_NAME} not found (broken install?)")
 
 
 def cfloat(v: float) -> str:

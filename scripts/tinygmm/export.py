@@ -50,11 +50,11 @@ class ExportRequest:
 
 def _generator_fingerprint() -> str:
     """Hash of the C++ runtime and the code generators, so editing either regenerates the header."""
+    from .runtime import runtime_path
+
     here = Path(__file__).resolve().parent
-    packaged = here / "runtime" / "tinygmm_eval.h"
-    runtime = packaged if packaged.is_file() else here.parents[1] / "lib" / "tinygmm" / "src" / "tinygmm_eval.h"
     h = hashlib.sha256()
-    for path in (runtime, here / "codegen.py", here / "vectors.py"):
+    for path in (runtime_path(), here / "codegen.py", here / "vectors.py"):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
