@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,21 @@ def assert_attributed(project: Path, X: np.ndarray, replies: list[Any]) -> None:
     assert len(replies) == len(X)
     bad = np.flatnonzero((got_l != labels) | (np.abs(got_ll - lls) > 1e-3))
     assert bad.size == 0, f"{bad.size} answers lost or misattributed, first at row {bad[0]}"
+
+
+@contextlib.contextmanager
+def native_client(exe: Path, wrap: Any = None, **client_args: Any) -> Iterator[tuple[PtyDevice, Any, DeviceClient]]:
+    """The native firmware on a pty, a pyserial port to it (optionally wrapped) and a synced client."""
+    with PtyDevice(exe) as dev:
+        port = serial.Serial(dev.port, 115200, timeout=0.05)
+        if wrap is not None:
+            port = wrap(port)
+        try:
+            client = DeviceClient(port, **client_args)
+            client.sync()
+            yield dev, port, client
+        finally:
+            port.close()
 
 
 def run_cli(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -100,14 +117,10 @@ def test_verify_refuses_a_different_model(firmware: tuple[Path, Path], tmp_path:
 def test_flood_of_10000_lines_none_lost(firmware: tuple[Path, Path]) -> None:
     project, exe = firmware
     X = points(10_000, seed=1)
-    with PtyDevice(exe) as dev:
-        ser = serial.Serial(dev.port, 115200, timeout=0.05)
-        client = DeviceClient(ser, timeout=2.0, window=32)
-        client.sync()
+    with native_client(exe, timeout=2.0, window=32) as (_, _, client):
         t = time.monotonic()
         replies = client.request_many([format_vector(x) for x in X])
         elapsed = time.monotonic() - t
-        ser.close()
     assert_attributed(project, X, replies)
     assert client.stats.resyncs == 0
     print(f"\n10000 lines in {elapsed:.2f} s")
@@ -213,12 +226,9 @@ class FaultySerial:
 def test_faults_never_misattribute_answers(firmware: tuple[Path, Path], seed: int) -> None:
     project, exe = firmware
     X = points(2000, seed=seed)
-    with PtyDevice(exe) as dev:
-        port = FaultySerial(serial.Serial(dev.port, 115200, timeout=0.05), seed=seed)
-        client = DeviceClient(port, timeout=0.25, window=8, retries=8)
-        client.sync()
+    wrap = lambda ser: FaultySerial(ser, seed=seed)  # noqa: E731
+    with native_client(exe, wrap, timeout=0.25, window=8, retries=8) as (_, port, client):
         replies = client.request_many([format_vector(x) for x in X])
-        port.close()
     injected = sum(port.faults.values())
     print(
         f"\nfaults injected: {port.faults}; link stats: {client.stats.resyncs} resyncs, {client.stats.retried_requests} retried"
@@ -230,27 +240,20 @@ def test_faults_never_misattribute_answers(firmware: tuple[Path, Path], seed: in
 
 def test_device_vanishing_raises_within_timeout(firmware: tuple[Path, Path]) -> None:
     _, exe = firmware
-    with PtyDevice(exe) as dev:
-        ser = serial.Serial(dev.port, 115200, timeout=0.05)
-        client = DeviceClient(ser, timeout=0.3, retries=2)
-        client.sync()
+    with native_client(exe, timeout=0.3, retries=2) as (dev, _, client):
         dev.proc.kill()
         dev.proc.wait()
         t = time.monotonic()
         with pytest.raises(DeviceError):
             client.request_many(["19,39"] * 5)
         assert time.monotonic() - t < 0.3 * 3 * 4, "must give up, not hang"
-        ser.close()
 
 
 def test_device_reset_mid_stream_is_retried(firmware: tuple[Path, Path]) -> None:
     """A real restart: the firmware process is replaced while requests are in flight."""
     project, exe = firmware
     X = points(400, seed=4)
-    with PtyDevice(exe) as dev:
-        ser = serial.Serial(dev.port, 115200, timeout=0.05)
-        client = DeviceClient(ser, timeout=1.0, window=16)
-        client.sync()
+    with native_client(exe, timeout=1.0, window=16) as (dev, _, client):
         lines = [format_vector(x) for x in X]
         first = client.request_many(lines[:200])
         # restart the firmware on the same pty, as a board reset would
@@ -258,7 +261,6 @@ def test_device_reset_mid_stream_is_retried(firmware: tuple[Path, Path]) -> None
         dev.proc.wait()
         dev.proc = subprocess.Popen([str(exe)], stdin=dev.master, stdout=dev.master, stderr=subprocess.DEVNULL)
         rest = client.request_many(lines[200:])
-        ser.close()
     assert_attributed(project, X, first + rest)
     assert client.stats.resets >= 1
 
