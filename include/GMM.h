@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: 3de75c5a1dc12114
+// tinygmm-inputs: eb9241853355d2e6
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -459,42 +459,45 @@ struct FixedColumns<D, D, DIAG, PRUNE, ALL16> {
   }
 };
 
-// Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
-// Sets *clamped when the winner had a clamped term (then the answer may be
-// wrong; see above). Same visiting order and pruning as predict.
-template <int NB>
-inline int bin_of_q(int16_t v, const int16_t* edges) {
-  int b = 0;
-  while (b < NB - 1 && v >= TINYGMM_READ_I16(edges + b)) ++b;
-  return b;
+// The bin of zq[0] predict_fixed starts from: clamp((z0 - LO) >> S, 0, NB - 1),
+// in 16-bit unsigned arithmetic (z0 + 2^15 is in [0, 65535]).
+template <int NB, int LO, int S>
+inline uint8_t bin_of_q(int16_t z0) {
+  const uint16_t u = (uint16_t)((uint16_t)z0 ^ 0x8000u), lo = (uint16_t)(LO + 32768L);
+  if (u < lo) return 0;
+  const uint16_t b = (uint16_t)(u - lo) >> S;
+  return b < NB ? (uint8_t)b : (uint8_t)(NB - 1);
 }
 
+// Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
+// Sets *clamped when the winner had a clamped term (then the answer may be
+// wrong; see above). The visiting plan is made at export (FixedBins in
+// codegen.py): per bin of zq[0], the component that usually wins there, then
+// the others by descending upper bound of their log-probability over the bin
+// (cq - min y_0^2, exact, rounded up to units of 2^16). Once a bound is below
+// the best so far, so are all later ones: the loop stops there. Inside a
+// component the partial sums prune, as in predict. The result is exactly the
+// first argmax of the K integer log-probabilities.
 template <class Q>
 inline int predict_fixed(const int16_t* zq, bool* clamped) {
   int8_t best = Q::K;
   int32_t best_lp = -(int32_t)0x7FFFFFFFL - 1;
   bool best_clamped = false;
-  // as predict: the usual winner first, then the records in order
-  const int8_t first = (int8_t)Q::hint(zq);
-  int8_t j = first, next = 0;
-  for (;;) {
-    if (j < 0) {
-      if (next == first) ++next;
-      if (next >= Q::K) break;
-      j = next++;
-    }
-    const int32_t* pc = Q::rq() + j * (Q::D + 1);
-    const int16_t* pu = Q::uq() + j * Q::NU;
-    const int8_t k = (int8_t)Q::order(j);
-    const uint8_t shift = Q::ALL16 ? 16 : (uint8_t)Q::shift(j);
-    j = -1;
+  const uint8_t bin = Q::bin(zq[0]);
+  const uint8_t* visit = Q::visit() + bin * Q::K;
+  const int16_t* bound = Q::bound() + bin * Q::K;
+  for (int8_t i = 0; i < Q::K; ++i) {
+    // bound < floor(best / 2^16) implies log-probability < best (the high word: free on 8-bit MCUs)
+    if (TINYGMM_READ_I16(bound + i) < (int16_t)(best_lp >> 16)) break;
+    const int8_t k = (int8_t)TINYGMM_READ_U8(visit + i);
+    const int32_t* pc = Q::rq() + k * (Q::D + 1);
+    const int16_t* pu = Q::uq() + k * Q::NU;
+    const uint8_t shift = Q::ALL16 ? 16 : (uint8_t)Q::shift(k);
     const bool tie_wins = k < best;
-    const int32_t c = TINYGMM_READ_I32(pc);
-    if (tie_wins ? c < best_lp : c <= best_lp) break;  // bound: lpq <= cq
     int32_t lp;
     bool cl = false;
-    if (FixedColumns<0, Q::D, Q::DIAG, true, Q::ALL16>::run(pc + 1, pu, zq, shift, Q::YCLAMP, c, 0, best_lp, tie_wins, &lp,
-                                                &cl)) {
+    if (FixedColumns<0, Q::D, Q::DIAG, true, Q::ALL16>::run(pc + 1, pu, zq, shift, Q::YCLAMP, TINYGMM_READ_I32(pc), 0,
+                                                            best_lp, tie_wins, &lp, &cl)) {
       best_lp = lp;
       best = k;
       best_clamped = cl;
@@ -504,12 +507,12 @@ inline int predict_fixed(const int16_t* zq, bool* clamped) {
   return best < Q::K ? best : 0;
 }
 
-// zq = round((x - offset) * gain) with gain = 2^F / scale; false when some
-// |z_i| is outside the quantisation domain (or x is NaN).
+// zq[i] = round((x[perm[i]] - offset[i]) * gain[i]) with gain = 2^F / scale;
+// false when some |z_i| is outside the quantisation domain (or x is NaN).
 template <int D>
-inline bool quantize(const float* x, int16_t* zq, const float* offset, const float* gain) {
+inline bool quantize(const float* x, int16_t* zq, const float* offset, const float* gain, const uint8_t* perm) {
   for (int i = 0; i < D; ++i) {
-    const float v = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(gain + i) + 32768.5f;
+    const float v = (x[TINYGMM_READ_U8(perm + i)] - TINYGMM_READ(offset + i)) * TINYGMM_READ(gain + i) + 32768.5f;
 #if TINYGMM_SOFT_FLOAT
     const int32_t key = order_key(v);  // integer compares instead of library calls
     if (!(key >= (int32_t)0x3F800000L && key < (int32_t)0x477FFF00L)) return false;  // 1.0f, 65535.0f

@@ -283,14 +283,19 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
 
 @dataclass
 class FixedPoint:
-    """The integer model of the --fixed-point path (see tinygmm_eval.h)."""
+    """The integer model of the --fixed-point path (see tinygmm_eval.h).
+
+    Everything is in the evaluation's feature order: z_i is input feature
+    ``perm[i]`` (the most discriminative first, which the bins of
+    ``predict_fixed`` key on).
+    """
 
     F: int  # zq = round(z * 2^F), |z| < 2^(15 - F)
     G: np.ndarray  # (K,) per component: Uq = round(U * 2^G_k)
     T: int  # y in units of 2^-T (shift F + G_k - T, 16 when possible), log-probabilities in units of 2^-2T
     diag: bool
-    order: list[int]
-    offset: np.ndarray  # (D,) z = (x - offset) / scale
+    perm: np.ndarray  # (D,) z_i = (x[perm[i]] - offset_i) / scale_i
+    offset: np.ndarray  # (D,)
     scale: np.ndarray  # (D,)
     u: np.ndarray  # (K, D, D) float64 upper triangular, z-space, times sqrt(1/2)
     b: np.ndarray  # (K, D) = U^T mean
@@ -305,8 +310,44 @@ class FixedPoint:
         return self.F + self.G - self.T
 
     @property
+    def all16(self) -> bool:
+        return bool(np.all(self.shift == 16))
+
+    @property
     def zmax(self) -> float:
         return 2.0 ** (15 - self.F)
+
+    def rq(self, k: int) -> list[int]:
+        """Component k's int32 stream: cq, then bq_j minus the rounding offset of the shift."""
+        off = 2 ** int(self.shift[k] - 1)
+        return [int(self.cq[k])] + [int(v) - off for v in self.bq[k]]
+
+    def z(self, X: np.ndarray) -> np.ndarray:
+        """Raw inputs (n, D) -> z-space in the evaluation's feature order."""
+        return (np.asarray(X, dtype=np.float64)[:, self.perm] - self.offset) / self.scale
+
+    def column_y(self, k: int, j: int, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The device's y_j (clamped) and whether it clamped, from the exact accumulator."""
+        sh = int(self.shift[k])
+        y = acc >> 16 if self.all16 or sh == 16 else np.clip(acc >> sh, -32767, 32767)
+        return np.clip(y, -self.yclamp, self.yclamp), np.abs(y) > self.yclamp
+
+    def log_prob_q(self, zq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exactly what the device computes: (lpq (n, K), clamped (n, K)) for int inputs zq (n, D)."""
+        zq = np.asarray(zq, dtype=np.int64)
+        n, (k_, d) = len(zq), self.uq.shape[:2]
+        lpq = np.empty((n, k_), dtype=np.int64)
+        clamped = np.zeros((n, k_), dtype=bool)
+        for k in range(k_):
+            rq, q = self.rq(k), np.zeros(n, dtype=np.int64)
+            for j in range(d):
+                rows = [j] if self.diag else range(j + 1)
+                acc = -rq[1 + j] + sum(zq[:, i] * int(self.uq[k, i, j]) for i in rows)
+                y, cl = self.column_y(k, j, acc)
+                q += y * y
+                clamped[:, k] |= cl
+            lpq[:, k] = rq[0] - q
+        return lpq, clamped
 
     def column_error(self, zq: np.ndarray) -> np.ndarray:
         """Bound on |y~_kj - y_kj| for quantised inputs zq (n, D) -> (n, K, D)."""
@@ -324,7 +365,7 @@ class FixedPoint:
 
     def log_prob_error(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(bound on |lpq * 2^-2T - log p| (n, K), exact log p (n, K)) at raw inputs X."""
-        z = (np.asarray(X, dtype=np.float64) - self.offset) / self.scale
+        z = self.z(X)
         zq = np.round(z * 2.0**self.F)
         y = np.einsum("ni,kij->nkj", z, self.u) - self.b[None]
         e = self.column_error(zq)
@@ -335,6 +376,11 @@ class FixedPoint:
         """Worst per-column y error over the quantisation domain."""
         d = self.u.shape[1]
         return float(self.column_error(np.full((1, d), 2.0**15)).max())
+
+
+def _upper_factor(p: np.ndarray) -> np.ndarray:
+    """Upper triangular U with U U^T = p (p symmetric positive definite)."""
+    return np.linalg.cholesky(p[::-1, ::-1])[::-1, ::-1]
 
 
 def fixed_point(m: ExportedModel) -> FixedPoint:
@@ -355,10 +401,23 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
         u = np.stack([np.diag(A * pc[j]) for j in range(k)])
     u = u * HALF_SQRT
     diag = t in ("diag", "spherical")
+    # evaluation order: by descending ratio of between- to within-component
+    # variance, so that column 0 (which the bins key on) separates most
+    sd_z = np.sqrt(np.array([np.diag(np.linalg.inv(uk @ uk.T) / 2.0) for uk in u]))
+    centre = m.weights @ means_z
+    between = m.weights @ (means_z - centre) ** 2
+    within = m.weights @ sd_z**2
+    ratio = between / np.where(within > 0, within, 1.0)
+    perm = np.array(sorted(range(d), key=lambda i: (-ratio[i], i)), dtype=np.int64)
+    if not np.array_equal(perm, np.arange(d)):
+        means_z, sd_z, o, s = means_z[:, perm], sd_z[:, perm], o[perm], s[perm]
+        if diag:
+            u = np.stack([np.diag(np.diag(uk)[perm]) for uk in u])
+        else:
+            u = np.stack([_upper_factor((uk @ uk.T)[np.ix_(perm, perm)]) for uk in u])
     b = np.einsum("ki,kij->kj", means_z, u)
     c = np.log(m.weights) + log_det_cholesky(m) - 0.5 * d * LOG_2PI
     # the domain covers every component out to 4 standard deviations per feature
-    sd_z = np.sqrt(np.array([np.diag(np.linalg.inv(uk @ uk.T) / 2.0) for uk in u]))
     reach = float(np.max(np.abs(means_z) + 4.0 * sd_z))
     zmax = max(4.0, 2.0 ** math.ceil(math.log2(max(1e-9, reach))))
     F = 15 - int(round(math.log2(zmax)))
@@ -390,8 +449,54 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
     cq = np.round(c * 2.0 ** (2 * T)).astype(np.int64)
     room = (2.0**31 - 1 - float(np.abs(cq).max())) / d
     yclamp = int(min(16383, math.floor(math.sqrt(room))))
-    order = sorted(range(k), key=lambda j: (-int(cq[j]), j))
-    return FixedPoint(F, G, T, diag, order, o, s, u, b, c, uq, bq, cq, yclamp)
+    return FixedPoint(F, G, T, diag, perm, o, s, u, b, c, uq, bq, cq, yclamp)
+
+
+@dataclass
+class FixedBins:
+    """predict_fixed's visiting plan: bins of zq[0] and, per bin, which components to try in which order.
+
+    Bin b holds zq[0] in [lo + b 2^s, lo + (b + 1) 2^s) (the first and last
+    bins extend to the ends of int16). Per bin: the component that usually wins
+    there first, then the others by descending upper bound of their integer
+    log-probability over the bin, cq - min y_0^2 (exact: y_0 is monotone in
+    zq[0]), stored rounded up in units of 2^16, so that predict_fixed may stop
+    at the first bound below the best so far.
+    """
+
+    lo: int
+    s: int
+    visit: np.ndarray  # (NB, K) component indices
+    bound: np.ndarray  # (NB, K) int16: ceil(upper bound / 2^16), in visiting order
+
+
+def fixed_bins(m: ExportedModel, q: FixedPoint, nb: int = 8) -> FixedBins:
+    """The bins (nb a power of two) span the middle 98 % of zq[0] over samples of the mixture."""
+    k = m.n_components
+    x, winners = mixture_samples(m)
+    zq0 = np.clip(np.round(q.z(x)[:, 0] * 2.0**q.F), -32767, 32767)
+    lo_q, hi_q = np.quantile(zq0, [0.01, 0.99]) if k > 1 else (0.0, 0.0)
+    s = min(max(0, math.ceil(math.log2(max(1.0, (hi_q - lo_q) / nb)))), 16 - int(math.log2(nb)))
+    lo = max(-32768, min(int(round((lo_q + hi_q) / 2 - nb * 2**s / 2)), 32768 - nb * 2**s))
+    starts = [-32768] + [lo + b * 2**s for b in range(1, nb)]
+    ends = [lo + (b + 1) * 2**s - 1 for b in range(nb - 1)] + [32767]
+    which = np.clip((zq0 - lo) // 2**s, 0, nb - 1).astype(np.int64)
+    visit = np.empty((nb, k), dtype=np.int64)
+    bound = np.empty((nb, k), dtype=np.int64)
+    for bi in range(nb):
+        ends_zq = np.array([[starts[bi]], [ends[bi]]], dtype=np.int64)
+        ub = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            acc = -q.rq(j)[1] + ends_zq[:, 0] * int(q.uq[j, 0, 0])
+            y, _ = q.column_y(j, 0, acc)
+            y_min2 = 0 if y[0] <= 0 <= y[1] else int(min(y[0] ** 2, y[1] ** 2))
+            ub[j] = int(q.cq[j]) - y_min2
+        counts = np.bincount(winners[which == bi], minlength=k)
+        first = int(np.argmax(counts)) if counts.any() else int(np.argmax(ub))
+        rest = sorted((j for j in range(k) if j != first), key=lambda j: (-int(ub[j]), j))
+        visit[bi] = [first, *rest]
+        bound[bi] = [-((-int(ub[j])) >> 16) for j in visit[bi]]  # ceil
+    return FixedBins(lo, s, visit, bound)
 
 
 def _int_array(name: str, ctype: str, values: list[int], per_line: int, comment: str) -> str:
@@ -404,47 +509,41 @@ def _int_array(name: str, ctype: str, values: list[int], per_line: int, comment:
 def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
     """(detail arrays + policy, public functions) of the fixed-point path."""
     q = fixed_point(m)
+    bins = fixed_bins(m, q)
     k, d = m.n_components, m.n_features
+    nb = len(bins.visit)
     rq, uq = [], []
-    for j in q.order:
-        rq.append(int(q.cq[j]))
+    for j in range(k):
+        rq += q.rq(j)
         for col in range(d):
-            rq.append(int(q.bq[j, col]) - 2 ** int(q.shift[j] - 1))  # + rounding offset of the shift
             uq += [int(q.uq[j, col, col])] if q.diag else [int(v) for v in q.uq[j, : col + 1, col]]
     nu = d if q.diag else d * (d + 1) // 2
-    hint = "  static int hint(const int16_t*) { return -1; }\n"
-    hint_arrays = []
-    if k >= 3 and m.covariance_type != "tied":
-        x, winners = mixture_samples(m)
-        z = (x - q.offset) / q.scale
-        f0 = int(np.argmax(np.var(q.b, axis=0))) if k > 1 else 0  # the feature that separates the means most
-        zq0 = np.clip(np.round(z[:, f0] * 2.0**q.F), -32767, 32767)
-        edges, first = start_hints(zq0, winners, q.order, k)
-        hint_arrays = [
-            _int_array(
-                "Q_HINT_EDGES",
-                "int16_t",
-                [int(e) for e in edges],
-                8,
-                "predict_fixed starts with Q_HINT_FIRST[bin of zq[Q_HINT_FEATURE]]",
-            ),
-            f"static const uint8_t Q_HINT_FIRST[{len(first)}] TINYGMM_FLASH = {{{', '.join(map(str, first))}}};\n",
-        ]
-        hint = (
-            "  static int hint(const int16_t* zq) {\n"
-            f"    return TINYGMM_READ_U8(Q_HINT_FIRST + tinygmm::bin_of_q<{len(first)}>(zq[{f0}], Q_HINT_EDGES));\n"
-            "  }\n"
-        )
     arrays = "\n".join(
         [
-            _array("Q_OFFSET", q.offset, max(d, 1), "fixed point: zq = round((x - Q_OFFSET) * Q_GAIN) (D)"),
-            _array("Q_GAIN", 2.0**q.F / q.scale, max(d, 1), "2^F / scale (D)"),
-            f"static const uint8_t Q_ORDER[{k}] TINYGMM_FLASH = {{{', '.join(map(str, q.order))}}};\n",
-            "// per component (in Q_ORDER): y = acc >> Q_SHIFT, 16 unless the component is very narrow\n"
-            f"static const uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(q.shift[j])) for j in q.order)}}};\n",
-            _int_array("Q_RQ", "int32_t", rq, d + 1, "per component: cq, then bq_j - 2^15 per column (int32)"),
+            _array(
+                "Q_OFFSET", q.offset, max(d, 1), "fixed point: zq[i] = round((x[Q_PERM[i]] - Q_OFFSET[i]) * Q_GAIN[i])"
+            ),
+            _array("Q_GAIN", 2.0**q.F / q.scale, max(d, 1), "2^F / scale"),
+            "// evaluation order of the features (most discriminative first)\n"
+            f"static const uint8_t Q_PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, q.perm))}}};\n",
+            "// per component: y = acc >> Q_SHIFT, 16 unless the component is very narrow\n"
+            f"static const uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(v)) for v in q.shift)}}};\n",
+            _int_array("Q_RQ", "int32_t", rq, d + 1, "per component: cq, then bq_j - 2^(shift - 1) per column (int32)"),
             _int_array("Q_UQ", "int16_t", uq, max(nu, 1), "per component: Uq by column (int16)"),
-            *hint_arrays,
+            _int_array(
+                "Q_VISIT",
+                "uint8_t",
+                [int(v) for v in bins.visit.ravel()],
+                k,
+                f"per bin of zq[0] (bin = clamp((zq[0] - {bins.lo}) >> {bins.s}, 0, {nb - 1})): components in visiting order",
+            ),
+            _int_array(
+                "Q_BOUND",
+                "int16_t",
+                [int(v) for v in bins.bound.ravel()],
+                k,
+                "per bin, in visiting order: upper bound of the component's log-probability there, in units of 2^16",
+            ),
         ]
     )
     policy = (
@@ -452,28 +551,32 @@ def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
         f"  static const int D = {d};\n  static const int K = {k};\n  static const int NU = {nu};\n"
         f"  static const bool DIAG = {'true' if q.diag else 'false'};\n"
         f"  static const int16_t YCLAMP = {q.yclamp};\n"
-        f"  static const bool ALL16 = {'true' if bool(np.all(q.shift == 16)) else 'false'};  // every shift is 16\n"
-        "  static int shift(int j) { return TINYGMM_READ_U8(Q_SHIFT + j); }\n"
+        f"  static const bool ALL16 = {'true' if q.all16 else 'false'};  // every shift is 16\n"
+        "  static int shift(int k) { return TINYGMM_READ_U8(Q_SHIFT + k); }\n"
         "  static const int32_t* rq() { return Q_RQ; }\n"
         "  static const int16_t* uq() { return Q_UQ; }\n"
-        "  static int order(int j) { return TINYGMM_READ_U8(Q_ORDER + j); }\n" + hint + "};\n"
+        "  static const uint8_t* visit() { return Q_VISIT; }\n"
+        "  static const int16_t* bound() { return Q_BOUND; }\n"
+        f"  static uint8_t bin(int16_t z0) {{ return tinygmm::bin_of_q<{nb}, {bins.lo}, {bins.s}>(z0); }}\n"
+        "};\n"
     )
     public = f"""
 // ---- fixed point (--fixed-point) ----
 // z = (x - offset) / scale is quantised as zq = round(z * 2^FIXED_INPUT_BITS)
-// (int16, |z| < {q.zmax:g}); log-probabilities are compared in units of
-// 2^-FIXED_LOG_PROB_BITS. Per component, |error| <= sum_j e_j (2 |y_j| + e_j)
-// + 2^-(FIXED_LOG_PROB_BITS + 1), y_j the component's whitened coordinates
-// (sum_j y_j^2 = its quadratic term) and e_j <= FIXED_Y_ERROR_MAX.
+// (int16, |z| < {q.zmax:g}), feature Q_PERM[i] in zq[i]; log-probabilities are
+// compared in units of 2^-FIXED_LOG_PROB_BITS. Per component, |error| <=
+// sum_j e_j (2 |y_j| + e_j) + 2^-(FIXED_LOG_PROB_BITS + 1), y_j the
+// component's whitened coordinates (sum_j y_j^2 = its quadratic term) and
+// e_j <= FIXED_Y_ERROR_MAX.
 static const int FIXED_INPUT_BITS = {q.F};
 static const int FIXED_LOG_PROB_BITS = {2 * q.T};
 static const float FIXED_Z_MAX = {cfloat(q.zmax)};
 static const float FIXED_Y_ERROR_MAX = {cfloat(q.max_column_error())};
 // false when x is outside the quantisation domain (or NaN)
 inline bool quantize(const float* x, int16_t* zq) {{
-  return tinygmm::quantize<N_FEATURES>(x, zq, detail::Q_OFFSET, detail::Q_GAIN);
+  return tinygmm::quantize<N_FEATURES>(x, zq, detail::Q_OFFSET, detail::Q_GAIN, detail::Q_PERM);
 }}
-// integer-only predict on quantised z-space inputs
+// integer-only predict on quantised inputs (as quantize makes them)
 inline int predict_fixed(const int16_t* zq) {{
   bool clamped;
   return tinygmm::predict_fixed<detail::Fixed>(zq, &clamped);

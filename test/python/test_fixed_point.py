@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from synth import fitted_model, mixture_data
-from tinygmm.codegen import fixed_point, render_header
+from tinygmm.codegen import fixed_bins, fixed_point, render_header
 from tinygmm.vectors import is_near_tie, sklearn_outputs
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
@@ -40,6 +40,16 @@ int main() {
   float x[16];
   int16_t zq[16];
   while (scanf("%%d", &idx) == 1) {
+    if (idx < 0) {  // -1 - idx, then D integers: predict_fixed on them
+      const Entry& e = ENTRIES[-1 - idx];
+      for (int i = 0; i < e.d; ++i) {
+        int v;
+        if (scanf("%%d", &v) != 1) return 2;
+        zq[i] = (int16_t)v;
+      }
+      printf("%%d\n", e.predict_fixed(zq));
+      continue;
+    }
     const Entry& e = ENTRIES[idx];
     for (int i = 0; i < e.d; ++i) if (scanf("%%f", &x[i]) != 1) return 2;
     const bool in = e.quantize(x, zq);
@@ -140,6 +150,39 @@ def test_fixed_point_matches_sklearn(tmp_path, covariance_type: str, scaler: str
     print(f"\n{covariance_type}/{scaler}: predict_q agrees with scikit-learn on {rate:.5f} of {n_in} in-range points")
     assert not failures, "\n".join(failures[:20])
     assert rate >= 0.999
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_predict_fixed_is_the_exact_integer_argmax(tmp_path, covariance_type: str) -> None:
+    """The bins' bounds only skip components that cannot win: predict_fixed returns exactly
+    the first argmax of the K integer log-probabilities (emulated in Python), for in-range
+    inputs, for inputs on both sides of every bin edge and for any int16 input."""
+    rng = np.random.default_rng(5)
+    models, jobs = [], []
+    for d, k in CASES:
+        X = mixture_data(d, 5, n=250, seed=d)
+        m = fitted_model(X, k, covariance_type, "none", seed=k)
+        q, bins = fixed_point(m), fixed_bins(m, fixed_point(m))
+        zq = np.clip(np.round(q.z(inputs(X, seed=d + k)[0][:400]) * 2.0**q.F), -32767, 32767)
+        edges = bins.lo + (2**bins.s) * np.arange(len(bins.visit) + 1)
+        at_edges = zq[rng.integers(0, len(zq), 2 * len(edges))].copy()
+        at_edges[:, 0] = np.clip(np.concatenate([edges, edges - 1]), -32767, 32767)
+        wild = rng.integers(-32767, 32768, size=(100, d))
+        jobs.append(np.vstack([zq, at_edges, wild]).astype(np.int64))
+        models.append(m)
+    exe = compile_fixed(models, tmp_path)
+    lines = [f"{-1 - i} " + " ".join(map(str, row)) for i, z in enumerate(jobs) for row in z]
+    out = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
+    got = np.array(out.stdout.split(), dtype=np.int64)
+    pos = 0
+    for (d, k), m, z in zip(CASES, models, jobs, strict=True):
+        lpq, _ = fixed_point(m).log_prob_q(z)
+        want = np.argmax(lpq, axis=1)
+        bad = np.flatnonzero(got[pos : pos + len(z)] != want)
+        assert bad.size == 0, (
+            f"{covariance_type} D={d} K={k}: zq={z[bad[0]]} got {got[pos + bad[0]]}, want {want[bad[0]]}"
+        )
+        pos += len(z)
 
 
 def test_fixed_point_error_bound_is_stated(tmp_path) -> None:
