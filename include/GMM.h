@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: eb9241853355d2e6
+// tinygmm-inputs: e11f96e8cb802164
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -415,16 +415,48 @@ inline int predict_proba(const float* x, float* proba) {
 // Record streams: RQ (int32) = cq, then bq_j per column; UQ (int16) = the
 // column's Uq entries (j + 1 of them, or 1 for the diagonal layout). As in
 // the float path, the column loops are unrolled by templates.
+// 16 x 16 -> 32 bit signed product. On AVR with a hardware multiplier, four
+// MULs inline (Atmel's AVR201 sequence) instead of a call to __mulhisi3.
+inline int32_t mul16(int16_t a, int16_t b) {
+#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
+  int32_t r;
+  uint8_t zero;
+  __asm__(
+      "clr %[z]\n\t"
+      "muls %B[a], %B[b]\n\t"
+      "movw %C[r], r0\n\t"
+      "mul %A[a], %A[b]\n\t"
+      "movw %A[r], r0\n\t"
+      "mulsu %B[a], %A[b]\n\t"
+      "sbc %D[r], %[z]\n\t"
+      "add %B[r], r0\n\t"
+      "adc %C[r], r1\n\t"
+      "adc %D[r], %[z]\n\t"
+      "mulsu %B[b], %A[a]\n\t"
+      "sbc %D[r], %[z]\n\t"
+      "add %B[r], r0\n\t"
+      "adc %C[r], r1\n\t"
+      "adc %D[r], %[z]\n\t"
+      "clr __zero_reg__"
+      : [r] "=&r"(r), [z] "=&r"(zero)
+      : [a] "a"(a), [b] "a"(b)
+      : "r0");
+  return r;
+#else
+  return (int32_t)a * b;
+#endif
+}
+
 template <int I, int J>
 struct IDot {  // zq[I] * uq[0] + ... + zq[J] * uq[J - I], reading uq forward
   static inline int32_t run(int32_t acc, const int16_t* zq, const int16_t*& pu) {
-    return IDot<I + 1, J>::run(acc + (int32_t)zq[I] * TINYGMM_READ_I16(pu++), zq, pu);
+    return IDot<I + 1, J>::run(acc + mul16(zq[I], TINYGMM_READ_I16(pu++)), zq, pu);
   }
 };
 template <int J>
 struct IDot<J, J> {
   static inline int32_t run(int32_t acc, const int16_t* zq, const int16_t*& pu) {
-    return acc + (int32_t)zq[J] * TINYGMM_READ_I16(pu++);
+    return acc + mul16(zq[J], TINYGMM_READ_I16(pu++));
   }
 };
 
@@ -444,7 +476,7 @@ struct FixedColumns {
       y = -yclamp;
       *clamped = true;
     }
-    q += (int32_t)y * y;
+    q += mul16(y, y);
     if (PRUNE && J + 1 < D && (tie_wins ? c - q < best : c - q <= best)) return false;
     return FixedColumns<J + 1, D, DIAG, PRUNE, ALL16>::run(pc + 1, pu, zq, shift, yclamp, c, q, best, tie_wins, lp,
                                                            clamped);
@@ -508,18 +540,26 @@ inline int predict_fixed(const int16_t* zq, bool* clamped) {
 }
 
 // zq[i] = round((x[perm[i]] - offset[i]) * gain[i]) with gain = 2^F / scale;
-// false when some |z_i| is outside the quantisation domain (or x is NaN).
-template <int D>
-inline bool quantize(const float* x, int16_t* zq, const float* offset, const float* gain, const uint8_t* perm) {
+// false when some |zq_i| would exceed 32767 (or x is NaN). Rounding is one
+// float addition of MAGIC = 1.5 * 2^23: the sum's mantissa step is 1, so its
+// low 23 bits hold 2^22 + round(v) for |v| < 2^22 (the sum's sign and
+// exponent bits, 0x96, say whether it is); no float-to-int conversion. FUSED:
+// a[i] = MAGIC - offset[i] * gain[i] is folded into that addition (two float
+// operations per feature; see fixed_point in codegen.py), else a = offset.
+template <int D, bool FUSED>
+inline bool quantize(const float* x, int16_t* zq, const float* a, const float* gain, const uint8_t* perm) {
   for (int i = 0; i < D; ++i) {
-    const float v = (x[TINYGMM_READ_U8(perm + i)] - TINYGMM_READ(offset + i)) * TINYGMM_READ(gain + i) + 32768.5f;
-#if TINYGMM_SOFT_FLOAT
-    const int32_t key = order_key(v);  // integer compares instead of library calls
-    if (!(key >= (int32_t)0x3F800000L && key < (int32_t)0x477FFF00L)) return false;  // 1.0f, 65535.0f
-#else
-    if (!(v >= 1.0f && v < 65535.0f)) return false;
-#endif
-    zq[i] = (int16_t)((int32_t)v - 32768);  // v > 0: truncation is floor, so this rounds
+    const float xi = x[TINYGMM_READ_U8(perm + i)];
+    union {
+      float f;
+      uint32_t u;
+    } v;
+    v.f = FUSED ? xi * TINYGMM_READ(gain + i) + TINYGMM_READ(a + i)
+                : (xi - TINYGMM_READ(a + i)) * TINYGMM_READ(gain + i) + 12582912.0f;
+    if ((uint16_t)(v.u >> 16) >> 7 != 0x96) return false;  // |round(v)| >= 2^22, inf or NaN
+    const int32_t r = (int32_t)(v.u & 0x7FFFFFUL) - 0x400000L;
+    if (r < -32767L || r > 32767L) return false;
+    zq[i] = (int16_t)r;
   }
   return true;
 }

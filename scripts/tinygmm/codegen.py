@@ -19,6 +19,7 @@ from .model import ExportedModel
 from .runtime import RUNTIME_NAME, runtime_path
 
 HALF_SQRT = math.sqrt(0.5)
+QUANT_MAGIC = 12582912.0  # 1.5 * 2^23: x + MAGIC rounds x to an integer in the low mantissa bits
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -304,6 +305,9 @@ class FixedPoint:
     bq: np.ndarray  # (K, D) int (without the rounding offset)
     cq: np.ndarray  # (K,) int
     yclamp: int
+    gain: np.ndarray  # (D,) float32 values: 2^F / scale
+    fused: bool  # quantize computes x * gain + qa (else (x - qa) * gain + MAGIC)
+    qa: np.ndarray  # (D,) float32 values: MAGIC - offset * gain if fused, else offset
 
     @property
     def shift(self) -> np.ndarray:
@@ -421,6 +425,20 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
     reach = float(np.max(np.abs(means_z) + 4.0 * sd_z))
     zmax = max(4.0, 2.0 ** math.ceil(math.log2(max(1e-9, reach))))
     F = 15 - int(round(math.log2(zmax)))
+    # quantize rounds with one float addition of MAGIC (the sum's last mantissa
+    # bit is worth 1). When x * gain stays small enough for its float32 rounding
+    # to be negligible (< 2^-7 LSB), the offset is folded into that addition,
+    # x * gain + (MAGIC - offset * gain): two float operations per feature. The
+    # addend is a float32 with a step of 1, so the offset moves by up to half a
+    # step; that known shift (delta, in LSB) goes into the means instead.
+    gain = (2.0**F / s).astype(np.float32).astype(np.float64)
+    fused = bool(np.max(np.abs(o * gain)) + 2.0**15 <= 2.0**17)
+    if fused:
+        qa = (QUANT_MAGIC - o * gain).astype(np.float32).astype(np.float64)
+        delta = o * gain - (QUANT_MAGIC - qa)
+        means_z = means_z + delta * 2.0**-F
+    else:
+        qa = o.astype(np.float32).astype(np.float64)
     limit = 2.0**31 - 2.0**16
     # per component: the largest G_k for which nothing overflows. T (<= 10) is
     # then chosen so that every component can use a shift of 16 (free on 8-bit
@@ -449,7 +467,7 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
     cq = np.round(c * 2.0 ** (2 * T)).astype(np.int64)
     room = (2.0**31 - 1 - float(np.abs(cq).max())) / d
     yclamp = int(min(16383, math.floor(math.sqrt(room))))
-    return FixedPoint(F, G, T, diag, perm, o, s, u, b, c, uq, bq, cq, yclamp)
+    return FixedPoint(F, G, T, diag, perm, o, s, u, b, c, uq, bq, cq, yclamp, gain, fused, qa)
 
 
 @dataclass
@@ -470,7 +488,7 @@ class FixedBins:
     bound: np.ndarray  # (NB, K) int16: ceil(upper bound / 2^16), in visiting order
 
 
-def fixed_bins(m: ExportedModel, q: FixedPoint, nb: int = 8) -> FixedBins:
+def fixed_bins(m: ExportedModel, q: FixedPoint, nb: int = 16) -> FixedBins:
     """The bins (nb a power of two) span the middle 98 % of zq[0] over samples of the mixture."""
     k = m.n_components
     x, winners = mixture_samples(m)
@@ -521,9 +539,14 @@ def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
     arrays = "\n".join(
         [
             _array(
-                "Q_OFFSET", q.offset, max(d, 1), "fixed point: zq[i] = round((x[Q_PERM[i]] - Q_OFFSET[i]) * Q_GAIN[i])"
+                "Q_A",
+                q.qa,
+                max(d, 1),
+                "fixed point: zq[i] = round(x[Q_PERM[i]] * Q_GAIN[i] + Q_A[i] - 1.5 * 2^23)"
+                if q.fused
+                else "fixed point: zq[i] = round((x[Q_PERM[i]] - Q_A[i]) * Q_GAIN[i])",
             ),
-            _array("Q_GAIN", 2.0**q.F / q.scale, max(d, 1), "2^F / scale"),
+            _array("Q_GAIN", q.gain, max(d, 1), "2^F / scale"),
             "// evaluation order of the features (most discriminative first)\n"
             f"static const uint8_t Q_PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, q.perm))}}};\n",
             "// per component: y = acc >> Q_SHIFT, 16 unless the component is very narrow\n"
@@ -574,7 +597,7 @@ static const float FIXED_Z_MAX = {cfloat(q.zmax)};
 static const float FIXED_Y_ERROR_MAX = {cfloat(q.max_column_error())};
 // false when x is outside the quantisation domain (or NaN)
 inline bool quantize(const float* x, int16_t* zq) {{
-  return tinygmm::quantize<N_FEATURES>(x, zq, detail::Q_OFFSET, detail::Q_GAIN, detail::Q_PERM);
+  return tinygmm::quantize<N_FEATURES, {"true" if q.fused else "false"}>(x, zq, detail::Q_A, detail::Q_GAIN, detail::Q_PERM);
 }}
 // integer-only predict on quantised inputs (as quantize makes them)
 inline int predict_fixed(const int16_t* zq) {{

@@ -467,3 +467,110 @@ def test_reply_comparison_catches_differences() -> None:
     signed = ["OK 1 0.999 -7.1234*3A"]
     assert compare_replies(["OK 1 0.999 -7.12341*C5"], signed) == []  # digits (and so the CRC) differ
     assert compare_replies(["OK 1 0.999 -7.1234"], signed) != []
+
+
+# ---- every predict entry point on the AVR vs the host and scikit-learn ----------
+
+PREDICT_MODELS = [
+    # (D, K, covariance_type, scaler)
+    (2, 7, "full", "none"),
+    (1, 3, "full", "none"),
+    (3, 5, "full", "standard"),
+    (8, 10, "full", "none"),
+    (4, 5, "diag", "none"),
+    (3, 4, "spherical", "minmax"),
+    (3, 4, "tied", "none"),
+]
+
+
+def predict_inputs(X: np.ndarray, seed: int) -> np.ndarray:
+    """Data rows, a uniform box around the data, far points out to 1e30 x the span, inf and NaN."""
+    rng = np.random.default_rng(seed)
+    d = X.shape[1]
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    rows = X[rng.choice(len(X), 60, replace=False)]
+    box = lo - 0.25 * span + rng.random((140, d)) * 1.5 * span
+    dirs = rng.normal(size=(40, d))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    far = X.mean(axis=0) + np.repeat(10.0 ** np.arange(2, 32, 3), 4)[:, None] * span * dirs
+    odd = np.tile(X.mean(axis=0), (3, 1))
+    odd[0, 0], odd[1, -1], odd[2, 0] = np.inf, -np.inf, np.nan
+    return np.vstack([rows, box, far, odd]).astype(np.float32)
+
+
+def write_predict_inputs(path: Path, X: np.ndarray, zq: np.ndarray | None) -> None:
+    floats = ", ".join(
+        f"{float(v)!r}f" if np.isfinite(v) else ("NAN" if np.isnan(v) else ("INFINITY" if v > 0 else "-INFINITY"))
+        for v in X.ravel()
+    )
+    ints = ", ".join(str(int(v)) for v in (zq.ravel() if zq is not None else [0]))
+    path.write_text(
+        "#include <math.h>\n#include <stdint.h>\nnamespace inputs {\n"
+        f"static const int N = {len(X)};\n"
+        f"static const float X[{X.size}] TINYGMM_FLASH = {{{floats}}};\n"
+        f"static const int16_t ZQ[{max(1, 0 if zq is None else zq.size)}] TINYGMM_FLASH = {{{ints}}};\n"
+        "}\n"
+    )
+
+
+def run_predict(avr: AvrTools, out: Path, fixed: bool) -> tuple[list[str], list[str]]:
+    """(AVR lines, host lines) of predict_runner for the GMM.h and predict_inputs.h in out."""
+    gxx = require_tool("g++")
+    flags = ["-DPREDICT_RUNNER_FIXED"] if fixed else []
+    src, inc = [AVR_DIR / "predict_runner.cpp"], [out, AVR_DIR]
+    host = build(gxx, [*HOST_FLAGS, "-DTINYGMM_SOFT_FLOAT=1", *flags], src, inc, out / "predict_host")
+    host_lines = subprocess.run([str(host)], capture_output=True, timeout=60, check=True).stdout.decode().splitlines()
+    elf = build(avr.cxx, [*AVR_FLAGS, *flags], src, inc, out / "predict.elf")
+    return [ln for ln in simulate(avr.simavr, elf) if ln.startswith(("P ", "END"))], host_lines
+
+
+@pytest.mark.parametrize(("d", "k", "covariance_type", "scaler"), PREDICT_MODELS, ids=lambda v: str(v))
+def test_predict_paths_on_avr(avr: AvrTools, tmp_path: Path, d: int, k: int, covariance_type: str, scaler: str) -> None:
+    """predict, and with --fixed-point quantize, predict_q and predict_fixed, on the AVR:
+    line for line what the same source computes on the host (soft-float code path),
+    predict equal to scikit-learn away from near-ties, quantize equal to a float32
+    emulation, and predict_fixed the exact argmax of the integer model."""
+    from tinygmm.codegen import QUANT_MAGIC, fixed_point
+
+    X = mixture_data(d, k, n=300, seed=d * 10 + k)
+    m = fitted_model(X, k, covariance_type, scaler, seed=k)
+    x = predict_inputs(X, seed=d + k)
+    q = fixed_point(m)
+    rng = np.random.default_rng(k)
+    zq_in = np.vstack(
+        [
+            np.clip(np.round(q.z(x[:200].astype(np.float64)) * 2.0**q.F), -32767, 32767),
+            rng.integers(-32767, 32768, (len(x) - 200, d)),
+        ]
+    ).astype(np.int64)
+    (tmp_path / "GMM.h").write_text(render_header(m, ["avr predict test"], fixed_point=True))
+    write_predict_inputs(tmp_path / "predict_inputs.h", x, zq_in)
+    avr_lines, host_lines = run_predict(avr, tmp_path, fixed=True)
+    assert host_lines[-1] == "END" and len(host_lines) == len(x) + 1
+    diff = [(a, h) for a, h in zip(avr_lines, host_lines, strict=False) if a != h]
+    assert len(avr_lines) == len(host_lines) and not diff, f"AVR differs from the host: {diff[:5]}"
+
+    rows = [ln.split()[1:] for ln in host_lines[:-1]]
+    pred = np.array([int(r[1]) for r in rows])
+    ok = np.all(np.isfinite(x), axis=1)
+    ref = sklearn_outputs(m, x[ok].astype(np.float64))
+    decided = ~is_near_tie(ref["gap"], ref["top"])
+    assert np.array_equal(pred[ok][decided], ref["label"][decided]), "predict differs from scikit-learn"
+
+    # quantize: x * gain + a (fused) or (x - a) * gain + MAGIC, each operation rounded to float32
+    xp = x[:, q.perm]
+    g, a = q.gain.astype(np.float32), q.qa.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = xp * g + a if q.fused else (xp - a) * g + np.float32(QUANT_MAGIC)
+        r = v.astype(np.float64) - QUANT_MAGIC
+        inside = np.all(np.isfinite(v) & (np.abs(r) <= 32767), axis=1)
+    got_in = np.array([r[3] == "1" for r in rows])
+    got_zq = np.array([[int(t) for t in r[4 : 4 + d]] for r in rows])
+    assert np.array_equal(got_in, inside), "quantize's domain check differs from the emulation"
+    assert np.array_equal(got_zq[inside], r[inside].astype(np.int64)), "quantize's rounding differs from the emulation"
+
+    lpq, _ = q.log_prob_q(zq_in)
+    assert np.array_equal(np.array([int(r[-1]) for r in rows]), np.argmax(lpq, axis=1)), (
+        "predict_fixed is not the integer argmax"
+    )
