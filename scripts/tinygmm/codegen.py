@@ -46,7 +46,7 @@ def _rows(values: np.ndarray, per_line: int) -> str:
 
 def _array(name: str, values: np.ndarray, per_line: int, comment: str) -> str:
     n = int(np.asarray(values).size)
-    return f"// {comment}\nstatic const float {name}[{n}] TINYGMM_FLASH = {{\n{_rows(values, per_line)}\n}};\n"
+    return f"// {comment}\nstatic constexpr float {name}[{n}] TINYGMM_FLASH = {{\n{_rows(values, per_line)}\n}};\n"
 
 
 @dataclass
@@ -183,16 +183,18 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     arrays = [_array("IN_OFFSET", o if perm is None else o[perm], per, "input centring w = x - IN_OFFSET (D)")]
     if perm is not None:
         means_w = means_w[:, perm]
+    if perm is not None or t == "full":  # (the AVR kernel for full models always reads PERM)
         arrays.append(
             "// feature order of the evaluation (most discriminative first): w[i] = x[PERM[i]] - IN_OFFSET[i]\n"
-            f"static const uint8_t PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, perm))}}};\n"
+            f"static constexpr uint8_t PERM[{d}] TINYGMM_FLASH = "
+            f"{{{', '.join(map(str, perm if perm is not None else range(d)))}}};\n"
         )
         transform_call = "tinygmm::centre_perm<D>(x, w, IN_OFFSET, PERM)"
     # predict visits components by descending upper bound (ties: lower index first)
     order = sorted(range(k), key=lambda j: (-float(np.float32(c[j])), j)) if t != "tied" else list(range(k))
     arrays.append(
         f"// component index of each record (the order predict visits them)\n"
-        f"static const uint8_t ORDER[{k}] TINYGMM_FLASH = {{{', '.join(map(str, order))}}};\n"
+        f"static constexpr uint8_t ORDER[{k}] TINYGMM_FLASH = {{{', '.join(map(str, order))}}};\n"
     )
     shared = "  static float shared(const float*) { return 0.0f; }\n"
     if t == "full":
@@ -241,17 +243,27 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
             )
         )
         shared = "  static float shared(const float* w) { return tinygmm::tied_shared<D>(w, PREC_CHOL); }\n"
-    hint = "  static int hint(const float*) { return -1; }\n"
+    hint = "  static const int HINT_BINS = 0;\n  static int hint(const float*) { return -1; }\n"
     if t in ("full", "diag") and k >= 3:  # the types whose partial sums prune
         x, winners = mixture_samples(m)
         f0 = 0 if perm is None else int(perm[0])
         w0 = (x[:, f0] - np.float32(o[f0])).astype(np.float32).astype(np.float64)
         edges, first = start_hints(w0, winners, order, k)
+        bits = np.asarray(edges, dtype=np.float32).view(np.int32).astype(np.int64)
+        keys = np.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)  # order_key: integer order = float order
         arrays.append(
-            _array("HINT_EDGES", edges, 8, "predict starts with HINT_FIRST[bin of w[0] among these edges]")
-            + f"static const uint8_t HINT_FIRST[{len(first)}] TINYGMM_FLASH = {{{', '.join(map(str, first))}}};\n"
+            _int_array(
+                "HINT_EDGES",
+                "int32_t",
+                [int(v) for v in keys],
+                4,
+                f"predict starts with HINT_FIRST[bin of w[0] among the edges {', '.join(f'{v:.9g}' for v in edges)}]\n"
+                "// (as order_key values)",
+            )
+            + f"static constexpr uint8_t HINT_FIRST[{len(first)}] TINYGMM_FLASH = {{{', '.join(map(str, first))}}};\n"
         )
         hint = (
+            f"  static const int HINT_BINS = {len(first)};\n"
             "  static int hint(const float* w) {\n"
             f"    return TINYGMM_READ_U8(HINT_FIRST + tinygmm::bin_of<{len(first)}>(w[0], HINT_EDGES));\n"
             "  }\n"
@@ -269,12 +281,22 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     body = (
         f"  static const int R = {rec_len};\n"
         f"  static const bool BOUNDED = {'false' if t == 'tied' else 'true'};\n"
+        f"  static const bool FULL = {'true' if t == 'full' else 'false'};  // full records (see full_log_prob)\n"
         f"  static void transform(const float* x, float* w) {{ {transform_call}; }}\n"
         + shared
         + hint
         + "  static const float* records() { return RECORDS; }\n"
         "  static int order(int j) { return TINYGMM_READ_U8(ORDER + j); }\n"
-        "  template <bool P>\n"
+        + (
+            "#if TINYGMM_AVR_KERNEL\n"
+            "  static int predict_kernel(const float* x) {\n"
+            "    return tinygmm::full_predict<K, D, 4 * R, HINT_BINS, RECORDS, ORDER, IN_OFFSET, PERM, "
+            + ("HINT_EDGES, HINT_FIRST" if "HINT_EDGES" in "".join(arrays) else "nullptr, nullptr")
+            + ">(x);\n  }\n#endif\n"
+            if t == "full"
+            else ""
+        )
+        + "  template <bool P>\n"
         "  static bool log_prob(const float* rec, const float* w, float best, bool tie_wins, float* lp) {\n"
         f"    return tinygmm::{fn}<D, P>(rec, w, best, tie_wins, lp);\n"
         "  }\n"
@@ -521,7 +543,7 @@ def _int_array(name: str, ctype: str, values: list[int], per_line: int, comment:
     items = [str(int(v)) + ("L" if ctype == "int32_t" else "") for v in values]
     lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
     body = "    " + ",\n    ".join(lines)
-    return f"// {comment}\nstatic const {ctype} {name}[{len(items)}] TINYGMM_FLASH = {{\n{body}\n}};\n"
+    return f"// {comment}\nstatic constexpr {ctype} {name}[{len(items)}] TINYGMM_FLASH = {{\n{body}\n}};\n"
 
 
 def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
@@ -548,9 +570,9 @@ def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
             ),
             _array("Q_GAIN", q.gain, max(d, 1), "2^F / scale"),
             "// evaluation order of the features (most discriminative first)\n"
-            f"static const uint8_t Q_PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, q.perm))}}};\n",
+            f"static constexpr uint8_t Q_PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, q.perm))}}};\n",
             "// per component: y = acc >> Q_SHIFT, 16 unless the component is very narrow\n"
-            f"static const uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(v)) for v in q.shift)}}};\n",
+            f"static constexpr uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(v)) for v in q.shift)}}};\n",
             _int_array("Q_RQ", "int32_t", rq, d + 1, "per component: cq, then bq_j - 2^(shift - 1) per column (int32)"),
             _int_array("Q_UQ", "int16_t", uq, max(nu, 1), "per component: Uq by column (int16)"),
             _int_array(

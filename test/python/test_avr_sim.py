@@ -474,7 +474,9 @@ def test_reply_comparison_catches_differences() -> None:
 PREDICT_MODELS = [
     # (D, K, covariance_type, scaler)
     (2, 7, "full", "none"),
+    (2, 2, "full", "none"),  # no start hint
     (1, 3, "full", "none"),
+    (5, 6, "full", "minmax"),
     (3, 5, "full", "standard"),
     (8, 10, "full", "none"),
     (4, 5, "diag", "none"),
@@ -527,8 +529,9 @@ def run_predict(avr: AvrTools, out: Path, fixed: bool) -> tuple[list[str], list[
 
 @pytest.mark.parametrize(("d", "k", "covariance_type", "scaler"), PREDICT_MODELS, ids=lambda v: str(v))
 def test_predict_paths_on_avr(avr: AvrTools, tmp_path: Path, d: int, k: int, covariance_type: str, scaler: str) -> None:
-    """predict, and with --fixed-point quantize, predict_q and predict_fixed, on the AVR:
-    line for line what the same source computes on the host (soft-float code path),
+    """predict (for full models the hand-written AVR kernel), and with --fixed-point quantize,
+    predict_q and predict_fixed, on the AVR: line for line what the same source computes on
+    the host (the C++ soft-float code path),
     predict equal to scikit-learn away from near-ties, quantize equal to a float32
     emulation, and predict_fixed the exact argmax of the integer model."""
     from tinygmm.codegen import QUANT_MAGIC, fixed_point

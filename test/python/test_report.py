@@ -148,10 +148,10 @@ def test_footprint_counts_header_floats(cov: str) -> None:
     m = ExportedModel.from_fit(fit(data, options), data, options.as_dict())
     body = render_header(m, ["test"]).split("namespace detail {")[1].split("struct Model")[0]
     floats = re.findall(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:e[-+]?\d+)?f\b", body)
-    declared = re.findall(r"static const (\w+) \w+\[(\d+)\]", body)
+    declared = re.findall(r"static (?:const|constexpr) (\w+) \w+\[(\d+)\]", body)
     fp = footprint(m)
     assert fp.float_count == len(floats) == sum(int(n) for t, n in declared if t == "float")
-    assert fp.constant_bytes == sum(int(n) * {"float": 4, "uint8_t": 1}[t] for t, n in declared)
+    assert fp.constant_bytes == sum(int(n) * {"float": 4, "uint8_t": 1, "int32_t": 4}[t] for t, n in declared)
     assert fp.stack_bytes > 4 * (m.n_features + m.n_components)
 
 

@@ -14,7 +14,7 @@ from ..codegen import device_arrays
 from ..model import ExportedModel
 
 FLOAT_BYTES = 4
-_ARRAY_RE = re.compile(r"static const (\w+) (\w+)\[(\d+)\]")
+_ARRAY_RE = re.compile(r"static (?:const|constexpr) (\w+) (\w+)\[(\d+)\]")
 C_SIZES = {"float": 4, "uint8_t": 1, "int8_t": 1, "uint16_t": 2, "int16_t": 2, "uint32_t": 4, "int32_t": 4}
 # Locals besides the arrays (loop counters, best index, sum, ...) and saved
 # registers / return addresses of the three nested calls: a guess, not a measurement.
