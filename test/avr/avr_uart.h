@@ -97,4 +97,14 @@ static inline void uart_putu(uint32_t v) {
   uart_puts(p);
 }
 
+// a space, then v in decimal
+static inline void uart_put_int(long v) {
+  uart_putc(' ');
+  if (v < 0) {
+    uart_putc('-');
+    v = -v;
+  }
+  uart_putu(static_cast<uint32_t>(v));
+}
+
 #endif  // TINYGMM_TEST_AVR_UART_H

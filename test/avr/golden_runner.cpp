@@ -36,15 +36,6 @@ static void put_float(float v) {
   for (int shift = 28; shift >= 0; shift -= 4) uart_putc("0123456789abcdef"[(bits >> shift) & 15]);
 }
 
-static void put_int(int v) {
-  uart_putc(' ');
-  if (v < 0) {
-    uart_putc('-');
-    v = -v;
-  }
-  uart_putu(static_cast<uint32_t>(v));
-}
-
 static void timer_start() {
 #if defined(__AVR__)
   TCCR1A = 0;
@@ -69,9 +60,9 @@ static uint32_t timer_cycles() {
 int main() {
   uart_init();
   uart_puts_flash(RUNNER_STR("GOLDEN"));
-  put_int(golden::N_VECTORS);
-  put_int(gmm::N_FEATURES);
-  put_int(gmm::N_COMPONENTS);
+  uart_put_int(golden::N_VECTORS);
+  uart_put_int(gmm::N_FEATURES);
+  uart_put_int(gmm::N_COMPONENTS);
   uart_putc(' ');
   uart_puts_flash(gmm::MODEL_HASH);
   uart_putc('\n');
@@ -90,11 +81,11 @@ int main() {
     const float score = gmm::score_samples(x);
 
     uart_putc('V');
-    put_int(i);
-    put_int(GOLDEN_U8(golden::FAR + i));
-    put_int(predicted);
-    put_int(label);
-    put_int(argmax);
+    uart_put_int(i);
+    uart_put_int(GOLDEN_U8(golden::FAR + i));
+    uart_put_int(predicted);
+    uart_put_int(label);
+    uart_put_int(argmax);
     uart_putc(' ');
     uart_putu(cycles);
     put_float(ll);

@@ -13,31 +13,22 @@
 #include "avr_uart.h"
 #include "predict_inputs.h"
 
-static void put_int(long v) {
-  uart_putc(' ');
-  if (v < 0) {
-    uart_putc('-');
-    v = -v;
-  }
-  uart_putu(static_cast<uint32_t>(v));
-}
-
 int main() {
   uart_init();
   float x[gmm::N_FEATURES];
   for (int i = 0; i < inputs::N; ++i) {
     for (int d = 0; d < gmm::N_FEATURES; ++d) x[d] = TINYGMM_READ(inputs::X + i * gmm::N_FEATURES + d);
     uart_putc('P');
-    put_int(i);
-    put_int(gmm::predict(x));
+    uart_put_int(i);
+    uart_put_int(gmm::predict(x));
 #if defined(PREDICT_RUNNER_FIXED)
-    put_int(gmm::predict_q(x));
+    uart_put_int(gmm::predict_q(x));
     int16_t zq[gmm::N_FEATURES];
     const bool in = gmm::quantize(x, zq);
-    put_int(in ? 1 : 0);
-    for (int d = 0; d < gmm::N_FEATURES; ++d) put_int(in ? zq[d] : 0);
+    uart_put_int(in ? 1 : 0);
+    for (int d = 0; d < gmm::N_FEATURES; ++d) uart_put_int(in ? zq[d] : 0);
     for (int d = 0; d < gmm::N_FEATURES; ++d) zq[d] = TINYGMM_READ_I16(inputs::ZQ + i * gmm::N_FEATURES + d);
-    put_int(gmm::predict_fixed(zq));
+    uart_put_int(gmm::predict_fixed(zq));
 #endif
     uart_putc('\n');
   }
