@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: e8db0907e04024f3
+// tinygmm-inputs: 5af82161a6cc09dd
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -274,6 +274,15 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
 }
 
+// The bin of v among ascending edges (the number of edges <= v).
+template <int NB>
+inline int bin_of(float v, const int32_t* edge_keys) {  // edges as order_key values, ascending
+  const int32_t key = order_key(v);
+  int b = 0;
+  while (b < NB - 1 && key >= TINYGMM_READ_I32(edge_keys + b)) ++b;
+  return b;
+}
+
 // Index of the most probable component (scikit-learn's predict) for a
 // centred input w. Components are visited in the model's record order:
 // descending upper bound c_k >= log_prob (log weight + log det; ties by
@@ -287,15 +296,6 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
 // is still well defined: that far out it is the ranking of the quadratic
 // terms, which scaling w preserves. So w is scaled down by 2^-8 (exactly: a
 // power of two) until the winner is finite. NaN input ends as component 0.
-// The bin of v among ascending edges (the number of edges <= v).
-template <int NB>
-inline int bin_of(float v, const int32_t* edge_keys) {  // edges as order_key values, ascending
-  const int32_t key = order_key(v);
-  int b = 0;
-  while (b < NB - 1 && key >= TINYGMM_READ_I32(edge_keys + b)) ++b;
-  return b;
-}
-
 template <class M>
 inline int predict_centred(float* w) {
   uint8_t retries = 20;

@@ -99,22 +99,33 @@ def input_transform(m: ExportedModel) -> tuple[np.ndarray, np.ndarray]:
     return offset, np.where(scale > 0, scale, 1.0)
 
 
-def feature_order(m: ExportedModel, means_z: np.ndarray, A: np.ndarray) -> np.ndarray:
+def discriminative_order(weights: np.ndarray, means: np.ndarray, var: np.ndarray) -> np.ndarray:
     """Features by descending ratio of between-component to within-component variance.
 
-    predict's first partial sums are the marginal Mahalanobis distances of the
-    first features; the more they separate the components, the earlier a
-    losing component is dropped.
+    The first partial sums of predict (and predict_fixed's bins) are the
+    marginal distances of the first features; the more they separate the
+    components, the earlier a losing component is dropped. means and var are
+    (K, D), in one space.
     """
+    centre = weights @ means
+    between = weights @ (means - centre) ** 2
+    within = weights @ var
+    ratio = between / np.where(within > 0, within, 1.0)
+    return np.array(sorted(range(means.shape[1]), key=lambda i: (-ratio[i], i)), dtype=np.int64)
+
+
+def feature_order(m: ExportedModel, means_z: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """discriminative_order of a full or diag model in z-space."""
     if m.covariance_type == "full":
         var = np.array([np.diag(c) for c in m.covariances]) / A**2
     else:
         var = m.covariances / A**2
-    centre = m.weights @ means_z
-    between = m.weights @ (means_z - centre) ** 2
-    within = m.weights @ var
-    ratio = between / np.where(within > 0, within, 1.0)
-    return np.array(sorted(range(m.n_features), key=lambda i: (-ratio[i], i)))
+    return discriminative_order(m.weights, means_z, var)
+
+
+def upper_factor(p: np.ndarray) -> np.ndarray:
+    """Upper triangular U with U U^T = p (p symmetric positive definite)."""
+    return np.linalg.cholesky(p[::-1, ::-1])[::-1, ::-1]
 
 
 def mixture_samples(m: ExportedModel, n: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -167,8 +178,7 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     def packed(u: np.ndarray, perm: np.ndarray | None = None) -> np.ndarray:
         uz = A[:, None] * u  # precision Cholesky in z-space
         if perm is not None:  # the upper triangular factor of the permuted precision
-            pz = (uz @ uz.T)[np.ix_(perm, perm)][::-1, ::-1]
-            uz = np.linalg.cholesky(pz)[::-1, ::-1]
+            uz = upper_factor((uz @ uz.T)[np.ix_(perm, perm)])
         sp = s if perm is None else s[perm]
         uw = (uz / sp[:, None]) * HALF_SQRT  # y = (w - mean_w) @ uw
         return np.concatenate([uw[: j + 1, j] for j in range(d)])
@@ -244,7 +254,9 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
         )
         shared = "  static float shared(const float* w) { return tinygmm::tied_shared<D>(w, PREC_CHOL); }\n"
     hint = "  static const int HINT_BINS = 0;\n  static int hint(const float*) { return -1; }\n"
+    hint_tables = "nullptr, nullptr"
     if t in ("full", "diag") and k >= 3:  # the types whose partial sums prune
+        hint_tables = "HINT_EDGES, HINT_FIRST"
         x, winners = mixture_samples(m)
         f0 = 0 if perm is None else int(perm[0])
         w0 = (x[:, f0] - np.float32(o[f0])).astype(np.float32).astype(np.float64)
@@ -291,7 +303,7 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
             "#if TINYGMM_AVR_KERNEL\n"
             "  static int predict_kernel(const float* x) {\n"
             "    return tinygmm::full_predict<K, D, 4 * R, HINT_BINS, RECORDS, ORDER, IN_OFFSET, PERM, "
-            + ("HINT_EDGES, HINT_FIRST" if "HINT_EDGES" in "".join(arrays) else "nullptr, nullptr")
+            + hint_tables
             + ">(x);\n  }\n#endif\n"
             if t == "full"
             else ""
@@ -404,11 +416,6 @@ class FixedPoint:
         return float(self.column_error(np.full((1, d), 2.0**15)).max())
 
 
-def _upper_factor(p: np.ndarray) -> np.ndarray:
-    """Upper triangular U with U U^T = p (p symmetric positive definite)."""
-    return np.linalg.cholesky(p[::-1, ::-1])[::-1, ::-1]
-
-
 def fixed_point(m: ExportedModel) -> FixedPoint:
     """Quantise the model in z-space: choose F, G, T so that nothing overflows int32."""
     k, d, t = m.n_components, m.n_features, m.covariance_type
@@ -430,17 +437,13 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
     # evaluation order: by descending ratio of between- to within-component
     # variance, so that column 0 (which the bins key on) separates most
     sd_z = np.sqrt(np.array([np.diag(np.linalg.inv(uk @ uk.T) / 2.0) for uk in u]))
-    centre = m.weights @ means_z
-    between = m.weights @ (means_z - centre) ** 2
-    within = m.weights @ sd_z**2
-    ratio = between / np.where(within > 0, within, 1.0)
-    perm = np.array(sorted(range(d), key=lambda i: (-ratio[i], i)), dtype=np.int64)
+    perm = discriminative_order(m.weights, means_z, sd_z**2)
     if not np.array_equal(perm, np.arange(d)):
         means_z, sd_z, o, s = means_z[:, perm], sd_z[:, perm], o[perm], s[perm]
         if diag:
             u = np.stack([np.diag(np.diag(uk)[perm]) for uk in u])
         else:
-            u = np.stack([_upper_factor((uk @ uk.T)[np.ix_(perm, perm)]) for uk in u])
+            u = np.stack([upper_factor((uk @ uk.T)[np.ix_(perm, perm)]) for uk in u])
     b = np.einsum("ki,kij->kj", means_z, u)
     c = np.log(m.weights) + log_det_cholesky(m) - 0.5 * d * LOG_2PI
     # the domain covers every component out to 4 standard deviations per feature

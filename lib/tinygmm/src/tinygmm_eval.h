@@ -256,6 +256,15 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
 }
 
+// The bin of v among ascending edges (the number of edges <= v).
+template <int NB>
+inline int bin_of(float v, const int32_t* edge_keys) {  // edges as order_key values, ascending
+  const int32_t key = order_key(v);
+  int b = 0;
+  while (b < NB - 1 && key >= TINYGMM_READ_I32(edge_keys + b)) ++b;
+  return b;
+}
+
 // Index of the most probable component (scikit-learn's predict) for a
 // centred input w. Components are visited in the model's record order:
 // descending upper bound c_k >= log_prob (log weight + log det; ties by
@@ -269,15 +278,6 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
 // is still well defined: that far out it is the ranking of the quadratic
 // terms, which scaling w preserves. So w is scaled down by 2^-8 (exactly: a
 // power of two) until the winner is finite. NaN input ends as component 0.
-// The bin of v among ascending edges (the number of edges <= v).
-template <int NB>
-inline int bin_of(float v, const int32_t* edge_keys) {  // edges as order_key values, ascending
-  const int32_t key = order_key(v);
-  int b = 0;
-  while (b < NB - 1 && key >= TINYGMM_READ_I32(edge_keys + b)) ++b;
-  return b;
-}
-
 template <class M>
 inline int predict_centred(float* w) {
   uint8_t retries = 20;
