@@ -76,10 +76,17 @@ def crc8(text: str, crc: int = 0) -> int:
     return crc
 
 
+def reply_seed(request: str) -> int:
+    """Where the CRC of the reply to a signed ``request`` starts: the request's
+    CRC continued over one byte, the request's length. A request that lost or
+    gained a byte on the wire but kept its CRC (8 bits do collide) therefore
+    gets a reply that does not check here."""
+    return crc8(chr(len(request.encode("ascii", errors="replace")) & 0xFF), crc8(request))
+
+
 def sign(request: str) -> tuple[str, int]:
-    """``request*HH`` and the request's CRC (the seed of the reply's CRC)."""
-    c = crc8(request)
-    return f"{request}*{c:02X}", c
+    """``request*HH`` and the seed its reply's CRC must start from."""
+    return f"{request}*{crc8(request):02X}", reply_seed(request)
 
 
 def check_signed(line: str, seed: int) -> str | None:
@@ -122,6 +129,7 @@ class DeviceClient:
         self.stats = LinkStats()
         self.ready_hash: str | None = None
         self.checksums = False  # the device signs replies (CRC-8); detected by sync()
+        self._plain = False  # the device rejected signed requests: it speaks plain v1
         self._buf = bytearray()
         self._info: DeviceInfo | None = None
 
@@ -161,11 +169,16 @@ class DeviceClient:
         """Drain everything in flight and return the device's INFO.
 
         Asks with a signed ``INFO*HH``; a device that signs its answer gets
-        signed requests from then on. One that rejects the suffix (a plain v1
-        implementation) is asked again with a bare ``INFO``.
+        signed requests from then on, for good. One that rejects the suffix
+        twice in a row before ever signing (a plain v1 implementation) is asked
+        with a bare ``INFO`` and spoken to without checksums. A single
+        rejection is not enough: ``INFO*H`` that lost a digit on the wire is
+        rejected the same way, and mistaking that for a plain device would
+        leave every later request unprotected.
         """
         signed_req, seed = sign("INFO")
-        request = signed_req
+        request = "INFO" if self._plain else signed_req
+        rejected = 0
         for _ in range(self.retries + 1):
             self._write(f"\n{request}\n")
             deadline = time.monotonic() + self.timeout
@@ -182,8 +195,13 @@ class DeviceClient:
                         self._info = DeviceInfo(int(m.group(1)), int(m.group(2)), m.group(3).split("|"), m.group(4))
                         return self._info
                 if request is signed_req and line.startswith("ERR unknown-command INFO"):
-                    request = "INFO"  # no checksum support: plain v1
-                    self._write("INFO\n")
+                    rejected += 1
+                    if self.checksums or rejected < 2:
+                        self._write(f"\n{request}\n")  # a request corrupted on the way: ask again
+                    else:
+                        request = "INFO"  # no checksum support: plain v1
+                        self._plain = True
+                        self._write("INFO\n")
                     continue
                 r = _READY.match(line)
                 if r:

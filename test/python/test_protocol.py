@@ -121,7 +121,7 @@ def test_garbage_bytes_then_recovery(firmware: tuple[Path, Path]) -> None:
 
 
 def test_checksummed_requests_get_signed_replies(firmware: tuple[Path, Path]) -> None:
-    from tinygmm.client import check_signed, crc8, sign
+    from tinygmm.client import check_signed, reply_seed, sign
 
     _, exe = firmware
     wire, seed = sign("19,39")
@@ -132,8 +132,25 @@ def test_checksummed_requests_get_signed_replies(firmware: tuple[Path, Path]) ->
     assert check_signed(got[0], seed ^ 1) is None, "a reply checked against another request fails"
     assert got[1].startswith("ERR checksum*")
     assert got[2] == plain, "a request without a checksum gets a plain reply"
-    assert got[3].startswith("INFO components=4 ") and check_signed(got[3], crc8("INFO")) is not None
-    assert check_signed(got[4], crc8("1,2,3")) == "ERR count expected 2 got 3"
+    assert got[3].startswith("INFO components=4 ") and check_signed(got[3], reply_seed("INFO")) is not None
+    assert check_signed(got[4], reply_seed("1,2,3")) == "ERR count expected 2 got 3"
+
+
+def test_a_request_that_lost_a_byte_but_kept_its_crc_gets_no_checkable_reply(firmware: tuple[Path, Path]) -> None:
+    """CRC-8 collides for about 1 in 256 corrupted requests: "62.6833572,71.6142883" that lost its '6' has
+    the same CRC. The device answers what it received (a valid vector), so the reply's seed also holds the
+    request's length: the host, checking against what it sent, rejects the answer instead of taking it."""
+    from tinygmm.client import check_signed, crc8, reply_seed, sign
+
+    _, exe = firmware
+    sent, received = "62.6833572,71.6142883", "62.6833572,71.142883"
+    assert crc8(sent) == crc8(received), "the collision this test is about"
+    wire = sign(sent)[0]
+    lost = wire.replace(sent, received)
+    got = replies(exe, lost + "\n")
+    assert got[0].startswith("OK "), "the device cannot tell: the CRC matches"
+    assert check_signed(got[0], reply_seed(received)) is not None, "signed for what it received"
+    assert check_signed(got[0], sign(sent)[1]) is None, "so it does not check for what was sent"
 
 
 def test_far_out_input_gives_minus_inf_and_sklearns_label(firmware: tuple[Path, Path]) -> None:
@@ -145,3 +162,17 @@ def test_far_out_input_gives_minus_inf_and_sklearns_label(firmware: tuple[Path, 
     labels = g.predict(m.transform(X))
     got = replies(exe, "".join(f"{a:g},{b:g}\n" for a, b in X))
     assert got == [f"OK {k} 1 -inf" for k in labels]
+
+
+def test_readme_signed_example_is_what_the_firmware_says(firmware: tuple[Path, Path]) -> None:
+    """The README's ``request*HH`` → ``reply*HH`` example, sent to the firmware built from the project."""
+    from tinygmm.client import check_signed, reply_seed, sign
+
+    _, exe = firmware
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    m = re.search(r"`([^`*]+)\*([0-9A-F]{2})` → `([^`*]+\*[0-9A-F]{2})`", readme)
+    assert m, "the README shows a signed request and its reply"
+    request, hh, reply = m.groups()
+    assert sign(request)[0] == f"{request}*{hh}"
+    assert replies(exe, f"{request}*{hh}\n") == [reply]
+    assert check_signed(reply, reply_seed(request)) is not None

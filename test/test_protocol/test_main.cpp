@@ -511,20 +511,25 @@ uint8_t ref_crc8(uint8_t crc, const char* s, size_t n) {
 
 char hex_digit(uint8_t v, bool upper) { return static_cast<char>(v < 10 ? '0' + v : (upper ? 'A' : 'a') + v - 10); }
 
-// Feeds body + "*HH\n" (HH = CRC of body, xor flip; lowercase if asked); returns the body's CRC.
+// Where a reply's CRC starts: the request's CRC continued over one byte, its length.
+uint8_t ref_reply_seed(const char* request, size_t n) {
+  const char length = static_cast<char>(n);
+  return ref_crc8(ref_crc8(0, request, n), &length, 1);
+}
+
+// Feeds body + "*HH\n" (HH = CRC of body, xor flip; lowercase if asked); returns its reply's seed.
 uint8_t feed_signed(const char* body_flash, uint8_t flip, bool upper) {
   char body[40];
   copy_flash(body, body_flash, sizeof body);
-  const uint8_t crc = ref_crc8(0, body, strlen(body));
-  const uint8_t sent = crc ^ flip;
+  const uint8_t sent = ref_crc8(0, body, strlen(body)) ^ flip;
   reset_out();
   proto->feed(body, strlen(body));
   const char tail[4] = {'*', hex_digit(sent >> 4, upper), hex_digit(sent & 15, upper), '\n'};
   proto->feed(tail, sizeof tail);
-  return crc;
+  return ref_reply_seed(body, strlen(body));
 }
 
-// expected += "*HH\n": the CRC of the reply so far, seeded with the request's CRC (uppercase).
+// expected += "*HH\n": the CRC of the reply so far, started from the request's seed (uppercase).
 void exp_sign(uint8_t seed) {
   const uint8_t crc = ref_crc8(seed, expected, exp_len);
   const char tail[5] = {'*', hex_digit(crc >> 4, true), hex_digit(crc & 15, true), '\n', 0};
@@ -557,6 +562,30 @@ void test_checksum(void) {
   CHECK("1,2,3\n", "OK 1 0.625 -7\n");
   // "*" followed by something that is not two hex digits is no signature
   CHECK("1,2,3*G0\n", "ERR bad-number 3\n");
+}
+
+// "961,507,566" that lost its second '5' on the wire is "961,507,66": 8 bits of CRC
+// collide (both 0x74), so the device accepts and answers it. The reply must still not
+// check against the request the host sent: its seed holds the length.
+void test_checksum_binds_length(void) {
+  FRESH_PROTOCOL();
+  char sent[16], got[16];
+  copy_flash(sent, P("961,507,566"), sizeof sent);
+  copy_flash(got, P("961,507,66*74\n"), sizeof got);
+  const size_t n_got = strlen(got) - 4;
+  TEST_ASSERT_EQUAL_HEX8_MESSAGE(ref_crc8(0, sent, strlen(sent)), ref_crc8(0, got, n_got), M(P("a collision")));
+  TEST_ASSERT_EQUAL_HEX8(0x74, ref_crc8(0, sent, strlen(sent)));
+  reset_out();
+  proto->feed(got, strlen(got));
+  const size_t n = strlen(out);
+  TEST_ASSERT_TRUE_MESSAGE(n > 7 && out[n - 4] == '*' && out[n - 1] == '\n', M(P("a signed reply")));
+  TEST_ASSERT_EQUAL_STRING_LEN_MESSAGE("OK ", out, 3, M(P("the device accepted the request")));
+  uint8_t hh = 0;
+  for (size_t i = n - 3; i < n - 1; ++i) hh = static_cast<uint8_t>(hh * 16 + (out[i] <= '9' ? out[i] - '0' : out[i] - 'A' + 10));
+  TEST_ASSERT_EQUAL_HEX8_MESSAGE(ref_crc8(ref_reply_seed(got, n_got), out, n - 4), hh,
+                                 M(P("signed for what it received")));
+  TEST_ASSERT_NOT_EQUAL_MESSAGE(ref_crc8(ref_reply_seed(sent, strlen(sent)), out, n - 4), hh,
+                                M(P("so it does not check against what was sent")));
 }
 
 // The real model, through the glue used by the firmware (tinygmm_device::MODEL).
@@ -641,6 +670,7 @@ static int run_all(void) {
   RUN_TEST(test_parse_vector);
   RUN_TEST(test_format_float);
   RUN_TEST(test_checksum);
+  RUN_TEST(test_checksum_binds_length);
   RUN_TEST(test_device_model);
   return UNITY_END();
 }

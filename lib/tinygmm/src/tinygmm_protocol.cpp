@@ -334,14 +334,17 @@ void LineProtocol::handle_line() {
   if (end == p) return;  // empty line: ignored
   *end = 0;
 
-  // Optional "*HH" suffix: check it, and sign the reply with the request's CRC as seed.
+  // Optional "*HH" suffix: check it, and sign the reply starting from the request's CRC
+  // continued over one byte, the request's length. A request that lost or gained bytes
+  // yet kept its CRC (8 bits collide) then still gets a reply the host cannot verify.
   if (end - p >= 3 && end[-3] == '*' && hex_value(end[-2]) >= 0 && hex_value(end[-1]) >= 0) {
     const uint8_t want = static_cast<uint8_t>(hex_value(end[-2]) * 16 + hex_value(end[-1]));
     end -= 3;
+    const char length = static_cast<char>(end - p);  // < TINYGMM_LINE_MAX <= 256
     const uint8_t got = crc8(0, p, static_cast<size_t>(end - p));
     *end = 0;
     checksum_ = true;
-    crc_ = got;
+    crc_ = crc8(got, &length, 1);
     if (got != want) {
       reply_error(TINYGMM_STR("checksum"), -1);
       return;

@@ -23,9 +23,12 @@
 // Optional integrity check (the host CLI uses it; typing by hand needs none):
 // a request may end with "*HH", HH the CRC-8 (polynomial 0x07, initial 0, two
 // hex digits) of the characters before the '*'. The device then answers
-// "ERR checksum" if it does not match, and ends its reply with "*HH" too,
-// the CRC-8 of the reply's characters started from the request's CRC - so a
-// reply is bound to its request, and a corrupted one is recognised.
+// "ERR checksum" if it does not match, and ends its reply with "*HH" too:
+// the CRC-8 of the reply's characters, started from the request's CRC
+// continued over one byte holding the request's length (the characters before
+// the '*'). So a reply is bound to its request, a corrupted reply is
+// recognised, and so is a reply to a request that lost or gained a byte on
+// the way even when its CRC happened to still match.
 //
 // Framework agnostic: bytes go in through feed(), reply lines come out through
 // a write callback. No heap, no String, fixed buffers; feed() never blocks.
@@ -38,6 +41,7 @@
 #ifndef TINYGMM_LINE_MAX
 #define TINYGMM_LINE_MAX 128
 #endif
+static_assert(TINYGMM_LINE_MAX >= 8 && TINYGMM_LINE_MAX <= 256, "TINYGMM_LINE_MAX: 8..256 (a request's length is signed as one byte)");
 #ifndef TINYGMM_MAX_FEATURES
 #define TINYGMM_MAX_FEATURES 16
 #endif
