@@ -192,8 +192,14 @@ class DeviceClient:
                     m = _INFO.match(body)
                     if m:
                         self.checksums = request is signed_req
-                        self._info = DeviceInfo(int(m.group(1)), int(m.group(2)), m.group(3).split("|"), m.group(4))
-                        return self._info
+                        info = DeviceInfo(int(m.group(1)), int(m.group(2)), m.group(3).split("|"), m.group(4))
+                        if self._info is not None and info.model != self._info.model:
+                            raise DeviceError(
+                                f"the device now runs model {info.model}, not {self._info.model} "
+                                "(re-flashed while connected?): its answers would be another model's"
+                            )
+                        self._info = info
+                        return info
                 if request is signed_req and line.startswith("ERR unknown-command INFO"):
                     rejected += 1
                     if self.checksums or rejected < 2:

@@ -303,10 +303,11 @@ def test_a_corrupted_info_does_not_turn_checksums_off(firmware: tuple[Path, Path
 class PlainV1Device:
     """A device without the checksum extension: ``*HH`` makes any line an unknown command."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = "00000000000000aa") -> None:
         self.timeout: float | None = 0.05
         self.pending = b""
-        self.out = bytearray(b"READY tinygmm 00000000000000aa\n")
+        self.model = model
+        self.out = bytearray(f"READY tinygmm {model}\n".encode())
 
     @property
     def in_waiting(self) -> int:
@@ -322,7 +323,7 @@ class PlainV1Device:
             if "*" in text or not (text == "INFO" or text[0].isdigit()):
                 self.out += f"ERR unknown-command {text}\n".encode()
             elif text == "INFO":
-                self.out += b"INFO components=2 features=2 names=a|b model=00000000000000aa\n"
+                self.out += f"INFO components=2 features=2 names=a|b model={self.model}\n".encode()
             else:
                 self.out += f"OK {int(float(text.split(',')[0])) % 2} 0.5 -3.25\n".encode()
         return len(data)
@@ -345,6 +346,19 @@ def test_a_plain_v1_device_is_spoken_to_without_checksums() -> None:
     assert got[2].error == "ERR unknown-command oops"
     client.sync()
     assert not client.checksums
+
+
+def test_a_device_that_comes_back_with_another_model_is_an_error() -> None:
+    """Re-flashed while connected: after its READY the device answers for another model, which is no
+    answer for the inputs' model, so the client stops instead of retrying on it."""
+    dev = PlainV1Device()
+    client = DeviceClient(dev, timeout=0.2)
+    client.sync()
+    assert client.request_many(["1,5"])[0].label == 1
+    dev.model = "00000000000000bb"
+    dev.out += b"READY tinygmm 00000000000000bb\n"
+    with pytest.raises(DeviceError, match="now runs model 00000000000000bb, not 00000000000000aa"):
+        client.request_many(["2,5"])
 
 
 def test_device_vanishing_raises_within_timeout(firmware: tuple[Path, Path]) -> None:
