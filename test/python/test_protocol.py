@@ -164,12 +164,16 @@ def test_far_out_input_gives_minus_inf_and_sklearns_label(firmware: tuple[Path, 
     assert got == [f"OK {k} 1 -inf" for k in labels]
 
 
-def test_readme_signed_example_is_what_the_firmware_says(firmware: tuple[Path, Path]) -> None:
-    """The README's ``request*HH`` → ``reply*HH`` example, sent to the firmware built from the project."""
+def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path]) -> None:
+    """The README's ``pio device monitor`` line and its ``request*HH`` → ``reply*HH`` example, sent to the
+    firmware built from the project (the AVR build prints the same digits: test_avr_sim)."""
     from tinygmm.client import check_signed, reply_seed, sign
 
     _, exe = firmware
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    typed = re.search(r"# type (\S+) <Enter>\s+->\s+(OK .*)$", readme, re.M)
+    assert typed, "the README shows a line typed in the monitor and its reply"
+    assert replies(exe, typed.group(1) + "\n") == [typed.group(2).strip()]
     m = re.search(r"`([^`*]+)\*([0-9A-F]{2})` → `([^`*]+\*[0-9A-F]{2})`", readme)
     assert m, "the README shows a signed request and its reply"
     request, hh, reply = m.groups()
