@@ -41,7 +41,8 @@
 #ifndef TINYGMM_LINE_MAX
 #define TINYGMM_LINE_MAX 128
 #endif
-static_assert(TINYGMM_LINE_MAX >= 8 && TINYGMM_LINE_MAX <= 256, "TINYGMM_LINE_MAX: 8..256 (a request's length is signed as one byte)");
+static_assert(TINYGMM_LINE_MAX >= 8 && TINYGMM_LINE_MAX <= 256,
+              "TINYGMM_LINE_MAX: 8..256 (a request's length is signed as one byte)");
 #ifndef TINYGMM_MAX_FEATURES
 #define TINYGMM_MAX_FEATURES 16
 #endif
