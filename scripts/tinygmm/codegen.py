@@ -21,6 +21,9 @@ from .runtime import RUNTIME_NAME, runtime_path
 HALF_SQRT = math.sqrt(0.5)
 QUANT_MAGIC = 12582912.0  # 1.5 * 2^23: x + MAGIC rounds x to an integer in the low mantissa bits
 LOG_2PI = math.log(2.0 * math.pi)
+# A mean whose float32 step exceeds this many of its component's standard
+# deviations is stored as a float pair, and x - offset computed exactly.
+EXACT_LIMIT = 2.0**-17
 
 
 def cfloat(v: float) -> str:
@@ -152,6 +155,19 @@ def start_hints(
     return edges, firsts
 
 
+def mean_resolution(means_w: np.ndarray, inv_sd_w: np.ndarray) -> float:
+    """The largest float32 step of a component mean (and so of an input near
+    it), in standard deviations of that component along that feature."""
+    step = np.spacing(np.abs(means_w).astype(np.float32)).astype(np.float64)
+    return float(np.max(step * inv_sd_w))
+
+
+def float_pair(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """v as hi + lo, two float32 values (hi the nearest float32)."""
+    hi = np.asarray(v, dtype=np.float32).astype(np.float64)
+    return hi, (np.asarray(v, dtype=np.float64) - hi).astype(np.float32).astype(np.float64)
+
+
 def device_arrays(m: ExportedModel) -> DeviceArrays:
     """Move the model into the device's input space and precompute its constants.
 
@@ -174,6 +190,18 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     means_w = means_z * s
     c = np.log(m.weights) + log_det_cholesky(m) - 0.5 * d * LOG_2PI
     pk = d * (d + 1) // 2
+    # inverse standard deviations along each feature in w-space (for mean_resolution)
+    if t in ("full", "tied"):
+        pc = m.precisions_cholesky if t == "full" else m.precisions_cholesky[None]
+        inv_sd_w = np.sqrt(np.einsum("kij,kij->ki", pc, pc)) * (A / s)[None, :]
+    elif t == "diag":
+        inv_sd_w = m.precisions_cholesky * (A / s)[None, :]
+    else:
+        inv_sd_w = np.outer(m.precisions_cholesky, A / s)
+    iso = bool(np.all(s == s[0]))
+    exact = t != "tied" and (t != "spherical" or iso) and mean_resolution(means_w, inv_sd_w) > EXACT_LIMIT
+    if exact:  # the means against the float32 offset the device subtracts, to float64 precision
+        means_w = means_w + (o - o.astype(np.float32).astype(np.float64))[None, :]
 
     def packed(u: np.ndarray, perm: np.ndarray | None = None) -> np.ndarray:
         uz = A[:, None] * u  # precision Cholesky in z-space
@@ -193,13 +221,25 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     arrays = [_array("IN_OFFSET", o if perm is None else o[perm], per, "input centring w = x - IN_OFFSET (D)")]
     if perm is not None:
         means_w = means_w[:, perm]
+    if exact:
+        transform_call = f"tinygmm::centre_exact<D>(x, w, IN_OFFSET, {'PERM' if perm is not None else 'nullptr'})"
     if perm is not None or t == "full":  # (the AVR kernel for full models always reads PERM)
         arrays.append(
             "// feature order of the evaluation (most discriminative first): w[i] = x[PERM[i]] - IN_OFFSET[i]\n"
             f"static constexpr uint8_t PERM[{d}] TINYGMM_FLASH = "
             f"{{{', '.join(map(str, perm if perm is not None else range(d)))}}};\n"
         )
-        transform_call = "tinygmm::centre_perm<D>(x, w, IN_OFFSET, PERM)"
+        if not exact:
+            transform_call = "tinygmm::centre_perm<D>(x, w, IN_OFFSET, PERM)"
+        else:
+            transform_call = "tinygmm::centre_exact<D>(x, w, IN_OFFSET, PERM)"
+    mean_hi, mean_lo = float_pair(means_w)
+
+    def mean(j: int, col: int) -> list[float]:
+        """Record entries of component j's mean along col: one float, or the pair hi, lo."""
+        return [mean_hi[j, col], mean_lo[j, col]] if exact else [means_w[j, col]]
+
+    mean_what = "mean_j (hi, lo)" if exact else "mean_j"
     # predict visits components by descending upper bound (ties: lower index first)
     order = sorted(range(k), key=lambda j: (-float(np.float32(c[j])), j)) if t != "tied" else list(range(k))
     arrays.append(
@@ -212,31 +252,30 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
         recs, fn, what = (
             [],
             "full_log_prob",
-            "c, then per column j: mean_j, U[0..j][j] (U: sqrt(1/2) precision Cholesky)",
+            f"c, then per column j: {mean_what}, U[0..j][j] (U: sqrt(1/2) precision Cholesky)",
         )
         for j in order:
             r, pos = [c[j]], 0
             for col in range(d):
-                r += [means_w[j, col], *u[j][pos : pos + col + 1]]
+                r += [*mean(j, col), *u[j][pos : pos + col + 1]]
                 pos += col + 1
             recs.append(r)
     elif t == "diag":
         p = m.precisions_cholesky * (A / s)[None, :] * HALF_SQRT
         if perm is not None:
             p = p[:, perm]
-        fn, what = "diag_log_prob", "c, then mean_i, sqrt(1/2) / sd_i per feature"
-        recs = [[c[j], *np.ravel(np.column_stack([means_w[j], p[j]]))] for j in order]
+        fn, what = "diag_log_prob", f"c, then {mean_what.replace('_j', '_i')}, sqrt(1/2) / sd_i per feature"
+        recs = [[c[j], *[v for i in range(d) for v in (*mean(j, i), p[j, i])]] for j in order]
     elif t == "spherical":
         # isotropic in z-space; w-space is isotropic too only if s is uniform
         # (no user scaler), else the device scales its input (D multiplies).
-        iso = bool(np.all(s == s[0]))
         h = 0.5 * (m.precisions_cholesky * A[0] / (s[0] if iso else 1.0)) ** 2
         mu = means_w if iso else means_z
         if not iso:
             arrays.insert(1, _array("IN_INV_SCALE", 1.0 / s, per, "z = (x - IN_OFFSET) * IN_INV_SCALE (D)"))
             transform_call = "tinygmm::standardize<D>(x, w, IN_OFFSET, IN_INV_SCALE)"
-        fn, what = "spherical_log_prob", "c, precision / 2, mean"
-        recs = [[c[j], h[j], *mu[j]] for j in order]
+        fn, what = "spherical_log_prob", "c, precision / 2, mean" + (" (hi, lo per feature)" if exact else "")
+        recs = [[c[j], h[j], *[v for i in range(d) for v in (mean(j, i) if iso else [mu[j, i]])]] for j in order]
     else:  # tied: linear discriminant; w is centred on the weighted mean of the means
         uw = (A / s)[:, None] * m.precisions_cholesky
         prec_w = uw @ uw.T
@@ -292,6 +331,8 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     )
     body = (
         f"  static const int R = {rec_len};\n"
+        f"  static const int W = {2 * d if exact else d};\n"
+        f"  static const bool EXACT = {'true' if exact else 'false'};  // float-pair means (see centre_exact)\n"
         f"  static const bool BOUNDED = {'false' if t == 'tied' else 'true'};\n"
         f"  static const bool FULL = {'true' if t == 'full' else 'false'};  // full records (see full_log_prob)\n"
         f"  static void transform(const float* x, float* w) {{ {transform_call}; }}\n"
@@ -305,12 +346,12 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
             "    return tinygmm::full_predict<K, D, 4 * R, HINT_BINS, RECORDS, ORDER, IN_OFFSET, PERM, "
             + hint_tables
             + ">(x);\n  }\n#endif\n"
-            if t == "full"
+            if t == "full" and not exact
             else ""
         )
         + "  template <bool P>\n"
         "  static bool log_prob(const float* rec, const float* w, float best, bool tie_wins, float* lp) {\n"
-        f"    return tinygmm::{fn}<D, P>(rec, w, best, tie_wins, lp);\n"
+        f"    return tinygmm::{fn}<D, P{', true' if exact else ''}>(rec, w, best, tie_wins, lp);\n"
         "  }\n"
     )
     return DeviceArrays(arrays, body)

@@ -37,3 +37,19 @@ def fitted_model(
     opts = FitOptions(n_components=k, covariance_type=covariance_type, scaler=scaler, random_state=seed)
     data = dataset(X)
     return ExportedModel.from_fit(fit(data, opts), data, opts.as_dict())
+
+
+REG_COVAR = 1e-6  # FitOptions' default, as in scikit-learn
+
+
+def tiny_variance_data(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A broad cluster and a 60-point cluster of spread 1e-9, far below reg_covar."""
+    rng = np.random.default_rng(seed)
+    broad = rng.normal(size=(200, 3)) * [1.0, 10.0, 100.0] + [0.0, 50.0, -200.0]
+    centre = np.array([3.0, 80.0, 100.0])
+    return np.vstack([broad, centre + rng.normal(size=(60, 3)) * 1e-9]), centre
+
+
+def floor_ring(centre: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(REG_COVAR)
+    return np.array([centre + t * sd * np.asarray(v) for t in (1.0, 2.0, 5.0) for v in ([1, 1, 1], [0, 0, -1])])

@@ -29,10 +29,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, require_tool
-from synth import fitted_model, mixture_data
+from synth import fitted_model, floor_ring, mixture_data, tiny_variance_data
 from tinygmm.codegen import render_header
 from tinygmm.model import ExportedModel
-from tinygmm.vectors import golden, is_near_tie, render_vectors, sklearn_outputs
+from tinygmm.vectors import GoldenVectors, golden, is_near_tie, make_inputs, render_vectors, sklearn_outputs
 
 AVR_DIR = ROOT / "test" / "avr"
 LIB_DIR = ROOT / "lib" / "tinygmm" / "src"
@@ -261,6 +261,34 @@ def test_golden_vectors_on_avr_customers(customers_run: GoldenRun) -> None:
     report("customers (CLI export, as platformio.ini)", customers_run)
     assert customers_run.far.any() and (~customers_run.far).any()
     failures = parity_failures(customers_run)
+    assert not failures, "AVR differs from scikit-learn:\n" + "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_exact_model_on_avr(avr: AvrTools, tmp_path: Path, covariance_type: str) -> None:
+    """A cluster floored to reg_covar far from the mixture's centre (exported EXACT: float-pair means,
+    x - offset to the last bit): on the AVR too, 1, 2 and 5 sd from it, within scikit-learn's tolerance."""
+    X, centre = tiny_variance_data()
+    m = fitted_model(X, 2, covariance_type, "none")
+    header = render_header(m, [f"test model: floored far cluster, {covariance_type}"])
+    assert "EXACT = true" in header
+    (tmp_path / "GMM.h").write_text(header)
+    ring = floor_ring(centre)
+    rest, far = make_inputs(m, X)
+    x = np.vstack([ring, [centre], rest]).astype(np.float32).astype(np.float64)
+    out = sklearn_outputs(m, x)
+    v = GoldenVectors(
+        x,
+        out["label"],
+        out["proba"],
+        out["log_likelihood"],
+        np.concatenate([np.zeros(len(ring) + 1, bool), far]),
+        is_near_tie(out["gap"], out["top"]),
+    )
+    (tmp_path / "golden_vectors.h").write_text(render_vectors(v, m, ["floored far cluster"]))
+    run = run_golden(avr, tmp_path, m)
+    report(f"EXACT {covariance_type}", run)
+    failures = parity_failures(run)
     assert not failures, "AVR differs from scikit-learn:\n" + "\n".join(failures[:20])
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from cppharness import Outputs, compile_models, evaluate
-from synth import fitted_model, mixture_data
+from synth import REG_COVAR, fitted_model, floor_ring, mixture_data, tiny_variance_data
+from tinygmm.codegen import device_arrays
 from tinygmm.model import ExportedModel
 from tinygmm.vectors import is_near_tie, sklearn_outputs
 
@@ -30,19 +31,10 @@ LARGE = (1e15, -1e15, 1e18, -1e18)  # far out, but |score| < FLT_MAX
 OVERFLOW = (1e30, -1e30, FLT_MAX, -FLT_MAX)  # the float32 quadratic overflows
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 SCALERS = ("none", "standard")
-REG_COVAR = 1e-6  # FitOptions' default, as in scikit-learn
 
 PROBA_TOL = 1e-4
 SCORE_ABS_TOL = 1e-3
 SCORE_REL_TOL = 1e-5
-
-
-def tiny_variance_data(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """A broad cluster and a 60-point cluster of spread 1e-9, far below reg_covar."""
-    rng = np.random.default_rng(seed)
-    broad = rng.normal(size=(200, 3)) * [1.0, 10.0, 100.0] + [0.0, 50.0, -200.0]
-    centre = np.array([3.0, 80.0, 100.0])
-    return np.vstack([broad, centre + rng.normal(size=(60, 3)) * 1e-9]), centre
 
 
 def rare_data(n_rare: int, seed: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -69,11 +61,6 @@ class Case:
     X: np.ndarray  # training data
     special: np.ndarray  # points of interest (tiny cluster centre, rare points)
     ring: np.ndarray  # points 1-5 standard deviations from the reg_covar-floored cluster
-
-
-def floor_ring(centre: np.ndarray) -> np.ndarray:
-    sd = np.sqrt(REG_COVAR)
-    return np.array([centre + t * sd * np.asarray(v) for t in (1.0, 2.0, 5.0) for v in ([1, 1, 1], [0, 0, -1])])
 
 
 def build_cases() -> list[Case]:
@@ -303,30 +290,33 @@ def test_overflowing_inputs_give_minus_inf_and_sklearns_label(harness: tuple[lis
     print(f"\n{cov}: {compared} overflowing inputs agree with scikit-learn, {ties} near ties not compared")
 
 
-FLOOR_RESOLUTION = (
-    "float32 resolution, not a crash: the floored cluster (sd = sqrt(reg_covar) = 1e-3) sits ~230 from the "
-    "mixture centre, where one float32 step (ulp 1.5e-5) is 0.015 sd, so neither x - offset nor the stored "
-    "mean can be placed closer than that; score_samples 1-5 sd from it is off by 7e-4..4e-2 (> 1e-3), "
-    "predict_proba by up to 1e-3 (> 1e-4). Exact at the cluster centre; --scaler standard avoids it (the "
-    "floor is then relative to the data); a hi/lo split of the offset would cost a subtraction per feature"
-)
-
-
-@pytest.mark.parametrize(
-    "cov",
-    [
-        pytest.param("full", marks=pytest.mark.xfail(strict=True, reason=FLOOR_RESOLUTION)),
-        pytest.param("diag", marks=pytest.mark.xfail(strict=True, reason=FLOOR_RESOLUTION)),
-        pytest.param("spherical", marks=pytest.mark.xfail(strict=True, reason=FLOOR_RESOLUTION)),
-    ],
-)
+@pytest.mark.parametrize("cov", ["full", "diag", "spherical"])
 def test_unscaled_floored_cluster_tail_matches_sklearn(harness: tuple[list[Case], Path], cov: str) -> None:
     """Unscaled model, points 1, 2 and 5 sd (of reg_covar) from the near-zero-spread cluster.
 
-    (With --scaler standard the same points pass, in test_degenerate_components_match_sklearn.)
+    The floored cluster (sd = sqrt(reg_covar) = 1e-3) sits ~230 from the mixture centre, where one
+    float32 step (1.5e-5) is 0.015 sd: neither x - offset nor the mean fits in one float32 that closely,
+    and score_samples 1-5 sd out was off by up to 4e-2. Such models are exported EXACT (x - offset and
+    the means as float pairs); the others keep one float per mean.
     """
-    fails = []
+    fails, exact = [], []
     for c, x, out, ref in run(harness, cov, lambda c: c.ring if c.name == "tiny-variance" else c.X[:1]):
         if c.name == "tiny-variance" and c.scaler == "none":
             fails += check_parity(c, x, out, ref)[0]
+            exact.append("EXACT = true" in device_arrays(c.model).policy)
+    assert exact and all(exact), "the floored far cluster is what EXACT is for"
     assert not fails, "\n".join(fails)
+
+
+def test_only_models_that_need_it_are_exact(harness: tuple[list[Case], Path]) -> None:
+    """Float pairs cost a subtraction per feature and component: ordinary models do without them, and
+    the floored far cluster gets them (in --scaler standard space too, where it is 1.5e-4 sd a step)."""
+    cases, _ = harness
+    for c in cases:
+        exact = "EXACT = true" in device_arrays(c.model).policy
+        if c.name == "ordinary" or c.covariance_type == "tied":
+            assert not exact, (c.name, c.covariance_type, c.scaler)
+        elif c.name == "tiny-variance" and (c.scaler == "none" or c.covariance_type != "spherical"):
+            assert exact, (c.name, c.covariance_type, c.scaler)
+    customers = (Path(__file__).resolve().parents[2] / "include" / "GMM.h").read_text()
+    assert "EXACT = false" in customers, "the demo model keeps one float per mean"

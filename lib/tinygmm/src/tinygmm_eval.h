@@ -8,8 +8,10 @@
 //     static const int D;                          // features
 //     static const int K;                          // components
 //     static const int R;                          // floats per component record
+//     static const int W;                          // length of w: D, or 2 D when EXACT
+//     static const bool EXACT;                     // w and the means are float pairs (see centre_exact)
 //     static const bool BOUNDED;                   // record[0] bounds log_prob from above
-//     static void transform(const float* x, float* w); // raw input -> centred w
+//     static void transform(const float* x, float* w); // raw input -> centred w[W]
 //     static float shared(const float* w);         // term common to all components
 //     static const float* records();               // K records (flash), visiting order
 //     static int order(int j);                     // component index of record j
@@ -142,44 +144,54 @@ struct Dot<0, 0> {
   static inline float run(const float* d, const float*& p) { return d[0] * TINYGMM_READ(p++); }
 };
 
-template <int J, int D, bool PRUNE>
+// w[i] - mean_i, reading the mean forward: one float, or with EXACT the pair
+// hi, lo against w's pair (w[i], w[D + i]) (see centre_exact).
+template <int D, bool EXACT>
+inline float mean_diff(const float* w, int i, const float*& p) {
+  if (!EXACT) return w[i] - TINYGMM_READ(p++);
+  const float hi = TINYGMM_READ(p++);
+  const float lo = TINYGMM_READ(p++);
+  return (w[i] - hi) + (w[D + i] - lo);
+}
+
+template <int J, int D, bool PRUNE, bool EXACT>
 struct FullColumns {
   static inline bool run(const float* p, const float* w, float* d, float q, float c, float best, bool tie_wins,
                          float* lp) {
-    d[J] = w[J] - TINYGMM_READ(p++);  // only once column J needs it
+    d[J] = mean_diff<D, EXACT>(w, J, p);  // only once column J needs it
     const float y = Dot<0, J>::run(d, p);
     q = J == 0 ? y * y : q + y * y;
     if (PRUNE && J + 1 < D && !beats(c - q, best, tie_wins)) {
       *lp = c - q;
       return false;
     }
-    return FullColumns<J + 1, D, PRUNE>::run(p, w, d, q, c, best, tie_wins, lp);
+    return FullColumns<J + 1, D, PRUNE, EXACT>::run(p, w, d, q, c, best, tie_wins, lp);
   }
 };
-template <int D, bool PRUNE>
-struct FullColumns<D, D, PRUNE> {
+template <int D, bool PRUNE, bool EXACT>
+struct FullColumns<D, D, PRUNE, EXACT> {
   static inline bool run(const float*, const float*, float*, float q, float c, float best, bool tie_wins, float* lp) {
     *lp = c - q;
     return !PRUNE || beats(*lp, best, tie_wins);
   }
 };
 
-template <int D, bool PRUNE>
+template <int D, bool PRUNE, bool EXACT = false>
 inline bool full_log_prob(const float* p, const float* w, float best, bool tie_wins, float* lp) {
   const float c = TINYGMM_READ(p);
   float d[D];
-  return FullColumns<0, D, PRUNE>::run(p + 1, w, d, 0.0f, c, best, tie_wins, lp);
+  return FullColumns<0, D, PRUNE, EXACT>::run(p + 1, w, d, 0.0f, c, best, tie_wins, lp);
 }
 
 // Diagonal: q = sum_i ((w_i - mean_i) * p_i)^2 (p scaled by sqrt(1/2)).
 // Record: c, then mean_i, p_i per feature.
-template <int D, bool PRUNE>
+template <int D, bool PRUNE, bool EXACT = false>
 inline bool diag_log_prob(const float* p, const float* w, float best, bool tie_wins, float* lp) {
   const float c = TINYGMM_READ(p++);
   float q = 0.0f;
   for (int i = 0; i < D; ++i) {
-    const float m = TINYGMM_READ(p++);
-    const float y = (w[i] - m) * TINYGMM_READ(p++);
+    const float m = mean_diff<D, EXACT>(w, i, p);
+    const float y = m * TINYGMM_READ(p++);
     q = i == 0 ? y * y : q + y * y;
     // a check costs about a third of a term: every other term is enough
     if (PRUNE && (i & 1) && i + 1 < D && !beats(c - q, best, tie_wins)) {
@@ -193,13 +205,13 @@ inline bool diag_log_prob(const float* p, const float* w, float best, bool tie_w
 
 // Spherical: c - h * sum_i (w_i - mean_i)^2, h = precision / 2.
 // Record: c, h, then the mean.
-template <int D, bool PRUNE>
+template <int D, bool PRUNE, bool EXACT = false>
 inline bool spherical_log_prob(const float* p, const float* w, float best, bool tie_wins, float* lp) {
   const float c = TINYGMM_READ(p++);
   const float h = TINYGMM_READ(p++);
   float q = 0.0f;
   for (int i = 0; i < D; ++i) {
-    const float y = w[i] - TINYGMM_READ(p++);
+    const float y = mean_diff<D, EXACT>(w, i, p);
     q = i == 0 ? y * y : q + y * y;
   }
   *lp = c - h * q;
@@ -247,6 +259,28 @@ inline void centre(const float* x, float* w, const float* offset) {
 template <int D>
 inline void centre_perm(const float* x, float* w, const float* offset, const uint8_t* perm) {
   for (int i = 0; i < D; ++i) w[i] = x[TINYGMM_READ_U8(perm + i)] - TINYGMM_READ(offset + i);
+}
+
+// w = x - offset to the last bit, as a float pair: w[i] + w[D + i] equals
+// x[perm[i]] - offset[i] exactly (Knuth's TwoSum; perm may be null). For
+// models (EXACT) with a component so far from the mixture's centre, relative
+// to its spread, that one float32 rounding of x - offset, or of its mean, is
+// a visible part of a standard deviation (a cluster floored to reg_covar
+// far out, without a scaler). Their records hold each mean as a pair hi + lo
+// too, and mean_diff takes (w - hi) + (w_lo - lo): near the mean w - hi is
+// exact (Sterbenz), so the difference is right to one rounding of itself.
+// Overflow (x - offset beyond FLT_MAX) keeps a zero low part.
+template <int D>
+inline void centre_exact(const float* x, float* w, const float* offset, const uint8_t* perm) {
+  for (int i = 0; i < D; ++i) {
+    const float a = x[perm ? TINYGMM_READ_U8(perm + i) : i];
+    const float b = -TINYGMM_READ(offset + i);
+    const float s = a + b;
+    const float a1 = s - b;
+    const float b1 = s - a1;
+    w[i] = s;
+    w[D + i] = is_finite(s) ? (a - a1) + (b - b1) : 0.0f;
+  }
 }
 
 // z = (x - offset) * inv_scale, for spherical models whose input scaler is
@@ -311,7 +345,7 @@ again:
   }
   if (!is_finite(best_lp)) {
     if (--retries == 0) return 0;  // NaN input
-    for (int i = 0; i < M::D; ++i) w[i] *= 0.00390625f;  // 2^-8: exact
+    for (int i = 0; i < M::W; ++i) w[i] *= 0.00390625f;  // 2^-8: exact
     goto again;
   }
   return best;
@@ -479,10 +513,10 @@ __attribute__((naked, noinline)) uint8_t full_predict(const float*) {
 }
 #endif
 
-template <class M, bool KERNEL = TINYGMM_AVR_KERNEL && M::FULL && (M::D <= 8) && (M::K <= 127)>
+template <class M, bool KERNEL = TINYGMM_AVR_KERNEL && M::FULL && !M::EXACT && (M::D <= 8) && (M::K <= 127)>
 struct PredictImpl {
   static int run(const float* x) {
-    float w[M::D];
+    float w[M::W];
     M::transform(x, w);
     return predict_centred<M>(w);
   }
@@ -505,7 +539,7 @@ inline int predict(const float* x) {
 // log_likelihood is not null, stores scikit-learn's score_samples there.
 template <class M>
 inline int classify(const float* x, float* proba, float* log_likelihood) {
-  float w[M::D];
+  float w[M::W];
   M::transform(x, w);
   const float* rec = M::records();
   bool far = false;
