@@ -188,6 +188,11 @@ class DeviceClient:
                 if line is None:
                     break
                 body = check_signed(line, seed) if request is signed_req else line
+                if body is None and line.startswith("INFO ") and check_signed(line, crc8("INFO")) is not None:
+                    raise DeviceError(
+                        "the device signs its replies as firmware built before the reply seed included the "
+                        "request's length; upload the current firmware (pio run -t upload)"
+                    )
                 if body is not None:
                     m = _INFO.match(body)
                     if m:

@@ -349,6 +349,23 @@ def test_a_plain_v1_device_is_spoken_to_without_checksums() -> None:
     assert not client.checksums
 
 
+def test_firmware_with_the_old_reply_seed_gets_a_clear_error() -> None:
+    """Firmware from before the reply's seed held the request's length signs INFO from the bare CRC:
+    the client says to re-flash, rather than that the device does not answer."""
+    from tinygmm.client import crc8
+
+    class OldSeedDevice(PlainV1Device):
+        def write(self, data: bytes) -> int:
+            if b"INFO*" in data:
+                body = f"INFO components=2 features=2 names=a|b model={self.model}"
+                self.out += f"{body}*{crc8(body, crc8('INFO')):02X}\n".encode()
+                return len(data)
+            return super().write(data)
+
+    with pytest.raises(DeviceError, match="upload the current firmware"):
+        DeviceClient(OldSeedDevice(), timeout=0.2).sync()
+
+
 def test_a_device_that_comes_back_with_another_model_is_an_error() -> None:
     """Re-flashed while connected: after its READY the device answers for another model, which is no
     answer for the inputs' model, so the client stops instead of retrying on it."""
