@@ -180,3 +180,30 @@ def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path])
     assert sign(request)[0] == f"{request}*{hh}"
     assert replies(exe, f"{request}*{hh}\n") == [reply]
     assert check_signed(reply, reply_seed(request)) is not None
+
+
+def test_twenty_features_with_raised_limits_and_long_signed_lines(tmp_path: Path) -> None:
+    """D = 20 needs TINYGMM_MAX_FEATURES and TINYGMM_LINE_MAX raised in build_flags (the defaults stop
+    the build with a message saying so); requests are then over 256 characters, and the length in the
+    reply's seed is taken modulo 256 on both sides."""
+    from fw import build_firmware, make_project
+    from tinygmm.client import check_signed, format_vector, sign
+    from tinygmm.errors import TinyGMMError
+
+    rng = np.random.default_rng(20)
+    X = np.vstack([rng.normal(size=(150, 20)) - 1.2345, rng.normal(size=(150, 20)) + 1.2345]) * 1e-5
+    csv = tmp_path / "d20.csv"
+    np.savetxt(csv, X, delimiter=",", header=",".join(f"f{i}" for i in range(20)), comments="")
+    project = make_project(tmp_path / "project", ["--data", str(csv), "--n-components", "2"])
+    with pytest.raises(TinyGMMError, match="more features than TINYGMM_MAX_FEATURES: raise it in build_flags"):
+        build_firmware(project)
+    exe = build_firmware(project, ["-DTINYGMM_MAX_FEATURES=20", "-DTINYGMM_LINE_MAX=400"])
+    m = model(project)
+    x = X[:3].astype(np.float32).astype(np.float64)  # "-1.23456789e-05,...": 16 characters a value
+    requests = [format_vector(v) for v in x]
+    assert all(len(r) > 256 for r in requests)
+    got = replies(exe, "".join(sign(r)[0] + "\n" for r in requests))
+    labels = m.to_sklearn().predict(m.transform(x))
+    for r, line, label in zip(requests, got, labels, strict=True):
+        body = check_signed(line, sign(r)[1])
+        assert body is not None and body.startswith(f"OK {label} "), line

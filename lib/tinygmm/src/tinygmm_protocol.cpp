@@ -340,7 +340,7 @@ void LineProtocol::handle_line() {
   if (end - p >= 3 && end[-3] == '*' && hex_value(end[-2]) >= 0 && hex_value(end[-1]) >= 0) {
     const uint8_t want = static_cast<uint8_t>(hex_value(end[-2]) * 16 + hex_value(end[-1]));
     end -= 3;
-    const char length = static_cast<char>(end - p);  // < TINYGMM_LINE_MAX <= 256
+    const char length = static_cast<char>((end - p) & 0xFF);
     const uint8_t got = crc8(0, p, static_cast<size_t>(end - p));
     *end = 0;
     checksum_ = true;

@@ -26,7 +26,7 @@
 // "ERR checksum" if it does not match, and ends its reply with "*HH" too:
 // the CRC-8 of the reply's characters, started from the request's CRC
 // continued over one byte holding the request's length (the characters before
-// the '*'). So a reply is bound to its request, a corrupted reply is
+// the '*', modulo 256). So a reply is bound to its request, a corrupted reply is
 // recognised, and so is a reply to a request that lost or gained a byte on
 // the way even when its CRC happened to still match.
 //
@@ -41,8 +41,6 @@
 #ifndef TINYGMM_LINE_MAX
 #define TINYGMM_LINE_MAX 128
 #endif
-static_assert(TINYGMM_LINE_MAX >= 8 && TINYGMM_LINE_MAX <= 256,
-              "TINYGMM_LINE_MAX: 8..256 (a request's length is signed as one byte)");
 #ifndef TINYGMM_MAX_FEATURES
 #define TINYGMM_MAX_FEATURES 16
 #endif
