@@ -221,18 +221,15 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     arrays = [_array("IN_OFFSET", o if perm is None else o[perm], per, "input centring w = x - IN_OFFSET (D)")]
     if perm is not None:
         means_w = means_w[:, perm]
-    if exact:
-        transform_call = f"tinygmm::centre_exact<D>(x, w, IN_OFFSET, {'PERM' if perm is not None else 'nullptr'})"
     if perm is not None or t == "full":  # (the AVR kernel for full models always reads PERM)
         arrays.append(
             "// feature order of the evaluation (most discriminative first): w[i] = x[PERM[i]] - IN_OFFSET[i]\n"
             f"static constexpr uint8_t PERM[{d}] TINYGMM_FLASH = "
             f"{{{', '.join(map(str, perm if perm is not None else range(d)))}}};\n"
         )
-        if not exact:
-            transform_call = "tinygmm::centre_perm<D>(x, w, IN_OFFSET, PERM)"
-        else:
-            transform_call = "tinygmm::centre_exact<D>(x, w, IN_OFFSET, PERM)"
+        transform_call = f"tinygmm::centre_{'exact' if exact else 'perm'}<D>(x, w, IN_OFFSET, PERM)"
+    elif exact:
+        transform_call = "tinygmm::centre_exact<D>(x, w, IN_OFFSET, nullptr)"
     mean_hi, mean_lo = float_pair(means_w)
 
     def mean(j: int, col: int) -> list[float]:
