@@ -54,9 +54,9 @@ def find_native_firmware(spec: str) -> Path:
     """``native`` -> the PlatformIO build if present, else a g++ build; ``native:PATH`` -> PATH."""
     if spec.startswith("native:"):
         exe = Path(spec.split(":", 1)[1])
-        if not os.access(exe, os.X_OK):
+        if not exe.is_file() or not os.access(exe, os.X_OK):
             raise TinyGMMError(f"native firmware {exe} not found or not executable")
-        return exe
+        return exe.resolve()  # "native:fw" is the file fw here, not a program on PATH
     if PIO_PROGRAM.is_file() and _newer_than_sources(PIO_PROGRAM):
         return PIO_PROGRAM
     if GCC_PROGRAM.is_file() and _newer_than_sources(GCC_PROGRAM):
