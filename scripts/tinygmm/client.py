@@ -297,7 +297,8 @@ class DeviceClient:
         for _ in range(self.retries + 6):  # timeouts, rejections and upgrades are all bounded
             got = self._ask_info(mode)
             if isinstance(got, DeviceInfo):
-                self._floor = max(self._floor, mode, min(got.protocol, self.max_protocol))
+                announced = 2 if got.protocol >= 2 and self.max_protocol >= 2 else 0
+                self._floor = max(self._floor, mode, announced)
                 if mode < self._floor:
                     mode = self._floor  # it speaks a newer protocol than it was asked in
                     continue
@@ -371,6 +372,33 @@ class DeviceClient:
         if len(self.stats.events) < 50:
             self.stats.events.append(why)
         self.sync()
+
+    def _drain_v1(self, why: str) -> None:
+        """v1 barrier: a word of random letters is no command, so the device echoes it in
+        ``ERR unknown-command <word>``; every line before that echo is stale (markers' INFO included)."""
+        self.stats.resyncs += 1
+        self._event(why)
+        rng = random.SystemRandom()
+        reset = False
+        for _ in range(self.retries + 1):
+            word = "sync" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(10))
+            self._write(f"\n{word}\n")
+            deadline = time.monotonic() + self.timeout
+            while (left := deadline - time.monotonic()) > 0:
+                line = self.read_line(left)
+                if line is None:
+                    break
+                if line == f"ERR unknown-command {word}":
+                    if reset:
+                        self.sync()  # the model may have changed with the reset
+                    return
+                r = _READY.match(line)
+                if r:
+                    self.ready_hash = r.group(1)
+                    reset = True
+                    self._write(f"{word}\n")  # sent while it was starting: may be lost
+            self.stats.timeouts += 1
+        raise DeviceError(f"no answer from the device within {self.timeout:g} s (is it running and at {BAUD} baud?)")
 
     def _event(self, why: str) -> None:
         if len(self.stats.events) < 50:
@@ -576,7 +604,7 @@ class DeviceClient:
             if line is None:
                 self.stats.timeouts += 1
                 throw_back("timeout")
-                self._resync("timeout")
+                self._drain_v1("timeout")
                 continue
             if line == "":
                 continue
@@ -585,7 +613,8 @@ class DeviceClient:
                 self.ready_hash = r.group(1)
                 self.stats.resets += 1
                 throw_back("device reset (READY)")
-                self._resync("device reset (READY)")
+                self._drain_v1("device reset (READY)")
+                self.sync()  # the model may have changed with the reset
                 continue
             body = check_signed(line, head.seed) if self.protocol == 1 else line
             if head.index == _MARK:
@@ -598,24 +627,24 @@ class DeviceClient:
                 # where the marker's answer belongs: one line too many (spurious or duplicated) or garbled
                 self.stats.garbage_lines += 1
                 throw_back(f"{line[:40]!r} where the INFO marker's answer belongs")
-                self._resync(f"{line[:40]!r} where the INFO marker's answer belongs")
+                self._drain_v1(f"{line[:40]!r} where the INFO marker's answer belongs")
                 continue
             if line.startswith("INFO "):  # the marker answered before this request: a reply was lost
                 throw_back("a reply lost (the INFO marker answered early)")
-                self._resync("a reply lost (the INFO marker answered early)")
+                self._drain_v1("a reply lost (the INFO marker answered early)")
                 continue
             reply = parse_reply(body) if body is not None else None
             if reply is None:
                 self.stats.garbage_lines += 1
                 throw_back(f"garbled line {line[:40]!r}")
-                self._resync(f"garbled line {line[:40]!r}")
+                self._drain_v1(f"garbled line {line[:40]!r}")
                 continue
             problem = self._accept(reply, well_formed)
             if problem is not None:
                 index = head.index
                 throw_back(f"{problem} for request {index + 1}")
                 why[index] = problem
-                self._resync(f"{problem} for request {index + 1}")
+                self._drain_v1(f"{problem} for request {index + 1}")
                 continue
             inflight.popleft()
             batch[head.index] = replace(reply, latency=time.monotonic() - head.sent_at)
