@@ -547,6 +547,7 @@ class DeviceClient:
         pending: deque[int] = deque(range(n))
         inflight: deque[_Sent] = deque()  # requests and markers, in the order sent
         batch: dict[int, Reply] = {}  # answers taken since the last confirmed marker
+        sent_before: set[int] = set()
         since_mark = 0
         done = 0
 
@@ -558,10 +559,18 @@ class DeviceClient:
                 progress(done, n)
 
         def throw_back(reason: str) -> None:
+            """Everything unconfirmed goes back. Only one request is charged the attempt: the one whose
+            answer was due (or the batch's last, when its marker's was), so a fault costs the others nothing
+            and the loop still ends."""
             nonlocal since_mark
+            head = inflight[0].index if inflight else _MARK
+            culprit = head if head != _MARK else max(batch, default=_MARK)
             back = sorted({s.index for s in inflight if s.index != _MARK} | set(batch))
             for i in back:
-                why[i] = reason
+                if i != culprit:
+                    attempts[i] -= 1
+            if culprit != _MARK:
+                why[culprit] = reason
             inflight.clear()
             batch.clear()
             since_mark = 0
@@ -587,8 +596,8 @@ class DeviceClient:
                     finish(i, self._give_up(i, lines[i], why[i]))
                 else:
                     attempts[i] += 1
-                    if attempts[i] > 1:
-                        self.stats.retried_requests += 1
+                    self.stats.retried_requests += i in sent_before
+                    sent_before.add(i)
                     self._write(wire + "\n")
                     inflight.append(_Sent(i, seed, time.monotonic()))
                     since_mark += 1
@@ -641,10 +650,8 @@ class DeviceClient:
                 continue
             problem = self._accept(reply, well_formed)
             if problem is not None:
-                index = head.index
-                throw_back(f"{problem} for request {index + 1}")
-                why[index] = problem
-                self._drain_v1(f"{problem} for request {index + 1}")
+                throw_back(problem)
+                self._drain_v1(f"{problem} for request {head.index + 1}")
                 continue
             inflight.popleft()
             batch[head.index] = replace(reply, latency=time.monotonic() - head.sent_at)
