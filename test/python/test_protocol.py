@@ -187,6 +187,15 @@ def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path])
     assert sign(request)[0] == f"{request}*{hh}"
     assert replies(exe, f"{request}*{hh}\n") == [reply]
     assert check_signed(reply, reply_seed(request)) is not None
+    from tinygmm.client import check_tagged, sign2
+
+    m2 = re.search(r"`([^`*#]+)#([0-9A-F]{4})\*([0-9A-F]{8})` → `([^`]+ #[0-9A-F]{4}\*[0-9A-F]{8})`", readme)
+    assert m2, "the README shows a v2 request and its reply"
+    request, rid, crc, reply = m2.groups()
+    wire, seed = sign2(request, int(rid, 16))
+    assert wire == f"{request}#{rid}*{crc}"
+    assert replies(exe, wire + "\n") == [reply]
+    assert check_tagged(reply, int(rid, 16), seed) is not None
 
 
 def test_twenty_features_with_raised_limits_and_long_signed_lines(tmp_path: Path) -> None:
