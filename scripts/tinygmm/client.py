@@ -24,6 +24,13 @@ BAUD = 115200
 _OK = re.compile(r"^OK (-?\d+) (\S+) (\S+)$")
 _INFO = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)$")
 _READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
+# Bytes of requests the client keeps in flight (sent, not yet answered) at most.
+# A busy device stores what arrives meanwhile in its UART receive buffer and
+# drops what does not fit: an Arduino Uno's HardwareSerial holds 63 bytes (a
+# 64-byte ring); 8 are kept spare. A request alone is always sent (the device
+# reads it as it arrives while idle), so a longer one goes out by itself.
+# None: no limit (a device with deep buffers, such as the native build on a pty).
+RX_BUDGET: int | None = 56
 # ERR replies the device may legitimately give to a well-formed request
 _LEGIT_ERRORS = ("ERR overflow",)
 
@@ -121,10 +128,13 @@ def parse_reply(line: str) -> Reply | None:
 class DeviceClient:
     """Request/reply over any pyserial port object (``serial_for_url``)."""
 
-    def __init__(self, ser: Any, timeout: float = 2.0, window: int = 8, retries: int = 3) -> None:
+    def __init__(
+        self, ser: Any, timeout: float = 2.0, window: int = 8, retries: int = 3, rx_budget: int | None = RX_BUDGET
+    ) -> None:
         self.ser = ser
         self.timeout = timeout
         self.window = max(1, window)
+        self.rx_budget = rx_budget  # see RX_BUDGET
         self.retries = retries
         self.stats = LinkStats()
         self.ready_hash: str | None = None
@@ -253,14 +263,22 @@ class DeviceClient:
         seeds = [0] * n
         pending: deque[int] = deque(range(n))
         inflight: deque[int] = deque()
+        wire_bytes = [0] * n  # bytes of each request on the wire, for RX_BUDGET
+        overhead = 1  # what a request gains on the wire (suffix, newline): the last one sent tells
         done = 0
 
         def throw_back() -> None:
             while inflight:
                 pending.appendleft(inflight.pop())
 
+        def fits(i: int) -> bool:
+            """Room in the device's receive buffer for request i (RX_BUDGET)."""
+            if not inflight or self.rx_budget is None:
+                return True
+            return sum(wire_bytes[j] for j in inflight) + len(lines[i]) + overhead <= self.rx_budget
+
         while pending or inflight:
-            while pending and len(inflight) < self.window:
+            while pending and len(inflight) < self.window and fits(pending[0]):
                 i = pending.popleft()
                 attempts[i] += 1
                 if attempts[i] > self.retries + 1:
@@ -272,6 +290,8 @@ class DeviceClient:
                 if self.checksums:
                     wire, seeds[i] = sign(wire)
                 self._write(wire + "\n")
+                wire_bytes[i] = len(wire) + 1
+                overhead = wire_bytes[i] - len(lines[i])
                 inflight.append(i)
             line = self.read_line(self.timeout)
             if line is None:
