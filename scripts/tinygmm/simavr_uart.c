@@ -23,13 +23,14 @@
  * - Simulated time is kept in step with wall time (never more than 1 ms
  *   ahead), so the host sees a board that runs at 16 MHz; --fast runs free.
  *
- * SIGUSR1 prints one stats line to stderr; SIGTERM, SIGINT and end of input
+ * One stats line on stderr when ready; SIGUSR1 prints another; SIGTERM, SIGINT and end of input
  * print it and exit:
  *   simavr_uart: cycles=C sim_s=S wall_s=W rx=BYTES tx=BYTES frame_cycles=F
  *   uart_overruns=N xoff=N lost_before_rx_enabled=N out_dropped=N behind_ms_max=M
  *   turnaround_us_mean=T turnaround_us_max=T
  * (turnaround: from a request's newline entering the UART to its reply's first
- * byte; counted for replies to newline-ended lines, in order)
+ * byte leaving it, paired in order, so under pipelining it includes the wait
+ * behind earlier replies in the TX buffer)
  * Build: cc -O2 simavr_uart.c -lsimavr -lelf (Debian: libsimavr-dev libelf-dev).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -63,7 +64,7 @@ static unsigned long long rx_bytes, tx_bytes, overruns, xoffs, lost_early, out_d
 static double wall0, behind_max;
 /* turnaround: from a request's newline entering the UART to the reply's first byte leaving it */
 static avr_cycle_count_t nl_at[64];
-static unsigned nl_head, nl_len, out_line_started;
+static unsigned nl_head, nl_len, out_line_started, line_bytes;
 static unsigned long long turns, turn_sum, turn_max;
 
 static double now_s(void) {
@@ -185,7 +186,8 @@ static avr_cycle_count_t on_frame(struct avr_t* a, avr_cycle_count_t when, void*
         overruns++; /* the chip's receive buffer holds 2 bytes: data overrun */
       } else {
         rx_bytes++;
-        if (b == '\n' && nl_len < 64) nl_at[(nl_head + nl_len++) % 64] = avr->cycle;
+        if ((b == '\n' || b == '\r') && line_bytes && nl_len < 64) nl_at[(nl_head + nl_len++) % 64] = avr->cycle;
+        line_bytes = (b == '\n' || b == '\r') ? 0 : line_bytes + 1; /* empty lines get no reply */
         avr_raise_irq(uart->io.irq + UART_IRQ_INPUT, b);
       }
     }
@@ -200,6 +202,14 @@ static avr_uart_t* find_uart0(void) {
 }
 
 int main(int argc, char** argv) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
   const char* elf = NULL;
   const char* mcu = NULL;
   unsigned long hz = 0;
@@ -253,16 +263,9 @@ int main(int argc, char** argv) {
 
   fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
   fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  sigaction(SIGUSR1, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
 
   wall0 = now_s();
+  print_stats(); /* ready */
   int rc = 0;
   while (!stop_flag && !input_closed) {
     for (int i = 0; i < 2000; i++) {

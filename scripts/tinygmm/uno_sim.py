@@ -125,14 +125,19 @@ def build_uno_firmware(root: Path = Path("."), out: Path | None = None, extra_fl
         "-I",
         str(root / "lib" / "tinygmm" / "src"),
     ]
+    obj_dir = out.with_name(out.name + ".obj")
+    obj_dir.mkdir(parents=True, exist_ok=True)
     objs = []
     for src in firmware_sources(root):
-        obj = out.parent / (src.name + ".o")
+        obj = obj_dir / (src.name + ".o")
         cmd = [cxx, *UNO_DEFINES, *COMMON, *CXX_ONLY, *OUR_WARNINGS, *(extra_flags or []), *inc, "-c", str(src)]
         _run([*cmd, "-o", str(obj)], f"compiling {src.name} for the Uno")
         objs.append(str(obj))
     tmp = out.with_name(out.name + ".tmp")
-    _run([cxx, f"-mmcu={MCU}", "-Os", "-Wl,--gc-sections", *objs, str(core), "-o", str(tmp), "-lm"], "linking for the Uno")
+    _run(
+        [cxx, f"-mmcu={MCU}", "-Os", "-Wl,--gc-sections", *objs, str(core), "-o", str(tmp), "-lm"],
+        "linking for the Uno",
+    )
     tmp.replace(out)
     return out
 
@@ -159,10 +164,17 @@ class SimulatedUno(PtyDevice):
     bytes each way, UART overruns, how far simulated time fell behind the wall.
     """
 
-    def __init__(self, elf: Path, fast: bool = False) -> None:
+    def __init__(self, elf: Path, fast: bool = False, bridge: Path | None = None) -> None:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the bridge's stderr, closed in close()
         args = [str(elf), *(["--fast"] if fast else [])]
-        super().__init__(build_bridge(), args, stderr=self._log)
+        super().__init__(bridge or build_bridge(), args, stderr=self._log)
+        deadline = time.monotonic() + 20
+        while not self._lines():  # the bridge prints its first stats line once it runs the firmware
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = self.log().strip()
+                self.close()
+                raise TinyGMMError(f"the simavr bridge did not start ({elf}): {log or 'no output'}")
+            time.sleep(0.01)
 
     def stats(self, timeout: float = 2.0) -> dict[str, float]:
         if self.proc.poll() is None:
@@ -204,7 +216,11 @@ def simavr_available() -> str | None:
         missing.append("libsimavr-dev")
     if not (ARDUINO_AVR / "cores" / "arduino" / "Arduino.h").is_file():
         missing.append("arduino-core-avr")
-    return f"missing {', '.join(missing)} (apt-get install gcc-avr avr-libc arduino-core-avr libsimavr-dev libelf-dev)" if missing else None
+    return (
+        f"missing {', '.join(missing)} (apt-get install gcc-avr avr-libc arduino-core-avr libsimavr-dev libelf-dev)"
+        if missing
+        else None
+    )
 
 
 __all__ = [
