@@ -9,7 +9,7 @@ frame timing, simulated time in step with the wall clock), and streams N random
 in-range vectors through the host client at its default window and RX_BUDGET.
 Prints, per model: bytes per request and reply on the wire, lines/s measured (in
 wall time and in simulated time), the device's turnaround (newline in -> first
-reply byte out, simulated), and the link's limits at 115200 baud:
+reply byte out, simulated, requests sent one at a time), and the link's limits at 115200 baud:
 half duplex, 11520 B/s / (request + reply bytes), and full duplex (the UART
 sends and receives at once), 11520 B/s / max(request, reply bytes).
 Needs gcc-avr avr-libc arduino-core-avr libsimavr-dev libelf-dev.
@@ -68,9 +68,18 @@ def measure(elf: Path, bridge: Path, X: np.ndarray) -> dict[str, float]:
     dev = SimulatedUno(elf, bridge=bridge)
     try:
         ser = open_port(dev.port)
+        lines = [format_vector(x) for x in X]
+        # the device's own time per request: one at a time, so no reply waits behind another
+        alone = DeviceClient(ser, timeout=5.0, window=1)
+        alone.sync()
+        s0 = dev.stats()
+        alone.request_many(lines[:50])
+        s1 = dev.stats()
+        turn_ms = (s1["turnaround_us_mean"] * s1["turnarounds"] - s0["turnaround_us_mean"] * s0["turnarounds"]) / (
+            1e3 * (s1["turnarounds"] - s0["turnarounds"])
+        )
         client = DeviceClient(ser, timeout=5.0)
         client.sync()
-        lines = [format_vector(x) for x in X]
         s0, t0 = dev.stats(), time.monotonic()
         replies = client.request_many(lines)
         t1, s1 = time.monotonic(), dev.stats()
@@ -87,7 +96,7 @@ def measure(elf: Path, bridge: Path, X: np.ndarray) -> dict[str, float]:
         "rep": rep,
         "wall": n / (t1 - t0),
         "sim": n / (s1["sim_s"] - s0["sim_s"]),
-        "turn_ms": s1["turnaround_us_mean"] / 1e3,
+        "turn_ms": turn_ms,
         "half": LINK_BYTES_PER_S / (req + rep),
         "full": LINK_BYTES_PER_S / max(req, rep),
         "resyncs": client.stats.resyncs,

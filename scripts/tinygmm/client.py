@@ -24,12 +24,13 @@ BAUD = 115200
 _OK = re.compile(r"^OK (-?\d+) (\S+) (\S+)$")
 _INFO = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)$")
 _READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
-# Bytes of requests the client keeps in flight (sent, not yet answered) at most.
-# A busy device stores what arrives meanwhile in its UART receive buffer and
-# drops what does not fit: an Arduino Uno's HardwareSerial holds 63 bytes (a
-# 64-byte ring); 8 are kept spare. A request alone is always sent (the device
-# reads it as it arrives while idle), so a longer one goes out by itself.
-# None: no limit (a device with deep buffers, such as the native build on a pty).
+# Bytes the device may have to hold in its UART receive buffer at most. A device
+# busy with a request (it has read all of that one, up to its newline) stores
+# what arrives meanwhile and drops what does not fit: an Arduino Uno's
+# HardwareSerial holds 63 bytes (a 64-byte ring); 8 are kept spare. So the
+# requests in flight behind the oldest unanswered one never exceed RX_BUDGET
+# bytes on the wire; a longer request goes out alone (the idle device reads it
+# as it arrives). None: no limit (deep buffers, e.g. the native build on a pty).
 RX_BUDGET: int | None = 56
 # ERR replies the device may legitimately give to a well-formed request
 _LEGIT_ERRORS = ("ERR overflow",)
@@ -272,10 +273,11 @@ class DeviceClient:
                 pending.appendleft(inflight.pop())
 
         def fits(i: int) -> bool:
-            """Room in the device's receive buffer for request i (RX_BUDGET)."""
+            """Room in the device's receive buffer for request i behind the oldest in flight (RX_BUDGET)."""
             if not inflight or self.rx_budget is None:
                 return True
-            return sum(wire_bytes[j] for j in inflight) + len(lines[i]) + overhead <= self.rx_budget
+            behind = sum(wire_bytes[j] for j in inflight) - wire_bytes[inflight[0]]
+            return behind + len(lines[i]) + overhead <= self.rx_budget
 
         while pending or inflight:
             while pending and len(inflight) < self.window and fits(pending[0]):

@@ -27,7 +27,7 @@
  * print it and exit:
  *   simavr_uart: cycles=C sim_s=S wall_s=W rx=BYTES tx=BYTES frame_cycles=F
  *   uart_overruns=N xoff=N lost_before_rx_enabled=N out_dropped=N behind_ms_max=M
- *   turnaround_us_mean=T turnaround_us_max=T
+ *   turnarounds=N turnaround_us_mean=T turnaround_us_max=T
  * (turnaround: from a request's newline entering the UART to its reply's first
  * byte leaving it, paired in order, so under pipelining it includes the wait
  * behind earlier replies in the TX buffer)
@@ -83,10 +83,10 @@ static void on_signal(int sig) {
 static void print_stats(void) {
   fprintf(stderr,
           "simavr_uart: cycles=%llu sim_s=%.6f wall_s=%.6f rx=%llu tx=%llu frame_cycles=%llu uart_overruns=%llu "
-          "xoff=%llu lost_before_rx_enabled=%llu out_dropped=%llu behind_ms_max=%.3f turnaround_us_mean=%.1f "
-          "turnaround_us_max=%.1f\n",
+          "xoff=%llu lost_before_rx_enabled=%llu out_dropped=%llu behind_ms_max=%.3f turnarounds=%llu "
+          "turnaround_us_mean=%.1f turnaround_us_max=%.1f\n",
           (unsigned long long)avr->cycle, (double)avr->cycle / avr->frequency, now_s() - wall0, rx_bytes, tx_bytes,
-          (unsigned long long)frame_cycles, overruns, xoffs, lost_early, out_dropped, 1e3 * behind_max,
+          (unsigned long long)frame_cycles, overruns, xoffs, lost_early, out_dropped, 1e3 * behind_max, turns,
           turns ? 1e6 * (double)turn_sum / turns / avr->frequency : 0.0, 1e6 * (double)turn_max / avr->frequency);
   fflush(stderr);
 }

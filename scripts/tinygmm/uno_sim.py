@@ -35,7 +35,7 @@ COMMON = ["-Os", "-ffunction-sections", "-fdata-sections"]
 CORE_CXX = ["-DDECIMAL_DIG=__DECIMAL_DIG__", "-fpermissive"]
 CXX_ONLY = ["-std=gnu++11", "-fno-exceptions", "-fno-threadsafe-statics"]
 OUR_WARNINGS = ["-Wall", "-Wextra", "-Werror"]
-_STATS = re.compile(r"simavr_uart: (.*)$")
+_STATS = re.compile(r"^simavr_uart: (cycles=.*)$")
 
 
 def _tool(name: str, hint: str) -> str:
@@ -171,9 +171,9 @@ class SimulatedUno(PtyDevice):
         deadline = time.monotonic() + 20
         while not self._lines():  # the bridge prints its first stats line once it runs the firmware
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = self.log().strip()
+                last = (self.log().strip().splitlines() or ["no output"])[-1]
                 self.close()
-                raise TinyGMMError(f"the simavr bridge did not start ({elf}): {log or 'no output'}")
+                raise TinyGMMError(f"the simavr bridge did not start ({elf}): {last}")
             time.sleep(0.01)
 
     def stats(self, timeout: float = 2.0) -> dict[str, float]:
