@@ -214,6 +214,8 @@ def simavr_available() -> str | None:
         missing.append("cc")
     if not Path("/usr/include/simavr/sim_avr.h").is_file():
         missing.append("libsimavr-dev")
+    if not Path("/usr/include/libelf.h").is_file():
+        missing.append("libelf-dev")
     if not (ARDUINO_AVR / "cores" / "arduino" / "Arduino.h").is_file():
         missing.append("arduino-core-avr")
     return (

@@ -13,6 +13,7 @@ scripts/test.sh installs them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import subprocess
 import sys
@@ -230,12 +231,11 @@ def test_without_the_byte_budget_the_uno_drops_bytes(uno: tuple[Board, Simulated
     try:
         client = DeviceClient(ser, timeout=1.0, window=8, retries=2, rx_budget=None)
         client.sync()
-        try:
+        with contextlib.suppress(DeviceError):  # it may give up after its retries
             client.request_many(lines)
-            overflowed = client.stats.resyncs > 0
-        except DeviceError:
-            overflowed = True
-        assert overflowed, "8 long requests in flight did not overflow a 64-byte receive buffer"
+        # the device received mangled lines (merged, cut) and said so
+        assert any("ERR" in e for e in client.stats.events), client.stats.events
+        assert dev.stats()["uart_overruns"] == 0  # lost in HardwareSerial's ring, not in the chip's UART
         client = DeviceClient(ser, timeout=2.0, window=8)
         client.sync()
         replies = client.request_many(lines)
