@@ -37,6 +37,14 @@ _NUM = r"-?(?:inf|nan|\d+(?:\.\d+)?(?:e[+-]\d+)?)"
 _OK = re.compile(rf"^OK (-?\d+) ({_NUM}) ({_NUM})(?: \S+)*$")
 _INFO_V1 = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)$")
 _READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
+# Bytes the device may have to hold in its UART receive buffer at most. A device
+# busy with a request (it has read all of that one, up to its newline) stores
+# what arrives meanwhile and drops what does not fit: an Arduino Uno's
+# HardwareSerial holds 63 bytes (a 64-byte ring); 8 are kept spare. So the
+# lines in flight behind the oldest unanswered one never exceed RX_BUDGET
+# bytes on the wire; a longer request goes out alone (the idle device reads it
+# as it arrives). None: no limit (deep buffers, e.g. the native build on a pty).
+RX_BUDGET: int | None = 56
 _TAG = re.compile(r"^(.*) #([0-9A-Fa-f]{4})\*([0-9A-Fa-f]{8})$")  # v2: "<reply> #IIII*CCCCCCCC"
 # ERR replies the device may legitimately give to a well-formed request
 _LEGIT_ERRORS = ("ERR overflow",)
@@ -212,6 +220,7 @@ class _Sent:
     index: int  # the request's position, or -1 for a v1 INFO marker
     seed: int
     sent_at: float
+    wire: int = 0  # bytes on the wire, newline included (for RX_BUDGET)
 
 
 _MARK = -1
@@ -225,11 +234,19 @@ class DeviceClient:
     """
 
     def __init__(
-        self, ser: Any, timeout: float = 2.0, window: int = WINDOW, retries: int = 3, max_protocol: int = 2
+        self,
+        ser: Any,
+        timeout: float = 2.0,
+        window: int = WINDOW,
+        retries: int = 3,
+        max_protocol: int = 2,
+        rx_budget: int | None = RX_BUDGET,
     ) -> None:
         self.ser = ser
         self.timeout = timeout
         self.window = max(1, window)
+        self.rx_budget = rx_budget  # see RX_BUDGET
+        self._overhead = 1  # what a request gains on the wire (suffix, newline): the last one sent tells
         self.retries = retries
         self.max_protocol = max_protocol
         self.stats = LinkStats()
@@ -452,6 +469,19 @@ class DeviceClient:
             return reply.line  # "ERR ...": the request was corrupted on the way
         return None
 
+    def _fits(self, line: str, inflight: Sequence[_Sent]) -> bool:
+        """Room in the device's receive buffer for ``line`` behind the oldest line in flight (RX_BUDGET)."""
+        if not inflight or self.rx_budget is None:
+            return True
+        behind = sum(s.wire for s in inflight) - inflight[0].wire
+        return behind + len(line) + self._overhead <= self.rx_budget
+
+    def _sent(self, index: int, line: str, wire: str, seed: int) -> _Sent:
+        """The record of a line just written (and what it taught about the wire overhead)."""
+        if index != _MARK:
+            self._overhead = len(wire) + 1 - len(line)
+        return _Sent(index, seed, time.monotonic(), len(wire) + 1)
+
     def _request_v2(
         self, lines: Sequence[str], well_formed: bool, progress: Callable[[int, int], None] | None
     ) -> list[Reply]:
@@ -478,7 +508,7 @@ class DeviceClient:
             pending.extendleft(reversed(back))
 
         while pending or inflight:
-            while pending and len(inflight) < self.window:
+            while pending and len(inflight) < self.window and self._fits(lines[pending[0]], list(inflight.values())):
                 i = pending.popleft()
                 rid = self._next_id()
                 wire, seed = sign2(lines[i], rid)
@@ -492,7 +522,7 @@ class DeviceClient:
                 if attempts[i] > 1:
                     self.stats.retried_requests += 1
                 self._write(wire + "\n")
-                inflight[rid] = _Sent(i, seed, time.monotonic())
+                inflight[rid] = self._sent(i, lines[i], wire, seed)
             if not inflight:
                 continue
             oldest = next(iter(inflight.values()))
@@ -583,11 +613,11 @@ class DeviceClient:
             nonlocal since_mark
             wire, seed = sign("INFO") if self.protocol == 1 else ("INFO", 0)
             self._write(wire + "\n")
-            inflight.append(_Sent(_MARK, seed, time.monotonic()))
+            inflight.append(self._sent(_MARK, "INFO", wire, seed))
             since_mark = 0
 
         while pending or inflight:
-            while pending and requests_in_flight() < self.window:
+            while pending and requests_in_flight() < self.window and self._fits(lines[pending[0]], inflight):
                 i = pending.popleft()
                 wire, seed = sign(lines[i]) if self.protocol == 1 else (lines[i], 0)
                 if len(wire) > V1_LINE_MAX:
@@ -599,7 +629,7 @@ class DeviceClient:
                     self.stats.retried_requests += i in sent_before
                     sent_before.add(i)
                     self._write(wire + "\n")
-                    inflight.append(_Sent(i, seed, time.monotonic()))
+                    inflight.append(self._sent(i, lines[i], wire, seed))
                     since_mark += 1
                 if since_mark and (since_mark >= self.window or not pending):
                     send_marker()

@@ -21,7 +21,8 @@ from .errors import TinyGMMError
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
-    "or 'native' / 'native:PATH' to run the native firmware build as the device on a pty"
+    "or 'native' / 'native:PATH' to run the native firmware build as the device on a pty, "
+    "or 'simavr' / 'simavr:FIRMWARE.elf' to run the Uno firmware on simavr (16 MHz, real baud timing) on a pty"
 )
 
 
@@ -30,9 +31,14 @@ def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceC
     """Open the port (spawning the native firmware for ``native``) and sync with the device."""
     from .native import PtyDevice, find_native_firmware
 
-    dev = None
+    dev: PtyDevice | None = None
     if port == "native" or port.startswith("native:"):
         dev = PtyDevice(find_native_firmware(port))
+        port = dev.port
+    elif port == "simavr" or port.startswith("simavr:"):
+        from .uno_sim import SimulatedUno, find_uno_firmware
+
+        dev = SimulatedUno(find_uno_firmware(port))
         port = dev.port
     ser = open_port(port, timeout)
     try:

@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import termios
 import tty
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import TinyGMMError
 
@@ -78,13 +80,13 @@ class PtyDevice:
     echoed back and bytes pass unchanged, as on a real UART.
     """
 
-    def __init__(self, exe: Path) -> None:
+    def __init__(self, exe: Path, args: Sequence[str] = (), stderr: Any = subprocess.DEVNULL) -> None:
         self.exe = exe
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave, termios.TCSANOW)
         self.port = os.ttyname(self.slave)
         self.proc = subprocess.Popen(
-            [str(exe)], stdin=self.master, stdout=self.master, stderr=subprocess.DEVNULL, close_fds=True
+            [str(exe), *args], stdin=self.master, stdout=self.master, stderr=stderr, close_fds=True
         )
 
     def close(self) -> None:

@@ -44,6 +44,7 @@ def assert_attributed(project: Path, X: np.ndarray, replies: list[Any]) -> None:
     assert bad.size == 0, f"{bad.size} answers lost or misattributed, first at row {bad[0]}"
 
 
+# The native build reads a pty with a 4 KB buffer: rx_budget=None keeps a full window in flight.
 @contextlib.contextmanager
 def native_client(exe: Path, wrap: Any = None, **client_args: Any) -> Iterator[tuple[PtyDevice, Any, DeviceClient]]:
     """The native firmware on a pty, a pyserial port to it (optionally wrapped) and a synced client."""
@@ -119,7 +120,7 @@ def test_flood_of_10000_lines_none_lost(firmware: tuple[Path, Path]) -> None:
     project, exe = firmware
     X = points(10_000, seed=1)
     # a lost line would show as a timeout (then a resync): wait long enough that only a loss does
-    with native_client(exe, timeout=10.0, window=32) as (_, _, client):
+    with native_client(exe, timeout=10.0, window=32, rx_budget=None) as (_, _, client):
         t = time.monotonic()
         replies = client.request_many([format_vector(x) for x in X])
         elapsed = time.monotonic() - t
@@ -256,7 +257,7 @@ def test_faults_never_misattribute_answers(firmware: tuple[Path, Path], seed: in
     project, exe = firmware
     X = points(2000, seed=seed)
     wrap = lambda ser: FaultySerial(ser, seed=seed)  # noqa: E731
-    with native_client(exe, wrap, timeout=0.25, window=8, retries=8, max_protocol=protocol) as (_, port, client):
+    with native_client(exe, wrap, timeout=0.25, window=8, retries=8, max_protocol=protocol, rx_budget=None) as (_, port, client):
         replies = client.request_many([format_vector(x) for x in X])
     injected = sum(port.faults.values())
     print(
@@ -399,7 +400,7 @@ def test_device_reset_mid_stream_is_retried(firmware: tuple[Path, Path]) -> None
     """A real restart: the firmware process is replaced while requests are in flight."""
     project, exe = firmware
     X = points(400, seed=4)
-    with native_client(exe, timeout=1.0, window=16) as (dev, _, client):
+    with native_client(exe, timeout=1.0, window=16, rx_budget=None) as (dev, _, client):
         lines = [format_vector(x) for x in X]
         first = client.request_many(lines[:200])
         # restart the firmware on the same pty, as a board reset would
