@@ -59,6 +59,20 @@ def _generator_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
+def check_request(req: ExportRequest) -> None:
+    """Everything about the outputs that can be refused before reading data or fitting.
+
+    Also deletes temporary files that a killed export left beside the outputs.
+    """
+    from .ctext import check_identifier
+    from .paths import check_outputs, clean_stale_temps
+
+    check_identifier(req.namespace)
+    outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
+    check_outputs(req.data, outputs)
+    clean_stale_temps([p for p in outputs.values() if p is not None])
+
+
 def up_to_date(req: ExportRequest) -> bool:
     """True when every output exists and was produced from exactly these inputs."""
     tag = f"{INPUT_HASH_TAG} {req.input_hash()}"
@@ -103,6 +117,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     import sklearn
 
     from .codegen import render_header, validate_c_text
+    from .ctext import check_feature_names
     from .data import load_csv
     from .fit import FitOptions, fit
     from .model import ExportedModel
@@ -111,7 +126,9 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     opts = req.options
     assert isinstance(opts, FitOptions)
     opts.validate()
+    check_request(req)
     data = load_csv(req.data, req.features, dropna=req.dropna)
+    check_feature_names(data.feature_names)
     result = fit(data, opts, progress)
     model = ExportedModel.from_fit(result, data, opts.as_dict())
     provenance = [
