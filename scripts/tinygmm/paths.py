@@ -24,6 +24,8 @@ def output_path(flag: str, text: str) -> Path:
     """The path given to an output flag, refusing an empty one (``--json ''``)."""
     if not text.strip():
         raise TinyGMMError(f"{flag} is empty; give a file name (or 'none' for --vectors)")
+    if text.endswith(("/", os.sep)):
+        raise TinyGMMError(f"{flag} {text!r} names a folder; give a file name")
     return Path(text)
 
 
@@ -45,9 +47,17 @@ def _name_max(folder: Path) -> int:
 
 
 def _check_one(flag: str, given: Path) -> Path:
-    if str(given).endswith(("/", os.sep)):
-        raise TinyGMMError(f"{flag} {str(given)!r} names a folder; give a file name")
     real = resolve(given)
+    for part in real.parts:
+        if len(os.fsencode(part)) > 255:  # NAME_MAX almost everywhere; stat() itself would fail
+            raise TinyGMMError(f"{flag} {str(given)!r}: the name {part[:40]!r}... is longer than 255 bytes")
+    try:
+        return _check_resolved(flag, given, real)
+    except OSError as exc:
+        raise TinyGMMError(f"{flag} {str(given)!r}: {exc.strerror or exc}") from None
+
+
+def _check_resolved(flag: str, given: Path, real: Path) -> Path:
     if real.is_dir():
         raise TinyGMMError(f"{flag} {str(given)!r} is a folder, not a file; give a file name inside it")
     if real.exists() and not real.is_file():
