@@ -79,7 +79,7 @@ def up_to_date(req: ExportRequest) -> bool:
     outputs = [req.header, req.json] + ([req.vectors] if req.vectors else [])
     for path in outputs:
         try:
-            head = path.read_text(encoding="utf-8")[:4096]
+            head = path.read_text(encoding="utf-8")  # the whole file: long names push the tag down
         except (OSError, UnicodeDecodeError):
             return False
         if tag not in head:

@@ -310,3 +310,20 @@ def test_only_dead_writers_temp_files_are_removed(tmp_path: Path) -> None:
     stale.write_text("partial")
     r = run(tmp_path, [*argv(), "--if-changed"])
     assert "up to date" in r.stdout and not stale.exists()
+
+
+def test_if_changed_with_long_feature_names(tmp_path: Path) -> None:
+    """40 features with 120-character names put the inputs tag past the first 4 KB of every
+    output: an unchanged export is still recognised as up to date."""
+    rng = np.random.default_rng(2)
+    names = [f"{i:02d} " + "sensor reading with a long descriptive name " * 3 for i in range(40)]
+    names = [n[:120].strip() for n in names]
+    X = np.round(rng.normal(size=(60, 40)), 3)
+    (tmp_path / "d.csv").write_text(",".join(names) + "\n" + "".join(",".join(map(repr, r)) + "\n" for r in X.tolist()))
+    args = ["export", "--data", "d.csv", "--header", "out/GMM.h", "--json", "out/GMM.json", "--vectors", "none"]
+    args += ["--n-components", "1", "--covariance-type", "diag"]
+    assert run(tmp_path, args).returncode == 0
+    header = (tmp_path / "out" / "GMM.h").read_text()
+    assert header.index(INPUT_HASH_TAG) > 4096
+    r = run(tmp_path, [*args, "--if-changed"])
+    assert r.returncode == 0 and "up to date" in r.stdout, r.stdout + r.stderr
