@@ -2,86 +2,182 @@
 
 C_LIBRARY_NAMES = frozenset(
     """
-    ACBG BIG_ENDIAN BYTE_ORDER FD_SETSIZE FP_INT_DOWNWARD FP_INT_TONEAREST FP_INT_TONEARESTFROMZERO
-    FP_INT_TOWARDZERO FP_INT_UPWARD FP_LLOGB0 FP_LLOGBNAN HUGE_VAL_F128 HUGE_VAL_F32 HUGE_VAL_F32X HUGE_VAL_F64
-    HUGE_VAL_F64X INT16_WIDTH INT32_WIDTH INT64_WIDTH INT8_WIDTH INTMAX_WIDTH INTPTR_WIDTH INT_FAST16_WIDTH
-    INT_FAST32_WIDTH INT_FAST64_WIDTH INT_FAST8_WIDTH INT_LEAST16_WIDTH INT_LEAST32_WIDTH INT_LEAST64_WIDTH
-    INT_LEAST8_WIDTH LITTLE_ENDIAN NFDBITS PDP_ENDIAN PTRDIFF_WIDTH SIG_ATOMIC_WIDTH SIZE_WIDTH SNAN SNANF
-    SNANF128 SNANF32 SNANF32X SNANF64 SNANF64X SNANL UINT16_WIDTH UINT32_WIDTH UINT64_WIDTH UINT8_WIDTH
-    UINTMAX_WIDTH UINTPTR_WIDTH UINT_FAST16_WIDTH UINT_FAST32_WIDTH UINT_FAST64_WIDTH UINT_FAST8_WIDTH
-    UINT_LEAST16_WIDTH UINT_LEAST32_WIDTH UINT_LEAST64_WIDTH UINT_LEAST8_WIDTH WCHAR_WIDTH WCONTINUED WEXITED
-    WINT_WIDTH WNOHANG WNOWAIT WSTOPPED WUNTRACED a64l acosf128 acosf32 acosf32x acosf64 acosf64x acoshf128
-    acoshf32 acoshf32x acoshf64 acoshf64x aligned_alloc alloca arc4random arc4random_buf arc4random_uniform
-    asinf128 asinf32 asinf32x asinf64 asinf64x asinhf128 asinhf32 asinhf32x asinhf64 asinhf64x at_quick_exit
-    atan2f128 atan2f32 atan2f32x atan2f64 atan2f64x atanf128 atanf32 atanf32x atanf64 atanf64x atanhf128
-    atanhf32 atanhf32x atanhf64 atanhf64x canonicalize canonicalize_file_name canonicalizef canonicalizef128
-    canonicalizef32 canonicalizef32x canonicalizef64 canonicalizef64x canonicalizel cbrtf128 cbrtf32 cbrtf32x
-    cbrtf64 cbrtf64x ceilf128 ceilf32 ceilf32x ceilf64 ceilf64x clearenv copysignf128 copysignf32 copysignf32x
-    copysignf64 copysignf64x cosf128 cosf32 cosf32x cosf64 cosf64x coshf128 coshf32 coshf32x coshf64 coshf64x
-    daddl ddivl dfmal dmull drand48 drand48_data drand48_r dsqrtl dsubl ecvt ecvt_r erand48 erand48_r erfcf128
-    erfcf32 erfcf32x erfcf64 erfcf64x erff128 erff32 erff32x erff64 erff64x exp10f128 exp10f32 exp10f32x
-    exp10f64 exp10f64x exp2f128 exp2f32 exp2f32x exp2f64 exp2f64x expf128 expf32 expf32x expf64 expf64x
-    expm1f128 expm1f32 expm1f32x expm1f64 expm1f64x f32addf128 f32addf32x f32addf64 f32addf64x f32divf128
-    f32divf32x f32divf64 f32divf64x f32fmaf128 f32fmaf32x f32fmaf64 f32fmaf64x f32mulf128 f32mulf32x f32mulf64
-    f32mulf64x f32sqrtf128 f32sqrtf32x f32sqrtf64 f32sqrtf64x f32subf128 f32subf32x f32subf64 f32subf64x
-    f32xaddf128 f32xaddf64 f32xaddf64x f32xdivf128 f32xdivf64 f32xdivf64x f32xfmaf128 f32xfmaf64 f32xfmaf64x
-    f32xmulf128 f32xmulf64 f32xmulf64x f32xsqrtf128 f32xsqrtf64 f32xsqrtf64x f32xsubf128 f32xsubf64 f32xsubf64x
-    f64addf128 f64addf64x f64divf128 f64divf64x f64fmaf128 f64fmaf64x f64mulf128 f64mulf64x f64sqrtf128
-    f64sqrtf64x f64subf128 f64subf64x f64xaddf128 f64xdivf128 f64xfmaf128 f64xmulf128 f64xsqrtf128 f64xsubf128
-    fabsf128 fabsf32 fabsf32x fabsf64 fabsf64x fadd faddl fcvt fcvt_r fd_mask fd_set fdimf128 fdimf32 fdimf32x
-    fdimf64 fdimf64x fdiv fdivl ffma ffmal floorf128 floorf32 floorf32x floorf64 floorf64x fmaf128 fmaf32
-    fmaf32x fmaf64 fmaf64x fmaxf128 fmaxf32 fmaxf32x fmaxf64 fmaxf64x fmaximum fmaximum_mag fmaximum_mag_num
-    fmaximum_mag_numf fmaximum_mag_numf128 fmaximum_mag_numf32 fmaximum_mag_numf32x fmaximum_mag_numf64
-    fmaximum_mag_numf64x fmaximum_mag_numl fmaximum_magf fmaximum_magf128 fmaximum_magf32 fmaximum_magf32x
-    fmaximum_magf64 fmaximum_magf64x fmaximum_magl fmaximum_num fmaximum_numf fmaximum_numf128 fmaximum_numf32
-    fmaximum_numf32x fmaximum_numf64 fmaximum_numf64x fmaximum_numl fmaximumf fmaximumf128 fmaximumf32
-    fmaximumf32x fmaximumf64 fmaximumf64x fmaximuml fmaxmag fmaxmagf fmaxmagf128 fmaxmagf32 fmaxmagf32x
-    fmaxmagf64 fmaxmagf64x fmaxmagl fminf128 fminf32 fminf32x fminf64 fminf64x fminimum fminimum_mag
-    fminimum_mag_num fminimum_mag_numf fminimum_mag_numf128 fminimum_mag_numf32 fminimum_mag_numf32x
-    fminimum_mag_numf64 fminimum_mag_numf64x fminimum_mag_numl fminimum_magf fminimum_magf128 fminimum_magf32
-    fminimum_magf32x fminimum_magf64 fminimum_magf64x fminimum_magl fminimum_num fminimum_numf fminimum_numf128
-    fminimum_numf32 fminimum_numf32x fminimum_numf64 fminimum_numf64x fminimum_numl fminimumf fminimumf128
-    fminimumf32 fminimumf32x fminimumf64 fminimumf64x fminimuml fminmag fminmagf fminmagf128 fminmagf32
-    fminmagf32x fminmagf64 fminmagf64x fminmagl fmodf128 fmodf32 fmodf32x fmodf64 fmodf64x fmul fmull frexpf128
-    frexpf32 frexpf32x frexpf64 frexpf64x fromfp fromfpf fromfpf128 fromfpf32 fromfpf32x fromfpf64 fromfpf64x
-    fromfpl fromfpx fromfpxf fromfpxf128 fromfpxf32 fromfpxf32x fromfpxf64 fromfpxf64x fromfpxl fsqrt fsqrtl
-    fsub fsubl gcvt getloadavg getpayload getpayloadf getpayloadf128 getpayloadf32 getpayloadf32x getpayloadf64
-    getpayloadf64x getpayloadl getpt getsubopt grantpt hypotf128 hypotf32 hypotf32x hypotf64 hypotf64x ilogbf128
-    ilogbf32 ilogbf32x ilogbf64 ilogbf64x initstate initstate_r iscanonical iseqsig issignaling iszero j0f128
-    j0f32 j0f32x j0f64 j0f64x j1f128 j1f32 j1f32x j1f64 j1f64x jnf128 jnf32 jnf32x jnf64 jnf64x jrand48
-    jrand48_r l64a lcong48 lcong48_r ldexpf128 ldexpf32 ldexpf32x ldexpf64 ldexpf64x lerp lgamma_r lgammaf128
-    lgammaf128_r lgammaf32 lgammaf32_r lgammaf32x lgammaf32x_r lgammaf64 lgammaf64_r lgammaf64x lgammaf64x_r
-    lgammaf_r lgammal_r linux llogb llogbf llogbf128 llogbf32 llogbf32x llogbf64 llogbf64x llogbl llrintf128
-    llrintf32 llrintf32x llrintf64 llrintf64x llroundf128 llroundf32 llroundf32x llroundf64 llroundf64x
-    log10f128 log10f32 log10f32x log10f64 log10f64x log1pf128 log1pf32 log1pf32x log1pf64 log1pf64x log2f128
-    log2f32 log2f32x log2f64 log2f64x logbf128 logbf32 logbf32x logbf64 logbf64x logf128 logf32 logf32x logf64
-    logf64x lrand48 lrand48_r lrintf128 lrintf32 lrintf32x lrintf64 lrintf64x lroundf128 lroundf32 lroundf32x
-    lroundf64 lroundf64x mblen mbstowcs mbtowc mkdtemp mkostemp mkostemp64 mkostemps mkostemps64 mkstemp
-    mkstemp64 mkstemps mkstemps64 mktemp modff128 modff32 modff32x modff64 modff64x mrand48 mrand48_r nanf128
-    nanf32 nanf32x nanf64 nanf64x nearbyintf128 nearbyintf32 nearbyintf32x nearbyintf64 nearbyintf64x
-    nextafterf128 nextafterf32 nextafterf32x nextafterf64 nextafterf64x nextdown nextdownf nextdownf128
-    nextdownf32 nextdownf32x nextdownf64 nextdownf64x nextdownl nextup nextupf nextupf128 nextupf32 nextupf32x
-    nextupf64 nextupf64x nextupl nrand48 nrand48_r on_exit posix_memalign posix_openpt powf128 powf32 powf32x
-    powf64 powf64x pselect ptsname ptsname_r putenv qecvt qecvt_r qfcvt qfcvt_r qgcvt qsort_r quick_exit rand_r
-    random_data random_r reallocarray realpath remainderf128 remainderf32 remainderf32x remainderf64
-    remainderf64x remquof128 remquof32 remquof32x remquof64 remquof64x rintf128 rintf32 rintf32x rintf64
-    rintf64x roundeven roundevenf roundevenf128 roundevenf32 roundevenf32x roundevenf64 roundevenf64x roundevenl
-    roundf128 roundf32 roundf32x roundf64 roundf64x rpmatch scalblnf128 scalblnf32 scalblnf32x scalblnf64
-    scalblnf64x scalbnf128 scalbnf32 scalbnf32x scalbnf64 scalbnf64x secure_getenv seed48 seed48_r select setenv
-    setpayload setpayloadf setpayloadf128 setpayloadf32 setpayloadf32x setpayloadf64 setpayloadf64x setpayloadl
-    setpayloadsig setpayloadsigf setpayloadsigf128 setpayloadsigf32 setpayloadsigf32x setpayloadsigf64
-    setpayloadsigf64x setpayloadsigl setstate setstate_r sincosf128 sincosf32 sincosf32x sincosf64 sincosf64x
-    sinf128 sinf32 sinf32x sinf64 sinf64x sinhf128 sinhf32 sinhf32x sinhf64 sinhf64x sqrtf128 sqrtf32 sqrtf32x
-    sqrtf64 sqrtf64x srand48 srand48_r srandom_r strfromd strfromf strfromf128 strfromf32 strfromf32x strfromf64
-    strfromf64x strfroml strtod_l strtof128 strtof128_l strtof32 strtof32_l strtof32x strtof32x_l strtof64
-    strtof64_l strtof64x strtof64x_l strtof_l strtol_l strtold strtold_l strtoll strtoll_l strtoq strtoul_l
-    strtoull strtoull_l strtouq tanf128 tanf32 tanf32x tanf64 tanf64x tanhf128 tanhf32 tanhf32x tanhf64 tanhf64x
-    tgammaf128 tgammaf32 tgammaf32x tgammaf64 tgammaf64x timespec timeval totalorder totalorderf totalorderf128
-    totalorderf32 totalorderf32x totalorderf64 totalorderf64x totalorderl totalordermag totalordermagf
-    totalordermagf128 totalordermagf32 totalordermagf32x totalordermagf64 totalordermagf64x totalordermagl
-    truncf128 truncf32 truncf32x truncf64 truncf64x u_char u_int u_long u_short ufromfp ufromfpf ufromfpf128
-    ufromfpf32 ufromfpf32x ufromfpf64 ufromfpf64x ufromfpl ufromfpx ufromfpxf ufromfpxf128 ufromfpxf32
-    ufromfpxf32x ufromfpxf64 ufromfpxf64x ufromfpxl uint ulong unix unlockpt unsetenv ushort valloc wcstombs
-    wctomb y0f128 y0f32 y0f32x y0f64 y0f64x y1f128 y1f32 y1f32x y1f64 y1f64x ynf128 ynf32 ynf32x ynf64 ynf64x
+    ACBG ACD ACI ACIC ACIE ACIS0 ACIS1 ACME ACO ACSR ADATE ADC ADC0D ADC1D ADC2D ADC3D ADC4D ADC5D ADCH ADCH0
+    ADCH1 ADCH2 ADCH3 ADCH4 ADCH5 ADCH6 ADCH7 ADCL ADCL0 ADCL1 ADCL2 ADCL3 ADCL4 ADCL5 ADCL6 ADCL7 ADCSRA ADCSRB
+    ADCW ADC_vect_num ADEN ADIE ADIF ADLAR ADMUX ADPS0 ADPS1 ADPS2 ADSC ADTS0 ADTS1 ADTS2 AIN0D AIN1D
+    ANALOG_COMP_vect_num ARDUINO AS2 ASSR AVR AVR_STACK_POINTER_ADDR AVR_STACK_POINTER_HI_ADDR
+    AVR_STACK_POINTER_HI_REG AVR_STACK_POINTER_LO_ADDR AVR_STACK_POINTER_LO_REG AVR_STACK_POINTER_REG
+    AVR_STATUS_ADDR AVR_STATUS_REG BIG_ENDIAN BIN BLB0_MODE_1 BLB0_MODE_2 BLB0_MODE_3 BLB0_MODE_4 BLB1_MODE_1
+    BLB1_MODE_2 BLB1_MODE_3 BLB1_MODE_4 BLBSET BODS BODSE BORF BUFSIZ BYTE_ORDER Binary_h CAL0 CAL1 CAL2 CAL3
+    CAL4 CAL5 CAL6 CAL7 CLKPCE CLKPR CLKPS0 CLKPS1 CLKPS2 CLKPS3 COM0A0 COM0A1 COM0B0 COM0B1 COM1A0 COM1A1
+    COM1B0 COM1B1 COM2A0 COM2A1 COM2B0 COM2B1 CPHA CPOL CS00 CS01 CS02 CS10 CS11 CS12 CS20 CS21 CS22 Character_h
+    DD0 DD1 DD2 DD3 DD4 DD5 DD6 DD7 DDB0 DDB1 DDB2 DDB3 DDB4 DDB5 DDB6 DDB7 DDC0 DDC1 DDC2 DDC3 DDC4 DDC5 DDC6
+    DDD0 DDD1 DDD2 DDD3 DDD4 DDD5 DDD6 DDD7 DDRB DDRC DDRD DEC DIDR0 DIDR1 DOR0 DORD DTOSTR_ALWAYS_SIGN
+    DTOSTR_PLUS_SIGN DTOSTR_UPPERCASE E2END E2PAGESIZE EEAR EEAR0 EEAR1 EEAR2 EEAR3 EEAR4 EEAR5 EEAR6 EEAR7
+    EEAR8 EEAR9 EEARH EEARL EECR EEDR EEDR0 EEDR1 EEDR2 EEDR3 EEDR4 EEDR5 EEDR6 EEDR7 EEMEM EEMPE EEPE EEPM0
+    EEPM1 EERE EERIE EE_READY_vect_num EFUSE_DEFAULT EICRA EIFR EIMSK EXCLK EXTRF FD_SETSIZE FE0 FILE FLASHEND
+    FOC0A FOC0B FOC1A FOC1B FOC2A FOC2B FP_INT_DOWNWARD FP_INT_TONEAREST FP_INT_TONEARESTFROMZERO
+    FP_INT_TOWARDZERO FP_INT_UPWARD FP_LLOGB0 FP_LLOGBNAN FUSEMEM FUSES FUSE_BODLEVEL0 FUSE_BODLEVEL1
+    FUSE_BODLEVEL2 FUSE_BOOTRST FUSE_BOOTSZ0 FUSE_BOOTSZ1 FUSE_CKDIV8 FUSE_CKOUT FUSE_CKSEL0 FUSE_CKSEL1
+    FUSE_CKSEL2 FUSE_CKSEL3 FUSE_DWEN FUSE_EESAVE FUSE_MEMORY_SIZE FUSE_RSTDISBL FUSE_SPIEN FUSE_SUT0 FUSE_SUT1
+    FUSE_WDTON F_CPU GPIOR0 GPIOR00 GPIOR01 GPIOR02 GPIOR03 GPIOR04 GPIOR05 GPIOR06 GPIOR07 GPIOR1 GPIOR10
+    GPIOR11 GPIOR12 GPIOR13 GPIOR14 GPIOR15 GPIOR16 GPIOR17 GPIOR2 GPIOR20 GPIOR21 GPIOR22 GPIOR23 GPIOR24
+    GPIOR25 GPIOR26 GPIOR27 GTCCR HAVE_HWSERIAL0 HEX HFUSE_DEFAULT HUGE_VAL_F128 HUGE_VAL_F32 HUGE_VAL_F32X
+    HUGE_VAL_F64 HUGE_VAL_F64X HardwareSerial HardwareSerial_h ICES1 ICF1 ICIE1 ICNC1 ICR1 ICR1H ICR1H0 ICR1H1
+    ICR1H2 ICR1H3 ICR1H4 ICR1H5 ICR1H6 ICR1H7 ICR1L ICR1L0 ICR1L1 ICR1L2 ICR1L3 ICR1L4 ICR1L5 ICR1L6 ICR1L7 INT0
+    INT0_vect_num INT1 INT16_WIDTH INT1_vect_num INT32_WIDTH INT64_WIDTH INT8_WIDTH INTF0 INTF1 INTMAX_WIDTH
+    INTPTR_WIDTH INT_FAST16_WIDTH INT_FAST32_WIDTH INT_FAST64_WIDTH INT_FAST8_WIDTH INT_LEAST16_WIDTH
+    INT_LEAST32_WIDTH INT_LEAST64_WIDTH INT_LEAST8_WIDTH ISC00 ISC01 ISC10 ISC11 ISR_BLOCK ISR_NAKED ISR_NOBLOCK
+    IVCE IVSEL LB_MODE_1 LB_MODE_2 LB_MODE_3 LFUSE_DEFAULT LITTLE_ENDIAN LOCKBITS LOCKBITS_DEFAULT LOCKMEM
+    LookaheadMode MCUCR MCUSR MISO MOSI MPCM0 MSTR MUX0 MUX1 MUX2 MUX3 NFDBITS NOT_AN_INTERRUPT NOT_A_PIN
+    NOT_A_PORT NOT_ON_TIMER NUM_ANALOG_INPUTS NUM_DIGITAL_PINS OCF0A OCF0B OCF1A OCF1B OCF2A OCF2B OCIE0A OCIE0B
+    OCIE1A OCIE1B OCIE2A OCIE2B OCR0A OCR0A_0 OCR0A_1 OCR0A_2 OCR0A_3 OCR0A_4 OCR0A_5 OCR0A_6 OCR0A_7 OCR0B
+    OCR0B_0 OCR0B_1 OCR0B_2 OCR0B_3 OCR0B_4 OCR0B_5 OCR0B_6 OCR0B_7 OCR1A OCR1AH OCR1AH0 OCR1AH1 OCR1AH2 OCR1AH3
+    OCR1AH4 OCR1AH5 OCR1AH6 OCR1AH7 OCR1AL OCR1AL0 OCR1AL1 OCR1AL2 OCR1AL3 OCR1AL4 OCR1AL5 OCR1AL6 OCR1AL7 OCR1B
+    OCR1BH OCR1BH0 OCR1BH1 OCR1BH2 OCR1BH3 OCR1BH4 OCR1BH5 OCR1BH6 OCR1BH7 OCR1BL OCR1BL0 OCR1BL1 OCR1BL2
+    OCR1BL3 OCR1BL4 OCR1BL5 OCR1BL6 OCR1BL7 OCR2A OCR2AUB OCR2B OCR2BUB OCR2_0 OCR2_1 OCR2_2 OCR2_3 OCR2_4
+    OCR2_5 OCR2_6 OCR2_7 OCT OSCCAL PB0 PB1 PB2 PB3 PB4 PB5 PB6 PB7 PC0 PC1 PC2 PC3 PC4 PC5 PC6 PCICR PCIE0
+    PCIE1 PCIE2 PCIF0 PCIF1 PCIF2 PCIFR PCINT0 PCINT0_vect_num PCINT1 PCINT10 PCINT11 PCINT12 PCINT13 PCINT14
+    PCINT16 PCINT17 PCINT18 PCINT19 PCINT1_vect_num PCINT2 PCINT20 PCINT21 PCINT22 PCINT23 PCINT2_vect_num
+    PCINT3 PCINT4 PCINT5 PCINT6 PCINT7 PCINT8 PCINT9 PCMSK0 PCMSK1 PCMSK2 PD0 PD1 PD2 PD3 PD4 PD5 PD6 PD7
+    PDP_ENDIAN PGERS PGM_P PGM_VOID_P PGWRT PIN0 PIN1 PIN2 PIN3 PIN4 PIN5 PIN6 PIN7 PINB PINB0 PINB1 PINB2 PINB3
+    PINB4 PINB5 PINB6 PINB7 PINC PINC0 PINC1 PINC2 PINC3 PINC4 PINC5 PINC6 PIND PIND0 PIND1 PIND2 PIND3 PIND4
+    PIND5 PIND6 PIND7 PIN_A0 PIN_A1 PIN_A2 PIN_A3 PIN_A4 PIN_A5 PIN_A6 PIN_A7 PIN_SPI_MISO PIN_SPI_MOSI
+    PIN_SPI_SCK PIN_SPI_SS PIN_WIRE_SCL PIN_WIRE_SDA PORF PORT0 PORT1 PORT2 PORT3 PORT4 PORT5 PORT6 PORT7 PORTB
+    PORTB0 PORTB1 PORTB2 PORTB3 PORTB4 PORTB5 PORTB6 PORTB7 PORTC PORTC0 PORTC1 PORTC2 PORTC3 PORTC4 PORTC5
+    PORTC6 PORTD PORTD0 PORTD1 PORTD2 PORTD3 PORTD4 PORTD5 PORTD6 PORTD7 PRADC PRIX16 PRIX32 PRIX8 PRIXFAST16
+    PRIXFAST32 PRIXFAST8 PRIXLEAST16 PRIXLEAST32 PRIXLEAST8 PRIXPTR PRId16 PRId32 PRId8 PRIdFAST16 PRIdFAST32
+    PRIdFAST8 PRIdLEAST16 PRIdLEAST32 PRIdLEAST8 PRIdPTR PRIi16 PRIi32 PRIi8 PRIiFAST16 PRIiFAST32 PRIiFAST8
+    PRIiLEAST16 PRIiLEAST32 PRIiLEAST8 PRIiPTR PRIo16 PRIo32 PRIo8 PRIoFAST16 PRIoFAST32 PRIoFAST8 PRIoLEAST16
+    PRIoLEAST32 PRIoLEAST8 PRIoPTR PRIu16 PRIu32 PRIu8 PRIuFAST16 PRIuFAST32 PRIuFAST8 PRIuLEAST16 PRIuLEAST32
+    PRIuLEAST8 PRIuPTR PRIx16 PRIx32 PRIx8 PRIxFAST16 PRIxFAST32 PRIxFAST8 PRIxLEAST16 PRIxLEAST32 PRIxLEAST8
+    PRIxPTR PRR PRSPI PRTIM0 PRTIM1 PRTIM2 PRTWI PRUSART0 PSRASY PSRSYNC PTRDIFF_WIDTH PUD Pins_Arduino_h
+    Print_h Printable Printable_h RAMEND RAMSTART RANDOM_MAX REFS0 REFS1 RWWSB RWWSRE RXB80 RXC0 RXCIE0 RXEN0
+    SCK SCL SCNd16 SCNd32 SCNd8 SCNdFAST16 SCNdFAST32 SCNdFAST8 SCNdLEAST16 SCNdLEAST32 SCNdLEAST8 SCNdPTR
+    SCNi16 SCNi32 SCNi8 SCNiFAST16 SCNiFAST32 SCNiFAST8 SCNiLEAST16 SCNiLEAST32 SCNiLEAST8 SCNiPTR SCNo16 SCNo32
+    SCNo8 SCNoFAST16 SCNoFAST32 SCNoFAST8 SCNoLEAST16 SCNoLEAST32 SCNoLEAST8 SCNoPTR SCNu16 SCNu32 SCNu8
+    SCNuFAST16 SCNuFAST32 SCNuFAST8 SCNuLEAST16 SCNuLEAST32 SCNuLEAST8 SCNuPTR SCNx16 SCNx32 SCNx8 SCNxFAST16
+    SCNxFAST32 SCNxFAST8 SCNxLEAST16 SCNxLEAST32 SCNxLEAST8 SCNxPTR SDA SE SEEK_CUR SEEK_END SEEK_SET SELFPRGEN
+    SERIAL_5E1 SERIAL_5E2 SERIAL_5N1 SERIAL_5N2 SERIAL_5O1 SERIAL_5O2 SERIAL_6E1 SERIAL_6E2 SERIAL_6N1
+    SERIAL_6N2 SERIAL_6O1 SERIAL_6O2 SERIAL_7E1 SERIAL_7E2 SERIAL_7N1 SERIAL_7N2 SERIAL_7O1 SERIAL_7O2
+    SERIAL_8E1 SERIAL_8E2 SERIAL_8N1 SERIAL_8N2 SERIAL_8O1 SERIAL_8O2 SERIAL_PORT_HARDWARE SERIAL_PORT_MONITOR
+    SERIAL_RX_BUFFER_SIZE SERIAL_TX_BUFFER_SIZE SIGNATURE_0 SIGNATURE_1 SIGNATURE_2 SIGRD SIG_ATOMIC_WIDTH
+    SIZE_WIDTH SKIP_ALL SKIP_NONE SKIP_WHITESPACE SLEEP_MODE_ADC SLEEP_MODE_EXT_STANDBY SLEEP_MODE_IDLE
+    SLEEP_MODE_PWR_DOWN SLEEP_MODE_PWR_SAVE SLEEP_MODE_STANDBY SM0 SM1 SM2 SMCR SNAN SNANF SNANF128 SNANF32
+    SNANF32X SNANF64 SNANF64X SNANL SP SPCR SPDR SPDR0 SPDR1 SPDR2 SPDR3 SPDR4 SPDR5 SPDR6 SPDR7 SPE SPH SPI2X
+    SPIE SPIF SPI_STC_vect_num SPL SPMCSR SPMEN SPMIE SPM_PAGESIZE SPM_READY_vect_num SPR0 SPR1 SPSR SREG SREG_C
+    SREG_H SREG_I SREG_N SREG_S SREG_T SREG_V SREG_Z SS Stream_h StringSumHelper String_class_h TCCR0A TCCR0B
+    TCCR1A TCCR1B TCCR1C TCCR2A TCCR2B TCN2UB TCNT0 TCNT0_0 TCNT0_1 TCNT0_2 TCNT0_3 TCNT0_4 TCNT0_5 TCNT0_6
+    TCNT0_7 TCNT1 TCNT1H TCNT1H0 TCNT1H1 TCNT1H2 TCNT1H3 TCNT1H4 TCNT1H5 TCNT1H6 TCNT1H7 TCNT1L TCNT1L0 TCNT1L1
+    TCNT1L2 TCNT1L3 TCNT1L4 TCNT1L5 TCNT1L6 TCNT1L7 TCNT2 TCNT2_0 TCNT2_1 TCNT2_2 TCNT2_3 TCNT2_4 TCNT2_5
+    TCNT2_6 TCNT2_7 TCR2AUB TCR2BUB TIFR0 TIFR1 TIFR2 TIMER0A TIMER0B TIMER0_COMPA_vect_num
+    TIMER0_COMPB_vect_num TIMER0_OVF_vect_num TIMER1A TIMER1B TIMER1C TIMER1_CAPT_vect_num TIMER1_COMPA_vect_num
+    TIMER1_COMPB_vect_num TIMER1_OVF_vect_num TIMER2 TIMER2A TIMER2B TIMER2_COMPA_vect_num TIMER2_COMPB_vect_num
+    TIMER2_OVF_vect_num TIMER3A TIMER3B TIMER3C TIMER4A TIMER4B TIMER4C TIMER4D TIMER5A TIMER5B TIMER5C TIMSK0
+    TIMSK1 TIMSK2 TOIE0 TOIE1 TOIE2 TOV0 TOV1 TOV2 TSM TWA0 TWA1 TWA2 TWA3 TWA4 TWA5 TWA6 TWAM0 TWAM1 TWAM2
+    TWAM3 TWAM4 TWAM5 TWAM6 TWAMR TWAR TWBR TWBR0 TWBR1 TWBR2 TWBR3 TWBR4 TWBR5 TWBR6 TWBR7 TWCR TWD0 TWD1 TWD2
+    TWD3 TWD4 TWD5 TWD6 TWD7 TWDR TWEA TWEN TWGCE TWIE TWINT TWI_vect_num TWPS0 TWPS1 TWS3 TWS4 TWS5 TWS6 TWS7
+    TWSR TWSTA TWSTO TWWC TXB80 TXC0 TXCIE0 TXEN0 U2X0 UBRR0 UBRR0H UBRR0L UBRR0_0 UBRR0_1 UBRR0_10 UBRR0_11
+    UBRR0_2 UBRR0_3 UBRR0_4 UBRR0_5 UBRR0_6 UBRR0_7 UBRR0_8 UBRR0_9 UCPHA0 UCPOL0 UCSR0A UCSR0B UCSR0C UCSZ00
+    UCSZ01 UCSZ02 UDORD0 UDR0 UDR0_0 UDR0_1 UDR0_2 UDR0_3 UDR0_4 UDR0_5 UDR0_6 UDR0_7 UDRE0 UDRIE0 UINT16_WIDTH
+    UINT32_WIDTH UINT64_WIDTH UINT8_WIDTH UINTMAX_WIDTH UINTPTR_WIDTH UINT_FAST16_WIDTH UINT_FAST32_WIDTH
+    UINT_FAST64_WIDTH UINT_FAST8_WIDTH UINT_LEAST16_WIDTH UINT_LEAST32_WIDTH UINT_LEAST64_WIDTH
+    UINT_LEAST8_WIDTH UMSEL00 UMSEL01 UPE0 UPM00 UPM01 USART_RX_vect_num USART_TX_vect_num USART_UDRE_vect_num
+    USBS0 USB_EP_SIZE WCHAR_WIDTH WCOL WCONTINUED WDCE WDE WDIE WDIF WDP0 WDP1 WDP2 WDP3 WDRF WDTCSR
+    WDT_vect_num WEXITED WGM00 WGM01 WGM02 WGM10 WGM11 WGM12 WGM13 WGM20 WGM21 WGM22 WINT_WIDTH WNOHANG WNOWAIT
+    WSTOPPED WUNTRACED XRAMEND XRAMSIZE a64l acosf128 acosf32 acosf32x acosf64 acosf64x acoshf128 acoshf32
+    acoshf32x acoshf64 acoshf64x aligned_alloc alloca arc4random arc4random_buf arc4random_uniform asinf128
+    asinf32 asinf32x asinf64 asinf64x asinhf128 asinhf32 asinhf32x asinhf64 asinhf64x at_quick_exit atan2f128
+    atan2f32 atan2f32x atan2f64 atan2f64x atanf128 atanf32 atanf32x atanf64 atanf64x atanhf128 atanhf32
+    atanhf32x atanhf64 atanhf64x attachInterrupt canonicalize canonicalize_file_name canonicalizef
+    canonicalizef128 canonicalizef32 canonicalizef32x canonicalizef64 canonicalizef64x canonicalizel cbrtf128
+    cbrtf32 cbrtf32x cbrtf64 cbrtf64x ceilf128 ceilf32 ceilf32x ceilf64 ceilf64x clearenv clearerr copysignf128
+    copysignf32 copysignf32x copysignf64 copysignf64x cosf128 cosf32 cosf32x cosf64 cosf64x coshf128 coshf32
+    coshf32x coshf64 coshf64x daddl ddivl detachInterrupt dfmal digital_pin_to_bit_mask_PGM
+    digital_pin_to_port_PGM digital_pin_to_timer_PGM dmull drand48 drand48_data drand48_r dsqrtl dsubl dtostre
+    dtostrf ecvt ecvt_r eeprom_read_block eeprom_read_byte eeprom_read_dword eeprom_read_float eeprom_read_word
+    eeprom_update_block eeprom_update_byte eeprom_update_dword eeprom_update_float eeprom_update_word
+    eeprom_write_block eeprom_write_byte eeprom_write_dword eeprom_write_float eeprom_write_word erand48
+    erand48_r erfcf128 erfcf32 erfcf32x erfcf64 erfcf64x erff128 erff32 erff32x erff64 erff64x exp10f128
+    exp10f32 exp10f32x exp10f64 exp10f64x exp2f128 exp2f32 exp2f32x exp2f64 exp2f64x expf128 expf32 expf32x
+    expf64 expf64x expm1f128 expm1f32 expm1f32x expm1f64 expm1f64x f32addf128 f32addf32x f32addf64 f32addf64x
+    f32divf128 f32divf32x f32divf64 f32divf64x f32fmaf128 f32fmaf32x f32fmaf64 f32fmaf64x f32mulf128 f32mulf32x
+    f32mulf64 f32mulf64x f32sqrtf128 f32sqrtf32x f32sqrtf64 f32sqrtf64x f32subf128 f32subf32x f32subf64
+    f32subf64x f32xaddf128 f32xaddf64 f32xaddf64x f32xdivf128 f32xdivf64 f32xdivf64x f32xfmaf128 f32xfmaf64
+    f32xfmaf64x f32xmulf128 f32xmulf64 f32xmulf64x f32xsqrtf128 f32xsqrtf64 f32xsqrtf64x f32xsubf128 f32xsubf64
+    f32xsubf64x f64addf128 f64addf64x f64divf128 f64divf64x f64fmaf128 f64fmaf64x f64mulf128 f64mulf64x
+    f64sqrtf128 f64sqrtf64x f64subf128 f64subf64x f64xaddf128 f64xdivf128 f64xfmaf128 f64xmulf128 f64xsqrtf128
+    f64xsubf128 fabsf128 fabsf32 fabsf32x fabsf64 fabsf64x fadd faddl fclose fcvt fcvt_r fd_mask fd_set fdevopen
+    fdimf128 fdimf32 fdimf32x fdimf64 fdimf64x fdiv fdivl fdopen feof ferror fflush ffma ffmal ffs ffsl ffsll
+    fgetc fgetpos fgets fileno floorf128 floorf32 floorf32x floorf64 floorf64x fmaf128 fmaf32 fmaf32x fmaf64
+    fmaf64x fmaxf128 fmaxf32 fmaxf32x fmaxf64 fmaxf64x fmaximum fmaximum_mag fmaximum_mag_num fmaximum_mag_numf
+    fmaximum_mag_numf128 fmaximum_mag_numf32 fmaximum_mag_numf32x fmaximum_mag_numf64 fmaximum_mag_numf64x
+    fmaximum_mag_numl fmaximum_magf fmaximum_magf128 fmaximum_magf32 fmaximum_magf32x fmaximum_magf64
+    fmaximum_magf64x fmaximum_magl fmaximum_num fmaximum_numf fmaximum_numf128 fmaximum_numf32 fmaximum_numf32x
+    fmaximum_numf64 fmaximum_numf64x fmaximum_numl fmaximumf fmaximumf128 fmaximumf32 fmaximumf32x fmaximumf64
+    fmaximumf64x fmaximuml fmaxmag fmaxmagf fmaxmagf128 fmaxmagf32 fmaxmagf32x fmaxmagf64 fmaxmagf64x fmaxmagl
+    fminf128 fminf32 fminf32x fminf64 fminf64x fminimum fminimum_mag fminimum_mag_num fminimum_mag_numf
+    fminimum_mag_numf128 fminimum_mag_numf32 fminimum_mag_numf32x fminimum_mag_numf64 fminimum_mag_numf64x
+    fminimum_mag_numl fminimum_magf fminimum_magf128 fminimum_magf32 fminimum_magf32x fminimum_magf64
+    fminimum_magf64x fminimum_magl fminimum_num fminimum_numf fminimum_numf128 fminimum_numf32 fminimum_numf32x
+    fminimum_numf64 fminimum_numf64x fminimum_numl fminimumf fminimumf128 fminimumf32 fminimumf32x fminimumf64
+    fminimumf64x fminimuml fminmag fminmagf fminmagf128 fminmagf32 fminmagf32x fminmagf64 fminmagf64x fminmagl
+    fmodf128 fmodf32 fmodf32x fmodf64 fmodf64x fmul fmull fopen fprintf fprintf_P fputc fputs fputs_P fread
+    freopen frexpf128 frexpf32 frexpf32x frexpf64 frexpf64x fromfp fromfpf fromfpf128 fromfpf32 fromfpf32x
+    fromfpf64 fromfpf64x fromfpl fromfpx fromfpxf fromfpxf128 fromfpxf32 fromfpxf32x fromfpxf64 fromfpxf64x
+    fromfpxl fscanf fscanf_P fseek fsetpos fsqrt fsqrtl fsub fsubl ftell fwrite gcvt getc getchar getloadavg
+    getpayload getpayloadf getpayloadf128 getpayloadf32 getpayloadf32x getpayloadf64 getpayloadf64x getpayloadl
+    getpt gets getsubopt grantpt hypotf128 hypotf32 hypotf32x hypotf64 hypotf64x ilogbf128 ilogbf32 ilogbf32x
+    ilogbf64 ilogbf64x init initVariant initstate initstate_r isAlpha isAlphaNumeric isAscii isControl isDigit
+    isGraph isHexadecimalDigit isLowerCase isPrintable isPunct isSpace isUpperCase isWhitespace isalnum isalpha
+    isascii isblank iscanonical iscntrl isdigit iseqsig isfinitef isgraph islower isprint ispunct issignaling
+    isspace isupper isxdigit iszero itoa j0f128 j0f32 j0f32x j0f64 j0f64x j1f128 j1f32 j1f32x j1f64 j1f64x
+    jnf128 jnf32 jnf32x jnf64 jnf64x jrand48 jrand48_r l64a lcong48 lcong48_r ldexpf128 ldexpf32 ldexpf32x
+    ldexpf64 ldexpf64x lerp lgamma_r lgammaf128 lgammaf128_r lgammaf32 lgammaf32_r lgammaf32x lgammaf32x_r
+    lgammaf64 lgammaf64_r lgammaf64x lgammaf64x_r lgammaf_r lgammal_r linux llogb llogbf llogbf128 llogbf32
+    llogbf32x llogbf64 llogbf64x llogbl llrintf128 llrintf32 llrintf32x llrintf64 llrintf64x llroundf128
+    llroundf32 llroundf32x llroundf64 llroundf64x log10f128 log10f32 log10f32x log10f64 log10f64x log1pf128
+    log1pf32 log1pf32x log1pf64 log1pf64x log2f128 log2f32 log2f32x log2f64 log2f64x logbf128 logbf32 logbf32x
+    logbf64 logbf64x logf128 logf32 logf32x logf64 logf64x lrand48 lrand48_r lrintf128 lrintf32 lrintf32x
+    lrintf64 lrintf64x lroundf128 lroundf32 lroundf32x lroundf64 lroundf64x ltoa makeWord mblen mbstowcs mbtowc
+    memccpy memccpy_P memchr memchr_P memcmp_P memcmp_PF memcpy_P memcpy_PF memmem memmem_P memmove memrchr
+    memrchr_P mkdtemp mkostemp mkostemp64 mkostemps mkostemps64 mkstemp mkstemp64 mkstemps mkstemps64 mktemp
+    modff128 modff32 modff32x modff64 modff64x mrand48 mrand48_r nanf128 nanf32 nanf32x nanf64 nanf64x
+    nearbyintf128 nearbyintf32 nearbyintf32x nearbyintf64 nearbyintf64x nextafterf128 nextafterf32 nextafterf32x
+    nextafterf64 nextafterf64x nextdown nextdownf nextdownf128 nextdownf32 nextdownf32x nextdownf64 nextdownf64x
+    nextdownl nextup nextupf nextupf128 nextupf32 nextupf32x nextupf64 nextupf64x nextupl nrand48 nrand48_r
+    on_exit perror port_to_input_PGM port_to_mode_PGM port_to_output_PGM posix_memalign posix_openpt powf128
+    powf32 powf32x powf64 powf64x printf printf_P pselect ptsname ptsname_r pulseIn pulseInLong putc putchar
+    putenv puts puts_P qecvt qecvt_r qfcvt qfcvt_r qgcvt qsort_r quick_exit rand_r random_data random_r
+    reallocarray realpath remainderf128 remainderf32 remainderf32x remainderf64 remainderf64x remove remquof128
+    remquof32 remquof32x remquof64 remquof64x rename rewind rintf128 rintf32 rintf32x rintf64 rintf64x roundeven
+    roundevenf roundevenf128 roundevenf32 roundevenf32x roundevenf64 roundevenf64x roundevenl roundf128 roundf32
+    roundf32x roundf64 roundf64x rpmatch scalblnf128 scalblnf32 scalblnf32x scalblnf64 scalblnf64x scalbnf128
+    scalbnf32 scalbnf32x scalbnf64 scalbnf64x scanf scanf_P secure_getenv seed48 seed48_r select serialEventRun
+    setbuf setenv setpayload setpayloadf setpayloadf128 setpayloadf32 setpayloadf32x setpayloadf64
+    setpayloadf64x setpayloadl setpayloadsig setpayloadsigf setpayloadsigf128 setpayloadsigf32 setpayloadsigf32x
+    setpayloadsigf64 setpayloadsigf64x setpayloadsigl setstate setstate_r setvbuf shiftIn shiftOut signbitf
+    sincosf128 sincosf32 sincosf32x sincosf64 sincosf64x sinf128 sinf32 sinf32x sinf64 sinf64x sinhf128 sinhf32
+    sinhf32x sinhf64 sinhf64x snprintf snprintf_P sprintf sprintf_P sqrtf128 sqrtf32 sqrtf32x sqrtf64 sqrtf64x
+    srand48 srand48_r srandom_r sscanf sscanf_P stderr stdin stdout strcasecmp strcasecmp_P strcasecmp_PF
+    strcasestr strcasestr_P strcat strcat_P strcat_PF strchr strchr_P strchrnul strchrnul_P strcmp strcmp_P
+    strcmp_PF strcoll strcpy_P strcpy_PF strcspn strcspn_P strdup strerror strfromd strfromf strfromf128
+    strfromf32 strfromf32x strfromf64 strfromf64x strfroml strlcat strlcat_P strlcat_PF strlcpy strlcpy_P
+    strlcpy_PF strlen_P strlen_PF strlwr strncasecmp strncasecmp_P strncasecmp_PF strncat strncat_P strncat_PF
+    strncmp strncmp_P strncmp_PF strncpy strncpy_P strncpy_PF strnlen strnlen_P strnlen_PF strpbrk strpbrk_P
+    strrchr strrchr_P strrev strsep strsep_P strspn strspn_P strstr strstr_P strstr_PF strtod_l strtof128
+    strtof128_l strtof32 strtof32_l strtof32x strtof32x_l strtof64 strtof64_l strtof64x strtof64x_l strtof_l
+    strtok strtok_P strtok_r strtok_rP strtol_l strtold strtold_l strtoll strtoll_l strtoq strtoul_l strtoull
+    strtoull_l strtouq strupr strxfrm t tanf128 tanf32 tanf32x tanf64 tanf64x tanhf128 tanhf32 tanhf32x tanhf64
+    tanhf64x tgammaf128 tgammaf32 tgammaf32x tgammaf64 tgammaf64x timespec timeval tmpfile tmpnam toAscii
+    toLowerCase toUpperCase toascii tolower totalorder totalorderf totalorderf128 totalorderf32 totalorderf32x
+    totalorderf64 totalorderf64x totalorderl totalordermag totalordermagf totalordermagf128 totalordermagf32
+    totalordermagf32x totalordermagf64 totalordermagf64x totalordermagl toupper truncf128 truncf32 truncf32x
+    truncf64 truncf64x u16 u32 u8 u_char u_int u_long u_short ufromfp ufromfpf ufromfpf128 ufromfpf32
+    ufromfpf32x ufromfpf64 ufromfpf64x ufromfpl ufromfpx ufromfpxf ufromfpxf128 ufromfpxf32 ufromfpxf32x
+    ufromfpxf64 ufromfpxf64x ufromfpxl uint ulong ultoa ungetc unix unlockpt unsetenv ushort utoa va_list valloc
+    vfprintf vfprintf_P vfscanf vfscanf_P vprintf vscanf vsnprintf vsnprintf_P vsprintf vsprintf_P wcstombs
+    wctomb x01 y0f128 y0f32 y0f32x y0f64 y0f64x y1f128 y1f32 y1f32x y1f64 y1f64x ynf128 ynf32 ynf32x ynf64
+    ynf64x
     """.split()  # noqa: SIM905
 )
