@@ -91,7 +91,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         namespace=a.namespace,
         fixed_point=a.fixed_point,
     )
-    check_request(req)
+    check_request(req, writing=False)  # run_export checks permissions too
     if a.if_changed and up_to_date(req):
         print(f"tinygmm: {a.header} is up to date")
         return 0

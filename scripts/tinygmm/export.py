@@ -59,9 +59,10 @@ def _generator_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def check_request(req: ExportRequest) -> None:
+def check_request(req: ExportRequest, writing: bool = True) -> None:
     """Everything about the outputs that can be refused before reading data or fitting.
 
+    ``writing=False``: all but the permission checks (an up-to-date set needs no write).
     Also deletes temporary files that a killed export left beside the outputs.
     """
     from .ctext import check_identifier
@@ -69,7 +70,9 @@ def check_request(req: ExportRequest) -> None:
 
     check_identifier(req.namespace)
     outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
-    check_outputs(req.data, outputs)
+    from .runtime import runtime_path
+
+    check_outputs(req.data, outputs, writable=writing, inputs={"the C++ runtime": runtime_path()})
     clean_stale_temps([p for p in outputs.values() if p is not None])
 
 

@@ -46,18 +46,18 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
-def _check_one(flag: str, given: Path) -> Path:
+def _check_one(flag: str, given: Path, writable: bool) -> Path:
     real = resolve(given)
     for part in real.parts:
         if len(os.fsencode(part)) > 255:  # NAME_MAX almost everywhere; stat() itself would fail
             raise TinyGMMError(f"{flag} {str(given)!r}: the name {part[:40]!r}... is longer than 255 bytes")
     try:
-        return _check_resolved(flag, given, real)
+        return _check_resolved(flag, given, real, writable)
     except OSError as exc:
         raise TinyGMMError(f"{flag} {str(given)!r}: {exc.strerror or exc}") from None
 
 
-def _check_resolved(flag: str, given: Path, real: Path) -> Path:
+def _check_resolved(flag: str, given: Path, real: Path, writable: bool) -> Path:
     if real.is_dir():
         raise TinyGMMError(f"{flag} {str(given)!r} is a folder, not a file; give a file name inside it")
     if real.exists() and not real.is_file():
@@ -78,11 +78,11 @@ def _check_resolved(flag: str, given: Path, real: Path) -> Path:
         raise TinyGMMError(
             f"{flag} {str(given)!r}: the file name is too long ({n} bytes; at most {limit - TEMP_OVERHEAD} here)"
         )
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if writable and not os.access(folder, os.W_OK | os.X_OK):
         raise TinyGMMError(
             f"{flag} {str(given)!r}: the folder {str(folder)!r} is not writable (read-only or immutable?)"
         )
-    if real.exists() and not os.access(real.parent, os.W_OK | os.X_OK):
+    if writable and real.exists() and not os.access(real.parent, os.W_OK | os.X_OK):
         raise TinyGMMError(f"{flag} {str(given)!r}: the folder {str(real.parent)!r} is not writable")
     return real
 
@@ -96,22 +96,26 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check_outputs(data: str | Path, outputs: dict[str, Path | None]) -> None:
+def check_outputs(
+    data: str | Path, outputs: dict[str, Path | None], writable: bool = True, inputs: dict[str, Path] | None = None
+) -> None:
     """Refuse outputs that are folders, unwritable, too long, the same file twice, or the data.
 
     ``outputs`` maps a flag (``--header``) to its path, or None when that output is off.
+    ``writable=False`` skips the permission checks (for ``--if-changed`` before it knows
+    whether anything will be written). ``inputs`` names other files an output must not
+    overwrite (``{"the C++ runtime": path}``); the data always is one.
     """
     real: dict[str, Path] = {}
     for flag, path in outputs.items():
         if path is not None:
-            real[flag] = _check_one(flag, path)
-    data_real = resolve(Path(data))
+            real[flag] = _check_one(flag, path, writable)
+    protected = {"the training data": Path(data), **(inputs or {})}
     flags = list(real)
     for i, flag in enumerate(flags):
-        if _same(real[flag], data_real):
-            raise TinyGMMError(
-                f"{flag} {str(outputs[flag])!r} is the training data {str(data)!r}; it would be overwritten"
-            )
+        for label, path in protected.items():
+            if _same(real[flag], resolve(path)):
+                raise TinyGMMError(f"{flag} {str(outputs[flag])!r} is {label} {str(path)!r}; it would be overwritten")
         for other in flags[:i]:
             if _same(real[flag], real[other]):
                 raise TinyGMMError(

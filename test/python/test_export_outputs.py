@@ -25,6 +25,7 @@ import pytest
 
 from tinygmm.cli import main
 from tinygmm.export import INPUT_HASH_TAG
+from tinygmm.runtime import runtime_path
 
 PREVIOUS = {"GMM.h": b"// previous header\n", "GMM.json": b"{}\n", "golden.h": b"// previous vectors\n"}
 
@@ -114,6 +115,10 @@ COLLISIONS = {
     "header through a symlink": (argv(header="link/GMM.h", json_="out/GMM.h"), "--header and --json name the same"),
     "vectors is a symlink to the json": (argv(vectors="out/alias.h"), "--json and --vectors name the same file"),
     "header is a hard link to the data": (argv(header="out/hard.csv"), "is the training data"),
+    "header is the C++ runtime": (
+        argv(header=str(runtime_path())),
+        "is the C++ runtime",
+    ),
 }
 
 
@@ -166,22 +171,39 @@ def test_unwritable_outputs_refused_before_fitting(
     refused(tmp_path, capsys, args, message)
 
 
-def test_read_only_or_immutable_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_fit: None) -> None:
-    prepare(tmp_path)
-    folder = tmp_path / "out"
+def lock(folder: Path) -> list[str]:
+    """Make folder unwritable (immutable for root, mode 555 otherwise); return the command that undoes it."""
     if os.geteuid() == 0:  # root writes through mode bits; an immutable folder stops even root
         chattr = shutil.which("chattr")
         if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
             pytest.skip("running as root and chattr +i is not available on this file system")
-        undo = [chattr, "-i", str(folder)]
-    else:
-        folder.chmod(0o555)
-        undo = ["chmod", "755", str(folder)]
+        return [chattr, "-i", str(folder)]
+    folder.chmod(0o555)
+    return ["chmod", "755", str(folder)]
+
+
+def test_read_only_or_immutable_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before fitting; but an up-to-date set in a locked folder is fine for --if-changed."""
+    prepare(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    fresh = argv("fresh/GMM.h", "fresh/GMM.json", "fresh/golden.h")
+    assert main(fresh) == 0
+    capsys.readouterr()
+    undo = [lock(tmp_path / "out"), lock(tmp_path / "fresh")]
     try:
+        assert main([*fresh, "--if-changed"]) == 0
+        assert "up to date" in capsys.readouterr().out
+        import tinygmm.fit
+
+        monkeypatch.setattr(tinygmm.fit, "fit", None)  # refused before fitting: never called
         refused(tmp_path, capsys, argv(), "--header 'out/GMM.h': the folder")
         refused(tmp_path, capsys, argv(header="elsewhere/GMM.h", json_="out/new/m.json"), "is not writable")
+        refused(tmp_path, capsys, [*fresh, "--if-changed", "--scaler", "standard"], "is not writable")
     finally:
-        subprocess.run(undo, check=True)
+        for cmd in undo:
+            subprocess.run(cmd, check=True)
 
 
 # --------------------------------------------------------------------------
