@@ -21,6 +21,7 @@ these functions, so nothing they type becomes code:
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .errors import TinyGMMError
 
@@ -178,10 +179,12 @@ def check_feature_names(names: list[str]) -> None:
         bad = next((ch for ch in n if not " " <= ch <= "~"), None)
         if bad is not None:
             kind = "a non-ASCII character" if ord(bad) > 0x7F else "a control character"
+            plain = unicodedata.normalize("NFKD", n).encode("ascii", "ignore").decode()
+            plain = "".join(ch for ch in plain if " " <= ch <= "~").strip()
             raise TinyGMMError(
                 f"feature name {n!r} has {kind} ({bad!r}, U+{ord(bad):04X}); the device and its serial "
-                f"protocol speak ASCII: rename the column in the CSV header to plain ASCII "
-                f"(e.g. {n.encode('ascii', 'replace').decode().replace('?', '_')!r})"
+                "protocol speak ASCII: rename the column in the CSV header to plain ASCII"
+                + (f" (e.g. {plain!r})" if plain else "")
             )
         if "|" in n:
             raise TinyGMMError(f"feature name {n!r} contains '|', which the device protocol uses between names")
@@ -194,7 +197,7 @@ def check_feature_names(names: list[str]) -> None:
 # comments, string and character literals (with their escapes), or one token
 _LEX_RE = re.compile(
     r"""//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
-    r"""|(?P<num>\.?\d(?:[eEpP][+-]|[\w.'])*)|(?P<id>[A-Za-z_]\w*)|(?P<op>::|\S)""",
+    r"""|(?P<num>\.?\d(?:[eEpP][+-]|[\w.'])*)|(?P<id>[A-Za-z_]\w*)|(?P<op>::|->|\S)""",
     re.DOTALL,
 )
 _NON_FINITE_NAMES = frozenset({"nan", "inf", "NAN", "INFINITY", "HUGE_VAL", "HUGE_VALF", "nanf", "inff"})

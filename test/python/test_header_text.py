@@ -294,6 +294,8 @@ def test_non_ascii_feature_name_refused_before_fitting(
     argv = prepare(tmp_path, header=f"a,{name}")
     line = assert_refused(tmp_path, capsys, argv, f"feature name {name!r} has a non-ASCII character")
     assert "rename the column in the CSV header to plain ASCII" in line
+    if name == "Temp\u00e9rature":
+        assert line.endswith("(e.g. 'Temperature')")
 
 
 def test_non_ascii_data_path_is_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
