@@ -259,6 +259,35 @@ def test_failed_rename_restores_the_previous_outputs(
     assert temp_files(tmp_path) == []
 
 
+def test_disk_full_while_writing_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second temporary file cannot be written (ENOSPC): one line, no output replaced, no temp left."""
+    prepare(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    import tinygmm.atomic
+
+    real_fdopen = os.fdopen
+    opened = []
+
+    def fdopen(fd: int, *args: object, **kw: object):  # returns what os.fdopen returns
+        opened.append(fd)
+        fh = real_fdopen(fd, *args, **kw)  # type: ignore[call-overload]
+        if len(opened) == 2:
+            fh.close()
+            raise OSError(28, "No space left on device")
+        return fh
+
+    monkeypatch.setattr(tinygmm.atomic.os, "fdopen", fdopen)
+    rc = main(argv())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert "cannot write" in err[0] and "No space left on device; no output was changed" in err[0]
+    for name, content in PREVIOUS.items():
+        assert (tmp_path / "out" / name).read_bytes() == content, name
+    assert temp_files(tmp_path) == []
+
+
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
