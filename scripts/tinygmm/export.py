@@ -67,11 +67,10 @@ def check_request(req: ExportRequest, writing: bool = True) -> None:
     """
     from .ctext import check_identifier
     from .paths import check_outputs, clean_stale_temps
+    from .runtime import runtime_path
 
     check_identifier(req.namespace)
     outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
-    from .runtime import runtime_path
-
     check_outputs(req.data, outputs, writable=writing, inputs={"the C++ runtime": runtime_path()})
     clean_stale_temps([p for p in outputs.values() if p is not None])
 
