@@ -54,7 +54,7 @@ def _generator_fingerprint() -> str:
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in (runtime_path(), here / "codegen.py", here / "vectors.py"):
+    for path in (runtime_path(), *sorted((here / "codegen").glob("*.py")), here / "vectors.py"):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
