@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: faff2073045439cb
+// tinygmm-inputs: 22500e598eb91416
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -306,6 +306,19 @@ inline void centre_exact(const float* x, float* w, const float* offset, const ui
 template <int D>
 inline void standardize(const float* x, float* z, const float* offset, const float* inv_scale) {
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
+}
+
+// v = M (x - centre), M (P x D) stored by column: for pipelines whose linear
+// steps (a PCA, scalers around it) were folded at export into one map. One
+// subtraction per raw feature and P * D multiply-adds; the mixture is then
+// evaluated on v (P features) as any other model.
+template <int D, int P>
+inline void project(const float* x, float* v, const float* centre, const float* m) {
+  for (int i = 0; i < P; ++i) v[i] = 0.0f;
+  for (int j = 0; j < D; ++j) {
+    const float d = x[j] - TINYGMM_READ(centre + j);
+    for (int i = 0; i < P; ++i) v[i] += TINYGMM_READ(m++) * d;
+  }
 }
 
 // The bin of v among ascending edges (the number of edges <= v).

@@ -290,6 +290,19 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
 }
 
+// v = M (x - centre), M (P x D) stored by column: for pipelines whose linear
+// steps (a PCA, scalers around it) were folded at export into one map. One
+// subtraction per raw feature and P * D multiply-adds; the mixture is then
+// evaluated on v (P features) as any other model.
+template <int D, int P>
+inline void project(const float* x, float* v, const float* centre, const float* m) {
+  for (int i = 0; i < P; ++i) v[i] = 0.0f;
+  for (int j = 0; j < D; ++j) {
+    const float d = x[j] - TINYGMM_READ(centre + j);
+    for (int i = 0; i < P; ++i) v[i] += TINYGMM_READ(m++) * d;
+  }
+}
+
 // The bin of v among ascending edges (the number of edges <= v).
 template <int NB>
 inline int bin_of(float v, const int32_t* edge_keys) {  // edges as order_key values, ascending

@@ -238,10 +238,13 @@ def fixed_bins(m: ExportedModel, q: FixedPoint, nb: int = 16) -> FixedBins:
     return FixedBins(lo, s, visit, bound)
 
 
-def fixed_point_code(m: ExportedModel) -> tuple[str, str]:
-    """(detail arrays + policy, public functions) of the fixed-point path."""
+def fixed_point_code(m: ExportedModel, projected: bool = False) -> tuple[str, str]:
+    """(detail arrays + policy, public functions) of the fixed-point path.
+
+    m is the mixture on its own input; projected: the header's x is projected first.
+    """
     q = fixed_point(m)
-    return fixed_tables(m, q, fixed_bins(m, q)), fixed_public(q)
+    return fixed_tables(m, q, fixed_bins(m, q)), fixed_public(q, projected)
 
 
 def fixed_tables(m: ExportedModel, q: FixedPoint, bins: FixedBins) -> str:
@@ -304,8 +307,10 @@ def fixed_tables(m: ExportedModel, q: FixedPoint, bins: FixedBins) -> str:
     return arrays + policy
 
 
-def fixed_public(q: FixedPoint) -> str:
+def fixed_public(q: FixedPoint, projected: bool = False) -> str:
     """The public fixed-point functions (quantize, predict_fixed, predict_q) and their error bound."""
+    dims = "N_DIMS" if projected else "N_FEATURES"
+    project, v = ("\n  float v[N_DIMS];\n  project(x, v);", "v") if projected else ("", "x")
     public = f"""
 // ---- fixed point (--fixed-point) ----
 // z = (x - offset) / scale is quantised as zq = round(z * 2^FIXED_INPUT_BITS)
@@ -319,8 +324,8 @@ static const int FIXED_LOG_PROB_BITS = {2 * q.T};
 static const float FIXED_Z_MAX = {cfloat(q.zmax)};
 static const float FIXED_Y_ERROR_MAX = {cfloat(q.max_column_error())};
 // false when x is outside the quantisation domain (or NaN)
-inline bool quantize(const float* x, int16_t* zq) {{
-  return tinygmm::quantize<N_FEATURES, {"true" if q.fused else "false"}>(x, zq, detail::Q_A, detail::Q_GAIN, detail::Q_PERM);
+inline bool quantize(const float* x, int16_t* zq) {{{project}
+  return tinygmm::quantize<{dims}, {"true" if q.fused else "false"}>({v}, zq, detail::Q_A, detail::Q_GAIN, detail::Q_PERM);
 }}
 // integer-only predict on quantised inputs (as quantize makes them)
 inline int predict_fixed(const int16_t* zq) {{
@@ -330,7 +335,7 @@ inline int predict_fixed(const int16_t* zq) {{
 // predict through the fixed-point path; inputs outside the domain (and the
 // rare winner with a clamped term) are decided by the float predict
 inline int predict_q(const float* x) {{
-  int16_t zq[N_FEATURES];
+  int16_t zq[{dims}];
   if (quantize(x, zq)) {{
     bool clamped;
     const int k = tinygmm::predict_fixed<detail::Fixed>(zq, &clamped);

@@ -9,6 +9,7 @@ from ..model import ExportedModel
 from ..runtime import RUNTIME_NAME, runtime_path
 from .clit import c_string
 from .fixedpoint import fixed_point_code
+from .projection import entry_points, projection_tables
 from .records import device_arrays
 
 _GUARD_RE = re.compile(r"[^A-Za-z0-9]+")
@@ -22,8 +23,16 @@ def render_header(m: ExportedModel, provenance: list[str], namespace: str = "gmm
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", namespace):
         raise TinyGMMError(f"invalid C++ namespace {namespace!r}")
     guard = "TINYGMM_MODEL_" + _GUARD_RE.sub("_", namespace).upper() + "_H"
-    dev = device_arrays(m)
-    fixed_detail, fixed_public = fixed_point_code(m) if fixed_point else ("", "")
+    view = m.mixture_view()  # the mixture on its own input (after the projection, if any)
+    projected = m.projection is not None
+    dev = device_arrays(view)
+    fixed_detail, fixed_public = fixed_point_code(view, projected) if fixed_point else ("", "")
+    proj_tables = projection_tables(m) + "\n" if projected else ""
+    dims = (
+        f"// the mixture's dimension, after the projection\nstatic const int N_DIMS = {m.n_dims};\n"
+        if projected
+        else ""
+    )
     runtime = runtime_path().read_text(encoding="utf-8")
     names = "|".join(m.feature_names)
     for n in m.feature_names:
@@ -39,7 +48,7 @@ def render_header(m: ExportedModel, provenance: list[str], namespace: str = "gmm
 //   int   predict_proba(const float* x, float* p);      // sklearn predict_proba, returns argmax
 //   float score_samples(const float* x);                // sklearn score_samples (natural log)
 //   int   classify(const float* x, float* p, float* ll);// all three in one pass
-// x holds N_FEATURES raw feature values (any scaling is built in).
+// x holds N_FEATURES raw feature values (any scaling{" and the projection" if projected else ""} is built in).
 #ifndef {guard}
 #define {guard}
 
@@ -50,7 +59,7 @@ def render_header(m: ExportedModel, provenance: list[str], namespace: str = "gmm
 namespace {namespace} {{
 
 static const int N_FEATURES = {m.n_features};
-static const int N_COMPONENTS = {m.n_components};
+{dims}static const int N_COMPONENTS = {m.n_components};
 static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::{cov_enum[m.covariance_type]};
 // Feature names joined with '|', in input order.
 static const char FEATURE_NAMES[] TINYGMM_FLASH = {c_string(names)};
@@ -58,23 +67,15 @@ static const char MODEL_HASH[] TINYGMM_FLASH = "{m.model_hash}";
 
 namespace detail {{
 
-{chr(10).join(dev.arrays)}
+{proj_tables}{chr(10).join(dev.arrays)}
 struct Model {{
-  static const int D = N_FEATURES;
+  static const int D = {"N_DIMS" if projected else "N_FEATURES"};
   static const int K = N_COMPONENTS;
 {dev.policy}}};
 {fixed_detail}
 }}  // namespace detail
 
-inline int predict(const float* x) {{ return tinygmm::predict<detail::Model>(x); }}
-inline int predict_proba(const float* x, float* proba) {{
-  return tinygmm::predict_proba<detail::Model>(x, proba);
-}}
-inline float score_samples(const float* x) {{ return tinygmm::score_samples<detail::Model>(x); }}
-inline int classify(const float* x, float* proba, float* log_likelihood) {{
-  return tinygmm::classify<detail::Model>(x, proba, log_likelihood);
-}}
-{fixed_public}
+{entry_points(projected)}{fixed_public}
 }}  // namespace {namespace}
 
 #endif  // {guard}

@@ -63,8 +63,11 @@ def log_det_cholesky(m: ExportedModel) -> np.ndarray:
 
 
 def log_constant(m: ExportedModel) -> np.ndarray:
-    """c_k = log w_k + log det U_k - D/2 log(2 pi): component k's log-probability at its mean, (K,)."""
-    return np.log(m.weights) + log_det_cholesky(m) - 0.5 * m.n_features * LOG_2PI
+    """c_k = log w_k + log det U_k - D/2 log(2 pi): component k's log-probability at its mean, (K,).
+
+    log w_k is ``component_log_weights``: a Bayesian mixture's constant terms are folded in here.
+    """
+    return m.component_log_weights() + log_det_cholesky(m) - 0.5 * m.n_features * LOG_2PI
 
 
 def precision_factors_z(m: ExportedModel, A: np.ndarray) -> np.ndarray:
@@ -146,9 +149,10 @@ def upper_factor(p: np.ndarray) -> np.ndarray:
 def mixture_samples(m: ExportedModel, n: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """(raw inputs, winning component) for n points drawn from the mixture itself (seeded)."""
     g = m.to_sklearn()
+    g.weights_ = m.weights.copy()  # drawn by the mixing weights (a Bayesian model's log_weights are not)
     g.random_state = 0
     z, _ = g.sample(n)
-    return m.offset + m.scale * z, g.predict(z)
+    return m.offset + m.scale * z, m.to_sklearn().predict(z)
 
 
 def mean_resolution(means_w: np.ndarray, inv_sd: np.ndarray) -> float:
