@@ -15,6 +15,7 @@ import pytest
 
 from cppharness import compile_models, evaluate
 from pipelines import GRID, data, fitted, ll_tolerance
+from test_avr_sim import avr  # noqa: F401 - the fixture (skips without avr-g++ / simavr)
 from tinygmm.estimator import from_estimator
 from tinygmm.vectors import is_near_tie, make_inputs, sklearn_outputs
 
@@ -92,3 +93,118 @@ def test_reducing_pca_projects_once(grid_models) -> None:
     assert "static const int N_FEATURES = 30;" in text and "static const int N_DIMS = 4;" in text
     assert "static constexpr float PROJ[120]" in text
     assert "static constexpr float RECORDS[60]" in text  # 4 components x (1 + 4 means + 10 factor entries)
+
+
+# ---- the same on a simulated ATmega328P (a subset: each row is one firmware build) ----
+
+AVR_SUBSET = [
+    ("gmm-full", "standard+pca4"),
+    ("bgmm-process-full", "standard+pca4"),
+    ("bgmm-distribution-diag", "pca-whiten"),
+    ("gmm-tied", "minmax"),
+    ("gmm-spherical", "standard"),
+    ("gmm-diag", "none"),
+]
+
+
+@pytest.mark.parametrize(("mix", "pre"), AVR_SUBSET)
+def test_subset_matches_sklearn_on_avr(avr, tmp_path, mix: str, pre: str) -> None:  # noqa: F811
+    """The golden runner (test/avr) on simavr: AVR float arithmetic, flash constants, 30 raw features."""
+    from test_avr_sim import run_golden
+    from tinygmm.codegen import render_header
+    from tinygmm.vectors import golden, render_vectors
+
+    est = fitted(mix, pre)
+    m = from_estimator(est)
+    prov = [f"pipeline parity {mix}/{pre}"]
+    (tmp_path / "GMM.h").write_text(render_header(m, prov))
+    (tmp_path / "golden_vectors.h").write_text(render_vectors(golden(m, data(), n_in=24, n_far=12), m, prov))
+    run = run_golden(avr, tmp_path, m)
+    failures = parity_failures(f"{mix}/{pre} (AVR)", est, m, run.X, run.far, run.predict, run.proba, run.ll)
+    assert np.array_equal(run.label, run.predict) and np.array_equal(run.argmax, run.predict)
+    assert np.array_equal(run.ll, run.score)
+    assert not failures, "\n".join(failures)
+    print(f"\n{mix}/{pre}: {len(run.X)} vectors, classify {run.cycles.mean():.0f} cycles mean; {run.flash} B flash")
+
+
+# ---- fixed point through a pipeline ----
+
+FIXED_MAIN = r"""
+#include <stdio.h>
+%(includes)s
+struct Entry { int d; int (*predict_q)(const float*); bool (*quantize)(const float*, int16_t*); };
+static const Entry ENTRIES[] = {
+%(entries)s
+};
+int main() {
+  int idx;
+  float x[64];
+  int16_t zq[64];
+  while (scanf("%%d", &idx) == 1) {
+    const Entry& e = ENTRIES[idx];
+    for (int i = 0; i < e.d; ++i) if (scanf("%%f", &x[i]) != 1) return 2;
+    printf("%%d %%d\n", e.predict_q(x), e.quantize(x, zq) ? 1 : 0);
+  }
+  return 0;
+}
+"""
+
+
+def test_fixed_point_through_pipelines(tmp_path, grid_models) -> None:
+    """predict_q of a pipeline quantises the projected input; it returns the estimator's label wherever
+    the stated error bound (FixedPoint.log_prob_error, on the mixture's own input v) decides, and
+    outside the quantisation domain (float fallback) away from near ties: >= 99 % of in-range points
+    per model, >= 99.5 % overall."""
+    import shutil
+    import subprocess
+
+    from test_fixed_point import decided_by_bound
+    from tinygmm.codegen import render_header
+
+    ests, models = grid_models
+    rows = [i for i, (mix, pre) in enumerate(GRID) if pre in ("standard+pca4", "pca-whiten", "minmax")]
+    includes, entries = [], []
+    for i in rows:
+        (tmp_path / f"f{i}.h").write_text(render_header(models[i], ["fixed"], f"f{i}", fixed_point=True))
+        includes.append(f'#include "f{i}.h"')
+        entries.append(f"  {{f{i}::N_FEATURES, f{i}::predict_q, f{i}::quantize}},")
+    (tmp_path / "fixed.cpp").write_text(FIXED_MAIN % {"includes": "\n".join(includes), "entries": "\n".join(entries)})
+    cxx = shutil.which("g++") or "c++"
+    flags = ["-std=c++11", "-O1", "-Wall", "-Wextra", "-Werror"]
+    subprocess.run(
+        [cxx, *flags, "-I", str(tmp_path), str(tmp_path / "fixed.cpp"), "-o", str(tmp_path / "fx")], check=True
+    )
+    jobs = [(j, make_inputs(models[i], data(), n_in=200, n_far=30, seed=i)) for j, i in enumerate(rows)]
+    lines = [f"{j} " + " ".join(repr(float(v)) for v in row) for j, (x, _) in jobs for row in np.asarray(x, np.float32)]
+    out = subprocess.run(
+        [str(tmp_path / "fx")], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True
+    )
+    res = np.array([r.split() for r in out.stdout.splitlines()], dtype=np.int64)
+    failures, pos, decided_total, agree_total, n_in = [], 0, 0, 0, 0
+    for (_, (x, far)), i in zip(jobs, rows, strict=True):
+        pq, in_domain = res[pos : pos + len(x)].T
+        pos += len(x)
+        m, est = models[i], ests[i]
+        view = m.mixture_view()
+        want = est.predict(x)
+        decided = decided_by_bound(view, m.project(x)) & (in_domain == 1)
+        outside = in_domain == 0
+        tag = "/".join(GRID[i])
+        if (decided & (pq != want)).any():
+            failures.append(f"{tag}: predict_q differs on {(decided & (pq != want)).sum()} points the bound decides")
+        ref = sklearn_outputs(m, x)
+        float_decided = ~is_near_tie(ref["gap"], ref["top"])
+        if (outside & float_decided & (pq != want)).any():
+            failures.append(f"{tag}: predict_q differs outside the domain (float fallback)")
+        agree = float((pq == want)[~far].mean())
+        if agree < 0.99:
+            failures.append(f"{tag}: predict_q agrees with the estimator on only {agree:.1%} of in-range points")
+        decided_total += int(decided[~far].sum())
+        agree_total += int((pq == want)[~far].sum())
+        n_in += int((~far).sum())
+    print(
+        f"\n{len(rows)} pipelines: predict_q agrees on {agree_total} of {n_in} in-range points; the bound "
+        f"decides {decided_total} (box points of PCA(whiten) models lie outside the domain: float fallback)"
+    )
+    assert not failures, "\n".join(failures)
+    assert agree_total >= 0.995 * n_in
