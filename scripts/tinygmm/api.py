@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,6 @@ class ExportResult:
     fit: Any = None  # FitResult, on the CSV path
     pruned: PruneReport | None = None
     header: str = ""  # the header's text
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def prune(m: ExportedModel, below: float, X: np.ndarray) -> tuple[ExportedModel, PruneReport]:

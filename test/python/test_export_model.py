@@ -207,3 +207,28 @@ def test_bayesian_constants_match_sklearn_term_by_term() -> None:
             np.testing.assert_allclose(
                 m.weighted_log_prob(X), b._estimate_weighted_log_prob(X), rtol=1e-12, err_msg=f"{cov}/{prior}"
             )
+
+
+def test_check_model_limits_components_and_needs_positive_factors() -> None:
+    from tinygmm.check import check_model
+
+    k, d = 128, 2
+    m = ExportedModel(
+        feature_names=["a", "b"],
+        covariance_type="diag",
+        weights=np.full(k, 1.0 / k),
+        means=np.zeros((k, d)),
+        covariances=np.ones((k, d)),
+        precisions_cholesky=np.ones((k, d)),
+        offset=np.zeros(d),
+        scale=np.ones(d),
+    )
+    with pytest.raises(TinyGMMError, match="128 components: the device runtime supports at most 127"):
+        check_model(m)
+    m2 = ExportedModel(**{**m.__dict__, "weights": np.full(2, 0.5), "means": np.zeros((2, d))})
+    m2.covariances, m2.precisions_cholesky = np.ones((2, d)), np.array([[1.0, 1.0], [1.0, -1.0]])
+    with pytest.raises(TinyGMMError, match="positive diagonal"):
+        check_model(m2)
+    m2.precisions_cholesky = np.ones((2, 3))
+    with pytest.raises(TinyGMMError, match=r"precisions_cholesky has shape \(2, 3\), expected \(2, 2\)"):
+        check_model(m2)

@@ -710,7 +710,7 @@ inline uint8_t bin_of_q(int16_t z0) {
 // Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
 // Sets *clamped when the winner had a clamped term (then the answer may be
 // wrong; see above). The visiting plan is made at export (FixedBins in
-// codegen.py): per bin of zq[0], the component that usually wins there, then
+// codegen/fixedpoint.py): per bin of zq[0], the component that usually wins there, then
 // the others by descending upper bound of their log-probability over the bin
 // (cq - min y_0^2, exact, rounded up to units of 2^16). Once a bound is below
 // the best so far, so are all later ones: the loop stops there. Inside a
@@ -751,7 +751,7 @@ inline int predict_fixed(const int16_t* zq, bool* clamped) {
 // low 23 bits hold 2^22 + round(v) for |v| < 2^22 (the sum's sign and
 // exponent bits, 0x96, say whether it is); no float-to-int conversion. FUSED:
 // a[i] = MAGIC - offset[i] * gain[i] is folded into that addition (two float
-// operations per feature; see fixed_point in codegen.py), else a = offset.
+// operations per feature; see fixed_point in codegen/fixedpoint.py), else a = offset.
 template <int D, bool FUSED>
 inline bool quantize(const float* x, int16_t* zq, const float* a, const float* gain, const uint8_t* perm) {
   for (int i = 0; i < D; ++i) {
