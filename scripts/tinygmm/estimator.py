@@ -69,11 +69,12 @@ def _per_feature(step: Any) -> tuple[np.ndarray, np.ndarray]:
     """(centre, scale) of a scaler, u' = (u - centre) / scale."""
     name, n = _step_name(step), int(step.n_features_in_)
     zeros, ones = np.zeros(n), np.ones(n)
-    if name == "StandardScaler":
-        return (step.mean_ if step.mean_ is not None else zeros), (step.scale_ if step.scale_ is not None else ones)
+    if name == "StandardScaler":  # mean_ is set even when with_mean=False, and then not used
+        centre = step.mean_ if step.with_mean and step.mean_ is not None else zeros
+        return centre, (step.scale_ if step.with_std and step.scale_ is not None else ones)
     if name == "RobustScaler":
-        centre = step.center_ if step.center_ is not None else zeros
-        return centre, (step.scale_ if step.scale_ is not None else ones)
+        centre = step.center_ if step.with_centering and step.center_ is not None else zeros
+        return centre, (step.scale_ if step.with_scaling and step.scale_ is not None else ones)
     if name == "MaxAbsScaler":
         return zeros, step.scale_
     # MinMaxScaler: u' = u * scale_ + min_; for (0, 1) exactly (u - data_min_) / data_range_

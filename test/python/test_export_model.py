@@ -232,3 +232,32 @@ def test_check_model_limits_components_and_needs_positive_factors() -> None:
     m2.precisions_cholesky = np.ones((2, 3))
     with pytest.raises(TinyGMMError, match=r"precisions_cholesky has shape \(2, 3\), expected \(2, 2\)"):
         check_model(m2)
+
+
+def test_unusual_step_compositions_fold_exactly() -> None:
+    """Scalers after a PCA, scalers without centring or scaling, other MinMax ranges, RobustScaler,
+    MaxAbsScaler, passthrough steps: the folded map gives the estimator's own outputs in float64."""
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+
+    X = data()[:, :8]
+    chains = [
+        [MaxAbsScaler(), PCA(5, whiten=True), RobustScaler()],
+        [StandardScaler(with_mean=False), MinMaxScaler(feature_range=(-1, 2))],
+        [RobustScaler(with_centering=False), "passthrough", PCA(3), StandardScaler(with_std=False)],
+        [MinMaxScaler(), PCA(8), MaxAbsScaler()],
+    ]
+    for chain in chains:
+        steps = [(f"s{i}", s) for i, s in enumerate(chain)] + [("gmm", GaussianMixture(3, random_state=0))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = Pipeline(steps).fit(X)
+        m = from_estimator(est)
+        x = np.vstack([X[:40], X.mean(axis=0) + 1e3 * X.std(axis=0)])
+        g = m.to_sklearn()
+        np.testing.assert_allclose(g.score_samples(m.transform(x)), est.score_samples(x), rtol=1e-9, err_msg=str(chain))
+        assert np.array_equal(g.predict(m.transform(x)), est.predict(x))
+        has_pca = any(type(s).__name__ == "PCA" for s in chain)
+        assert (m.projection is not None) == has_pca

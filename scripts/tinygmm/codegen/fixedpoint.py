@@ -313,7 +313,7 @@ def fixed_public(q: FixedPoint, projected: bool = False) -> str:
     project, v = ("\n  float v[N_DIMS];\n  project(x, v);", "v") if projected else ("", "x")
     public = f"""
 // ---- fixed point (--fixed-point) ----
-// z = (x - offset) / scale is quantised as zq = round(z * 2^FIXED_INPUT_BITS)
+// z = ({"v" if projected else "x"} - offset) / scale is quantised as zq = round(z * 2^FIXED_INPUT_BITS){" (v = project(x))" if projected else ""}
 // (int16, |z| < {q.zmax:g}), feature Q_PERM[i] in zq[i]; log-probabilities are
 // compared in units of 2^-FIXED_LOG_PROB_BITS. Per component, |error| <=
 // sum_j e_j (2 |y_j| + e_j) + 2^-(FIXED_LOG_PROB_BITS + 1), y_j the
