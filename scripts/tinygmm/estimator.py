@@ -32,14 +32,15 @@ class Affine:
     scale: np.ndarray
     matrix: np.ndarray | None = None
     shift: np.ndarray | None = None
-    centre: np.ndarray | None = None  # a raw point near the data (the first centring step's centre)
+    centre: np.ndarray | None = None  # a raw point in the data's range (the first centring step's centre)
 
     def then_per_feature(self, centre_u: np.ndarray, scale_u: np.ndarray) -> Affine:
         """Compose with u' = (u - centre_u) / scale_u."""
         if self.matrix is None:  # (x - offset - centre_u scale) / (scale scale_u): exact for the first step
-            if self.centre is None and np.any(centre_u != 0):
-                self.centre = self.offset + centre_u * self.scale
-            return Affine(self.offset + centre_u * self.scale, self.scale * scale_u, centre=self.centre)
+            centre = self.centre
+            if centre is None and np.any(centre_u != 0):
+                centre = self.offset + centre_u * self.scale
+            return Affine(self.offset + centre_u * self.scale, self.scale * scale_u, centre=centre)
         return Affine(
             self.offset, self.scale, self.matrix / scale_u[:, None], (self.shift - centre_u) / scale_u, self.centre
         )
