@@ -16,6 +16,7 @@ from .errors import TinyGMMError
 # (custom_gmm_<name>, export flag)
 OPTIONS: tuple[tuple[str, str], ...] = (
     ("data", "--data"),
+    ("model", "--model"),  # a saved estimator (.skops) instead of data
     ("features", "--features"),
     ("n_components", "--n-components"),
     ("max_components", "--max-components"),
@@ -33,20 +34,23 @@ OPTIONS: tuple[tuple[str, str], ...] = (
     ("json", "--json"),
     ("vectors", "--vectors"),
     ("dropna", "--dropna"),
+    ("trust_pickle", "--trust-pickle"),
 )
+FLAGS = ("--dropna", "--trust-pickle")  # options without a value: on when yes / true / 1 / on
 
 
 def export_args(get: Callable[[str], object]) -> list[str]:
     """Arguments for every custom_gmm_* option that ``get(option_name)`` returns."""
     args: list[str] = []
+    model = get("custom_gmm_model")
     for name, flag in OPTIONS:
         value = get("custom_gmm_" + name)
-        if value is None:
-            continue
+        if value is None or (name == "data" and model is not None and str(model).strip()):
+            continue  # custom_gmm_model (a saved estimator) replaces custom_gmm_data, e.g. the [env] default
         text = " ".join(str(value).split())  # multi-line ini values -> one line
         if not text:
             continue
-        if flag == "--dropna":
+        if flag in FLAGS:
             if text.lower() in ("1", "yes", "true", "on"):
                 args.append(flag)
             continue
