@@ -3,8 +3,8 @@
 // data: data/customers.csv sha256=30665a58338194ecd6748c04c3949715011320a9e059b1944ef11d4a2cc642c4 rows=400
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
-// model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: 55b1f54ddee203e7
+// model: K=4 D=2 covariance_type=full hash=e993973d2a225661
+// tinygmm-inputs: 516e33cea8528162
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -787,7 +787,7 @@ static const int N_COMPONENTS = 4;
 static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::COV_FULL;
 // Feature names joined with '|', in input order.
 static const char FEATURE_NAMES[] TINYGMM_FLASH = "Age|Spending Score (1-100)";
-static const char MODEL_HASH[] TINYGMM_FLASH = "f39194ffcd4e0d19";
+static const char MODEL_HASH[] TINYGMM_FLASH = "e993973d2a225661";
 
 namespace detail {
 

@@ -102,7 +102,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     """Fit and write all outputs; on any error nothing is written."""
     import sklearn
 
-    from .codegen import render_header, validate_c_text
+    from .codegen import device_hash, model_constants, render_header, validate_c_text
     from .data import load_csv
     from .fit import FitOptions, fit
     from .model import ExportedModel
@@ -114,6 +114,8 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     data = load_csv(req.data, req.features, dropna=req.dropna)
     result = fit(data, opts, progress)
     model = ExportedModel.from_fit(result, data, opts.as_dict())
+    constants = model_constants(model)  # generated once: the header's body and the model's hash
+    model.remember_hash(device_hash(constants))
     provenance = [
         f"tinygmm {__version__}, scikit-learn {sklearn.__version__}",
         f"data: {req.data} sha256={data.sha256} rows={data.n_samples}"
@@ -125,7 +127,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
         f"{INPUT_HASH_TAG} {req.input_hash()}",
     ]
     files: dict[Path, str] = {}
-    header = render_header(model, provenance, req.namespace, fixed_point=req.fixed_point)
+    header = render_header(model, provenance, req.namespace, fixed_point=req.fixed_point, constants=constants)
     validate_c_text(header)
     files[req.header] = header
     doc = json.loads(model.to_json())
