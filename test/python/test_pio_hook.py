@@ -255,6 +255,22 @@ def test_the_repository_uses_the_library_hook_only() -> None:
     assert "extra_scripts" not in ini and not (ROOT / "scripts" / "pio_tinygmm.py").exists()
 
 
+def test_repository_ini_flags_and_test_filters() -> None:
+    """Warnings as errors on the project's own sources only; every test_ignore pattern matches a suite."""
+    import configparser
+    import fnmatch
+
+    cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    cp.read(ROOT / "platformio.ini", encoding="utf-8")
+    suites = [p.name for p in (ROOT / "test").iterdir() if p.is_dir() and p.name.startswith("test_")]
+    for section in [s for s in cp.sections() if s.startswith("env:")]:
+        assert "-W" not in cp.get(section, "build_flags", fallback=""), f"[{section}] build_flags reach the core"
+        if not cp.has_option(section, "extends"):
+            assert "-Werror" in cp.get(section, "build_src_flags", fallback=""), section
+        for pattern in cp.get(section, "test_ignore", fallback="").split():
+            assert fnmatch.filter(suites, pattern), f"[{section}] test_ignore = {pattern} matches no suite"
+
+
 # ---- tinygmm export --platformio ---------------------------------------------------
 
 
