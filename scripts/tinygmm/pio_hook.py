@@ -209,6 +209,8 @@ def export(env: Any, checkout: Path | None = None, targets: list[str] | None = N
     if reason:
         return f"no export for {reason}"
     argv = export_argv(get, outputs)
+    if "--data" not in argv:
+        raise BuildStop(f"{PREFIX}data is not set: name the training CSV (relative to the project folder)")
     mine = {p.resolve() for p in outputs.values() if p is not None}
     conflict = shared_output_conflict(config, pioenv, project, argv, mine)
     if conflict:

@@ -179,7 +179,7 @@ def test_example_native_classifies_the_simulated_sensor(example_headers: dict[st
 def test_example_arduino_branch_builds_for_uno(
     example_headers: dict[str, Path], arduino_core: list[Path], tmp_path: Path
 ) -> None:
-    assert "DIAG" in example_headers["uno"].read_text()  # [env:uno] overrides the covariance type
+    assert "COVARIANCE_TYPE = tinygmm::COV_DIAG;" in example_headers["uno"].read_text()  # [env:uno] overrides it
     obj = tmp_path / "main.o"
     inc = ["-I", str(example_headers["uno"].parent), "-I", str(LIBRARY / "src")]
     subprocess.run(["avr-g++", *CORE_FLAGS, *STRICT, *inc, "-c", str(PIO_EXAMPLE / "src" / "main.cpp"), "-o", str(obj)],
@@ -189,11 +189,12 @@ def test_example_arduino_branch_builds_for_uno(
     assert flash < UNO_FLASH and sram < UNO_SRAM // 2
 
 
-def test_example_builds_with_platformio(tmp_path: Path) -> None:
-    """`pio run -e native` in a copy of the example: the library's hook writes the header, the program runs."""
+@pytest.mark.parametrize("env", ["native", "uno"])
+def test_example_builds_with_platformio(tmp_path: Path, env: str) -> None:
+    """`pio run` in a copy of the example: the library's hook writes the env's header, the build uses it."""
     from test_pio import missing_for, pio_command, run_pio
 
-    reason = missing_for(["native"]) if pio_command() else "PlatformIO is not installed"
+    reason = missing_for([env]) if pio_command() else "PlatformIO is not installed"
     if reason and "Unity" in reason:
         reason = None  # the example has no Unity tests
     if reason:
@@ -204,13 +205,18 @@ def test_example_builds_with_platformio(tmp_path: Path) -> None:
     shutil.copytree(PIO_EXAMPLE, project, ignore=shutil.ignore_patterns(".pio"))
     ini = project / "platformio.ini"
     ini.write_text(ini.read_text().replace("symlink://../../lib/tinygmm", f"symlink://{LIBRARY}"))
-    r = run_pio(cmd, project, "run", "-e", "native")
+    r = run_pio(cmd, project, "run", "-e", env)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
-    header = project / ".pio" / "build" / "native" / "tinygmm" / "GMM.h"
-    assert header.is_file()
-    run = subprocess.run([str(project / ".pio" / "build" / "native" / "program")], input="INFO\n", capture_output=True,
-                         text=True, timeout=30)  # fmt: skip
-    assert "INFO components=3 features=2 names=temperature|vibration" in run.stdout
-    again = run_pio(cmd, project, "run", "-e", "native")
+    assert "warning" not in out.lower(), out[-6000:]
+    build = project / ".pio" / "build" / env
+    header = build / "tinygmm" / "GMM.h"
+    assert header.is_file() and not (project / "include").exists()
+    if env == "native":
+        run = subprocess.run([str(build / "program")], input="INFO\n", capture_output=True, text=True, timeout=30)
+        assert "INFO components=3 features=2 names=temperature|vibration" in run.stdout
+    else:
+        assert "COVARIANCE_TYPE = tinygmm::COV_DIAG;" in header.read_text()
+        print("\n" + "; ".join(re.findall(r"^(?:RAM|Flash):.*$", out, re.M)))
+    again = run_pio(cmd, project, "run", "-e", env)
     assert again.returncode == 0 and "is up to date" in again.stdout + again.stderr

@@ -167,6 +167,15 @@ def test_an_unknown_option_stops_the_build(project: Path, exports: Exports, capf
     assert "Traceback" not in err and exports.calls == 0
 
 
+def test_options_without_data_name_the_missing_option(
+    tmp_path: Path, exports: Exports, capfd: pytest.CaptureFixture[str]
+) -> None:
+    write_ini(tmp_path, {"custom_gmm_n_components": "3"}, {"native": {}})
+    with pytest.raises(Exited):
+        run_script(FakeEnv(tmp_path, "native"))
+    assert "custom_gmm_data is not set" in capfd.readouterr().err and exports.calls == 0
+
+
 @pytest.mark.parametrize(
     ("targets", "clean", "dump"),
     [
