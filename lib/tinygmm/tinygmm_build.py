@@ -30,7 +30,8 @@ try:
 except ImportError:
     sys.stderr.write(
         "\n*** tinygmm: the tinygmm Python package is not installed in the Python that runs PlatformIO.\n"
-        f'    Install it with:  "{env.subst("$PYTHONEXE")}" -m pip install tinygmm\n\n'  # noqa: F821
+        f'    Install it with:  "{env.subst("$PYTHONEXE")}" -m pip install /path/to/tinygmm'  # noqa: F821
+        "  (your checkout, or the tinygmm wheel)\n\n"
     )
     env.Exit(1)  # noqa: F821
 else:

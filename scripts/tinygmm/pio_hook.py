@@ -168,7 +168,7 @@ def read_tag(header: Path) -> str | None:
 
 
 def install_hint(python: str, checkout: Path | None) -> str:
-    where = f'"{checkout}"' if checkout else "tinygmm"
+    where = f'"{checkout}"' if checkout else "/path/to/tinygmm  (your checkout, or the tinygmm wheel)"
     return (
         "the tinygmm Python package (with numpy, scipy and scikit-learn) is not installed in the Python that runs "
         f'PlatformIO.\n    Install it with:  "{python}" -m pip install {where}'

@@ -220,3 +220,13 @@ def test_example_builds_with_platformio(tmp_path: Path, env: str) -> None:
         print("\n" + "; ".join(re.findall(r"^(?:RAM|Flash):.*$", out, re.M)))
     again = run_pio(cmd, project, "run", "-e", env)
     assert again.returncode == 0 and "is up to date" in again.stdout + again.stderr
+    # with a broken data file, the targets that compile nothing still work (IDEs call metadata)
+    (project / "data" / "machine.csv").write_text("temperature,vibration\n")
+    meta = run_pio(cmd, project, "project", "metadata", "-e", env, "--json-output")
+    assert meta.returncode == 0, meta.stdout[-3000:] + meta.stderr[-3000:]
+    assert str(build / "tinygmm") in meta.stdout  # the header's folder is on the IDE's include path
+    broken = run_pio(cmd, project, "run", "-e", env)
+    assert broken.returncode != 0 and "has a header but no data rows" in broken.stdout + broken.stderr
+    assert header.is_file()  # the previous header is kept
+    clean = run_pio(cmd, project, "run", "-e", env, "-t", "clean")
+    assert clean.returncode == 0, clean.stdout[-3000:] + clean.stderr[-3000:]
