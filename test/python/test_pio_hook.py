@@ -324,3 +324,17 @@ def test_export_platformio_bad_ini_is_one_line(tmp_path: Path, ini: bytes, messa
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_every_export_flag_has_a_custom_gmm_twin() -> None:
+    """OPTIONS is the one list of option names: a new export flag needs its custom_gmm_* row."""
+    from tinygmm.cli import build_parser
+    from tinygmm.pioconfig import OPTIONS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    export = sub.choices["export"]  # type: ignore[attr-defined]
+    flags = {s for a in export._actions for s in a.option_strings if s.startswith("--")}
+    not_model = {"--help", "--if-changed", "--platformio", "--env"}
+    assert flags - not_model == {flag for _, flag in OPTIONS}
+    assert all(flag == "--" + name.replace("_", "-") for name, flag in OPTIONS)
