@@ -118,12 +118,14 @@ def write_outputs(
 ) -> tuple[list[Path], str]:
     """Render every output, then write them all or none (see atomic.write_all)."""
     from .atomic import write_all
-    from .codegen import render_header, validate_c_text
+    from .codegen import device_hash, model_constants, render_header, validate_c_text
     from .vectors import golden, render_vectors
 
+    constants = model_constants(m)  # generated once: the header's body and the model's hash
+    m.remember_hash(device_hash(constants))
     provenance = (source.provenance or default_provenance)(m)
     files: dict[Path, str] = {}
-    text = render_header(m, provenance, opts.namespace, fixed_point=opts.fixed_point)
+    text = render_header(m, provenance, opts.namespace, fixed_point=opts.fixed_point, constants=constants)
     validate_c_text(text)
     files[header] = text
     if json is not None:

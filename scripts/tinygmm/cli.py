@@ -149,6 +149,13 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_library(_: argparse.Namespace) -> int:
+    from .runtime import library_path
+
+    print(library_path())
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage dump), like every other tinygmm error."""
 
@@ -200,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--env", help="with --platformio: the [env:NAME] whose overrides apply (default: first default_envs)"
     )
     p.set_defaults(func=cmd_export)
+
+    lib = sub.add_parser(
+        "library",
+        help="print the folder of the PlatformIO / Arduino library (for lib_deps = symlink://FOLDER)",
+    )
+    lib.set_defaults(func=cmd_library)
 
     from . import host_cli
     from .report import cli as report_cli

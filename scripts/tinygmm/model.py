@@ -68,6 +68,8 @@ class ExportedModel:
     tool_version: str = __version__
     log_weights: np.ndarray | None = None  # (K,)
     projection: Projection | None = None
+    # (params_digest(), MODEL_HASH) once known: computing the hash means generating the constants
+    _hash_memo: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_components(self) -> int:
@@ -130,11 +132,32 @@ class ExportedModel:
             **({"projection": self.projection.to_dict()} if self.projection is not None else {}),
         }
 
+    def params_digest(self) -> str:
+        """SHA-256 of the float64 parameters as the JSON stores them."""
+        text = json.dumps(self.params_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
     @property
     def model_hash(self) -> str:
-        """16 hex digits naming the model; printed by the device and the host alike."""
-        text = json.dumps(self.params_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """16 hex digits naming what the device runs (printed by the device and the host alike).
+
+        A hash of the emitted constants (codegen.model_constants), not of float64 digits: a refit
+        that differs only below float32 resolution (another BLAS) gives the same header and hash.
+        """
+        digest = self.params_digest()
+        if self._hash_memo is None or self._hash_memo[0] != digest:
+            from .codegen import device_hash, model_constants
+
+            self._hash_memo = (digest, device_hash(model_constants(self)))
+        return self._hash_memo[1]
+
+    def remember_hash(self, model_hash: str) -> None:
+        """Record the hash of constants just generated from these parameters."""
+        self._hash_memo = (self.params_digest(), model_hash)
+
+    def integrity(self) -> str:
+        """Binds the JSON's float64 parameters to its model_hash (checked by load, cheaply)."""
+        return hashlib.sha256(f"{self.params_digest()} {self.model_hash}".encode()).hexdigest()[:16]
 
     # ---- JSON ------------------------------------------------------------
     def to_json(self) -> str:
@@ -143,6 +166,7 @@ class ExportedModel:
             "tool_version": self.tool_version,
             "sklearn_version": self.sklearn_version,
             "model_hash": self.model_hash,
+            "integrity": self.integrity(),
             "data": self.data,
             "options": self.options,
             "converged": self.converged,
@@ -168,11 +192,19 @@ class ExportedModel:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
             raise TinyGMMError(f"{p}: not a valid tinygmm model JSON ({what})") from None
-        if m.model_hash != doc.get("model_hash"):
-            raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
         from .check import check_model
 
-        check_model(m, f"{p}: ")
+        check_model(m, f"{p}: ")  # before the hash check: regenerating constants needs sane shapes
+        stated = doc.get("model_hash")
+        if not isinstance(stated, str) or not stated:
+            raise TinyGMMError(f"{p}: not a tinygmm model JSON (no model_hash)")
+        if "integrity" in doc:  # cheap: the parameters and model_hash are as exported
+            m.remember_hash(stated)
+            ok = m.integrity() == doc["integrity"]
+        else:  # older files: regenerate the constants and hash them
+            ok = m.model_hash == stated
+        if not ok:
+            raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
         return m
 
     @classmethod

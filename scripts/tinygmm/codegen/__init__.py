@@ -26,7 +26,7 @@ is in that space):
 
 from .clit import cfloat
 from .fixedpoint import QUANT_MAGIC, FixedBins, FixedPoint, fixed_bins, fixed_point, fixed_point_code
-from .header import render_header, validate_c_text
+from .header import device_hash, model_constants, render_header, validate_c_text
 from .records import DeviceArrays, device_arrays
 from .spaces import (
     EXACT_LIMIT,
@@ -50,6 +50,7 @@ __all__ = [
     "FixedPoint",
     "cfloat",
     "device_arrays",
+    "device_hash",
     "discriminative_order",
     "fixed_bins",
     "fixed_point",
@@ -58,6 +59,7 @@ __all__ = [
     "log_constant",
     "log_det_cholesky",
     "mixture_samples",
+    "model_constants",
     "render_header",
     "upper_factor",
     "validate_c_text",
