@@ -3,8 +3,8 @@
 // data: data/customers.csv sha256=30665a58338194ecd6748c04c3949715011320a9e059b1944ef11d4a2cc642c4 rows=400
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
-// model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: c135df318c537ecd
+// model: K=4 D=2 covariance_type=full hash=e993973d2a225661
+// tinygmm-inputs: 56e9a78f21259fb7
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -12,8 +12,8 @@
 //   float score_samples(const float* x);                // sklearn score_samples (natural log)
 //   int   classify(const float* x, float* p, float* ll);// all three in one pass
 // x holds N_FEATURES raw feature values (any scaling is built in).
-#ifndef TINYGMM_MODEL_GMM_H
-#define TINYGMM_MODEL_GMM_H
+#ifndef TINYGMM_MODEL_H_gmm
+#define TINYGMM_MODEL_H_gmm
 
 // ---- runtime: verbatim copy of lib/tinygmm/src/tinygmm_eval.h ----
 // tinygmm_eval.h - allocation-free Gaussian mixture evaluation in log space.
@@ -800,7 +800,7 @@ static const int N_COMPONENTS = 4;
 static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::COV_FULL;
 // Feature names joined with '|', in input order.
 static const char FEATURE_NAMES[] TINYGMM_FLASH = "Age|Spending Score (1-100)";
-static const char MODEL_HASH[] TINYGMM_FLASH = "f39194ffcd4e0d19";
+static const char MODEL_HASH[] TINYGMM_FLASH = "e993973d2a225661";
 
 namespace detail {
 
@@ -872,4 +872,4 @@ inline int classify(const float* x, float* proba, float* log_likelihood) {
 
 }  // namespace gmm
 
-#endif  // TINYGMM_MODEL_GMM_H
+#endif  // TINYGMM_MODEL_H_gmm
