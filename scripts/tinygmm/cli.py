@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -75,6 +76,18 @@ def fit_options(a: argparse.Namespace):  # -> FitOptions
     return o
 
 
+def _left_out(name: str, why: str) -> str:
+    return f"{name} ({why})" if name.startswith("column ") else f"{name!r} ({why})"
+
+
+def _up_to_date(req: object, check: Callable[[object], bool]) -> bool:
+    """--if-changed: a data path that cannot even be looked at is 'changed' (loading it then says why)."""
+    try:
+        return check(req)
+    except OSError:
+        return False
+
+
 def cmd_export(a: argparse.Namespace) -> int:
     from .data import parse_feature_list
     from .export import ExportRequest, run_export, up_to_date
@@ -91,13 +104,17 @@ def cmd_export(a: argparse.Namespace) -> int:
         namespace=a.namespace,
         fixed_point=a.fixed_point,
     )
-    if a.if_changed and up_to_date(req):
+    if a.if_changed and _up_to_date(req, up_to_date):
         print(f"tinygmm: {a.header} is up to date")
         return 0
     res = run_export(req, Progress("tinygmm: choosing K"))
     m = res.model
     if req.features is None:
-        print(f"tinygmm: features (all numeric columns; row ids left out): {', '.join(m.feature_names)}")
+        left_out = m.data.get("left_out") or []
+        print(
+            f"tinygmm: features: {', '.join(m.feature_names)}"
+            + ("; left out: " + ", ".join(_left_out(name, why) for name, why in left_out) if left_out else "")
+        )
     if res.fit.sweep:  # type: ignore[attr-defined]
         print(sweep_table(res.fit.sweep, m.n_components, req.options.alpha))  # type: ignore[attr-defined]
     dropped = m.data.get("dropped_lines") or []
