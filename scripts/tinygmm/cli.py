@@ -53,6 +53,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-init", type=int, default=1)
     g.add_argument("--random-state", type=_random_state, default=0, help="integer seed (default 0) or none")
     g.add_argument("--scaler", default="none", help="none (default), standard or minmax; baked into the header")
+    g.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="auto: fit N values of K at once in worker processes (default: one per core); same results for any N",
+    )
 
 
 def fit_options(a: argparse.Namespace):  # -> FitOptions
@@ -71,6 +78,7 @@ def fit_options(a: argparse.Namespace):  # -> FitOptions
         n_init=a.n_init,
         random_state=a.random_state,
         scaler=a.scaler,
+        n_jobs=a.n_jobs,
     )
     o.validate()
     return o
@@ -117,6 +125,13 @@ def cmd_export(a: argparse.Namespace) -> int:
         )
     if res.fit.sweep:  # type: ignore[attr-defined]
         print(sweep_table(res.fit.sweep, m.n_components, req.options.alpha))  # type: ignore[attr-defined]
+        stuck = [r.k for r in res.fit.sweep if r.em_stuck_below is not None]  # type: ignore[attr-defined]
+        if stuck:
+            print(
+                f"tinygmm: warning: EM got stuck for K={', '.join(map(str, stuck))} (see the table); "
+                "try --n-init 5",
+                file=sys.stderr,
+            )
     dropped = m.data.get("dropped_lines") or []
     if dropped:
         print(f"tinygmm: --dropna dropped {len(dropped)} row(s) at CSV line(s) {', '.join(map(str, dropped[:20]))}")

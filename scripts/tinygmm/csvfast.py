@@ -87,7 +87,7 @@ def _read_frame(data: bytes, delimiter: str, width: int):  # -> pandas.DataFrame
                 keep_default_na=False,
                 na_values=[""],
                 skip_blank_lines=False,
-                low_memory=False,
+                low_memory=True,  # chunked: a column may mix floats and text, _text_column takes both
                 encoding="utf-8",
             )
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError, OverflowError):
