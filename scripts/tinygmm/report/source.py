@@ -16,7 +16,7 @@ from ..errors import TinyGMMError
 from ..fit import FitOptions, SweepRow, fit, mark_em_stuck
 from ..model import ExportedModel
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[..., None]  # (K values done, total, share of the work done)
 
 
 @dataclass
