@@ -110,6 +110,7 @@ class Run:
     seconds: float
     max_rss_mb: float  # largest single process
     tree_pss_mb: float  # largest sampled sum of PSS over the process tree
+    load_average: float  # 1-minute load average of the machine when the run ended (shared machine)
     stdout_tail: str
 
 
@@ -138,7 +139,7 @@ def measure(name: str, cmd: list[str], cwd: Path) -> Run:
     if p.returncode != 0:
         raise SystemExit(f"{name} failed ({p.returncode}):\n{out}")
     tail = "\n".join(out.strip().splitlines()[-3:])
-    run = Run(name, seconds, usage.ru_maxrss / 1024, peak / 2**20, tail)
+    run = Run(name, seconds, usage.ru_maxrss / 1024, peak / 2**20, os.getloadavg()[0], tail)
     print(
         f"  {name:<16} {seconds:8.1f} s  max RSS {run.max_rss_mb:8.0f} MB  tree PSS {run.tree_pss_mb:8.0f} MB",
         flush=True,
@@ -245,10 +246,13 @@ def main() -> int:
         f"`python3 scripts/bench/fit_scale.py {' '.join(sys.argv[1:])}` (max_iter {a.max_iter}) on {os.cpu_count()} cores ({platform.platform()}), "
         "each command its own process, baseline and tinygmm interleaved in one run.",
         "",
-        "| run | wall s | peak RSS MB (largest process) | peak PSS MB (process + workers, sampled) |",
-        "|---|---|---|---|",
+        "| run | wall s | peak RSS MB (largest process) | peak PSS MB (process + workers, sampled) | load avg |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r.name} | {r.seconds:.1f} | {r.max_rss_mb:.0f} | {r.tree_pss_mb:.0f} |" for r in runs]
+    lines += [
+        f"| {r.name} | {r.seconds:.1f} | {r.max_rss_mb:.0f} | {r.tree_pss_mb:.0f} | {r.load_average:.1f} |"
+        for r in runs
+    ]
     lines.append("")
     for kind, r in ratios.items():
         lines.append(
