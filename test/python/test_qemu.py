@@ -22,6 +22,7 @@ installs them.
 
 from __future__ import annotations
 
+import configparser
 import re
 import shutil
 import subprocess
@@ -316,3 +317,60 @@ def test_fused_multiply_adds_keep_the_tolerances(sources: Sources, host: RunnerO
         check_predict(r, fused, f"host with FMA, model {name}")
     problems = compare_replies(fused.protocol, host.protocol)
     assert not problems, "the protocol differs with FMA:\n" + "\n".join(problems[:20])
+
+
+# ---- the PlatformIO environments of these boards ------------------------------------
+
+# env -> (PlatformIO platform, how its core is tested without PlatformIO)
+BOARD_ENVS = {
+    "pico": ("raspberrypi", "its core runs in test_qemu.py on QEMU's Cortex-M0 (microbit), soft float"),
+    "uno_r4_minima": ("renesas-ra", "its core runs in test_qemu.py on QEMU's Cortex-M4F (mps2-an386)"),
+    "nano33ble": ("nordicnrf52", "its core runs in test_qemu.py on QEMU's Cortex-M4F (mps2-an386)"),
+    "esp32-c3-devkitm-1": ("espressif32", "its core runs in test_qemu.py on QEMU's RV32IMC (virt), soft float"),
+    "esp32dev": (
+        "espressif32",
+        "its core (Xtensa LX6) is not tested: no toolchain here; the host -mfma test covers FMA",
+    ),
+    "nodemcuv2": ("espressif8266", "its core (Xtensa lx106) is only compiled (test_xtensa_lx106_compiles)"),
+}
+
+
+def read_platformio_ini() -> configparser.ConfigParser:
+    cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    cp.read(ROOT / "platformio.ini")
+    return cp
+
+
+@pytest.mark.parametrize("env", list(BOARD_ENVS))
+def test_board_env_is_configured(env: str) -> None:
+    """Each board has its env: the right platform, the Arduino framework, 115200 baud (the
+    protocol's), warnings on and -Werror for the firmware's own sources."""
+    cp = read_platformio_ini()
+    sec = f"env:{env}"
+    assert cp.has_section(sec), f"platformio.ini has no [{sec}]"
+    assert cp.get(sec, "platform") == BOARD_ENVS[env][0]
+    assert cp.get(sec, "board") == env
+    assert cp.get(sec, "framework") == "arduino"
+    assert cp.get(sec, "monitor_speed", fallback=cp.get("env", "monitor_speed")) == "115200"
+    assert {"-Wall", "-Wextra"} <= set(cp.get(sec, "build_flags").split())
+    assert cp.get(sec, "build_src_flags").split() == ["-Werror"]
+
+
+@pytest.mark.parametrize("env", list(BOARD_ENVS))
+def test_board_env_builds(tmp_path: Path, env: str) -> None:
+    """pio run -e <env> in a copy of the project, where PlatformIO has the board's platform."""
+    from test_pio import COPY_IGNORE, core_dir, pio_command
+
+    platform, verified = BOARD_ENVS[env]
+    cmd = pio_command()
+    if cmd is None:
+        pytest.skip(f"PlatformIO is not installed (pip install platformio); {verified}")
+    if not (core_dir() / "platforms" / platform).is_dir():
+        pytest.skip(
+            f"PlatformIO platform {platform!r} is not installed in {core_dir()}/platforms (no registry access "
+            f"here); {verified}"
+        )
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=lambda _d, names: [n for n in names if n in COPY_IGNORE])
+    r = subprocess.run([*cmd, "run", "-e", env, "-d", str(project)], capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
