@@ -146,7 +146,10 @@ BY_NAME = {t.name: t for t in TARGETS}
 
 
 def build(t: Target, sources: list[Path], includes: list[Path], out: Path, extra: list[str] | None = None) -> Path:
-    """Compile and link sources (plus startup.cpp) for t; raise with the compiler's message on failure."""
+    """Compile and link C++ sources and object files (plus startup.cpp) for t; raise with the
+    compiler's message on failure."""
+    cpp = [s for s in sources if s.suffix != ".o"]
+    objects = [s for s in sources if s.suffix == ".o"]
     cmd = [
         t.cxx,  # the C driver, compiling C++: no libstdc++ (picolibc has none), none needed
         "-x",
@@ -155,13 +158,16 @@ def build(t: Target, sources: list[Path], includes: list[Path], out: Path, extra
         *t.flags,
         *(extra or []),
         *[f"-I{p}" for p in [*includes, QEMU_DIR]],
-        *map(str, [*sources, QEMU_DIR / "startup.cpp"]),
+        *map(str, [*cpp, QEMU_DIR / "startup.cpp"]),
+        "-x",
+        "none",
+        *map(str, objects),
         *t.link_flags(),
         *t.libs,
         "-o",
         str(out),
     ]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if r.returncode != 0:
         raise RuntimeError(f"build failed: {' '.join(cmd)}\n{r.stderr}")
     return out

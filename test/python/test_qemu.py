@@ -26,6 +26,7 @@ import configparser
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -374,3 +375,34 @@ def test_board_env_builds(tmp_path: Path, env: str) -> None:
     shutil.copytree(ROOT, project, ignore=lambda _d, names: [n for n in names if n in COPY_IGNORE])
     r = subprocess.run([*cmd, "run", "-e", env, "-d", str(project)], capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+# ---- the benchmark's per-target cost -----------------------------------------------
+
+
+def test_bench_counts_predict_on_cortex_m0(tmp_path: Path) -> None:
+    """scripts/bench/targets.py on a small case: instructions and bytes per predict are measured,
+    the labels agree with scikit-learn, and on a soft-float core predict_fixed costs far fewer
+    instructions than the float predict (what the fixed-point path is for)."""
+    import dataclasses
+    import importlib.util
+
+    t = BY_NAME["cortex-m0"]
+    why = t.missing()
+    if why:
+        pytest.skip(why)
+    spec = importlib.util.spec_from_file_location("tinygmm_bench_run", ROOT / "scripts" / "bench" / "run.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    (case,) = bench.build_cases(quick=True)
+    bench.make_inputs(case, n_grid=100, n_far=12, n_avr_in=1, n_avr_far=1)
+    impls = [bench.impl_tinygmm(case), dataclasses.replace(bench.impl_tinygmm_int(case), glue=bench.targets.INT_GLUE)]
+    out = bench.targets.measure_case(case, impls, bench.impl_baseline(case), tmp_path, bench.c_floats, [t], log=print)
+    res = out["cortex-m0"]
+    f, q = res["tinygmm"], res["tinygmm-fixed-int"]
+    assert f["agree_in_range_decided"] == 1.0 and f["agree_far"] == 1.0
+    assert q["agree_in_range_decided"] == 1.0
+    assert 500 < f["code_bytes"] < 20000 and 500 < q["code_bytes"] < 20000
+    assert 100 < q["instructions_mean_in_range"] < f["instructions_mean_in_range"] / 4
