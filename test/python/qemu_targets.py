@@ -48,6 +48,11 @@ class Target:
     packages: str  # Debian packages that provide cxx (and its libc) and qemu
     board: str  # what the target stands for
     icount_shift: int  # QEMU -icount shift: 2^shift ns per instruction, >= 1 counter tick each
+    counter_hz: float | None = None  # the counter's clock (SysTick: the core clock); None: counts instructions
+
+    def ticks_per_instruction(self) -> float:
+        """What qemu_io.h's counter() advances per executed instruction under -icount."""
+        return 1.0 if self.counter_hz is None else self.counter_hz * 2.0**self.icount_shift / 1e9
 
     def missing(self) -> str | None:
         """Why this target cannot run here, or None."""
@@ -84,6 +89,7 @@ TARGETS = [
         "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
         "RP2040 / SAMD21 (Cortex-M0+, no FPU)",
         6,
+        16e6,  # QEMU's nRF51 core clock
     ),
     Target(
         "cortex-m4f",
@@ -98,6 +104,7 @@ TARGETS = [
         "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
         "Uno R4 (RA4M1), Nano 33 BLE (nRF52840)",
         6,
+        25e6,  # MPS2 SYSCLK
     ),
     Target(
         "cortex-m33",
@@ -112,6 +119,7 @@ TARGETS = [
         "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
         "RP2350, nRF5340, STM32U5 (Cortex-M33 with FPU)",
         6,
+        20e6,  # MPS2+ AN505 SYSCLK
     ),
     Target(
         "rv32imc",
