@@ -107,7 +107,7 @@ def _compile_predict(t: Target, impl, src: Path, out: Path) -> Path:
     lang = ["-x", "c++", *CXX_FLAGS] if impl.lang == "c++" else ["-x", "c", "-std=gnu11", "-Os", "-Wall", "-Wextra"]
     lang += ["-ffunction-sections", "-fdata-sections"]
     inc = [f"-I{src.parent}", *[f"-I{p}" for p in impl.include_dirs]]
-    cmd = [t.cxx, *lang, *t.flags, *inc, "-c", str(src), "-o", str(out)]
+    cmd = [t.cc, *lang, *t.flags, *inc, "-c", str(src), "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}\n{r.stderr}")
@@ -222,5 +222,5 @@ def target_list(spec: str | None, quick: bool) -> list[Target]:
 
 def _buildable(t: Target) -> bool:
     if t.name == "xtensa-lx106":  # compiled only: no QEMU needed
-        return shutil.which(t.cxx) is not None and shutil.which(t.size) is not None
+        return shutil.which(t.cc) is not None and shutil.which(t.size) is not None
     return t.missing() is None

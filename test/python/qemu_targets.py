@@ -37,7 +37,7 @@ CXX_FLAGS = [
 @dataclass(frozen=True)
 class Target:
     name: str
-    cxx: str
+    cc: str  # the C driver (it compiles the C++ sources with -x c++ and links without libstdc++)
     size: str
     flags: tuple[str, ...]
     libs: tuple[str, ...]
@@ -45,7 +45,7 @@ class Target:
     machine: tuple[str, ...]
     memory: tuple[int, int, int, int]  # flash, flash size, RAM, RAM size
     soft_float: bool  # no FPU: results bit-exact with the host's soft-float build
-    packages: str  # Debian packages that provide cxx (and its libc) and qemu
+    packages: str  # Debian packages that provide cc (and its libc) and qemu
     board: str  # what the target stands for
     icount_shift: int  # QEMU -icount shift: 2^shift ns per instruction, >= 1 counter tick each
     counter_hz: float | None = None  # the counter's clock (SysTick: the core clock); None: counts instructions
@@ -56,7 +56,7 @@ class Target:
 
     def missing(self) -> str | None:
         """Why this target cannot run here, or None."""
-        for tool in (self.cxx, self.qemu):
+        for tool in (self.cc, self.qemu):
             if shutil.which(tool) is None:
                 return f"{tool} not installed (Debian: apt-get install {self.packages}; scripts/test.sh does)"
         return None
@@ -159,7 +159,7 @@ def build(t: Target, sources: list[Path], includes: list[Path], out: Path, extra
     cpp = [s for s in sources if s.suffix != ".o"]
     objects = [s for s in sources if s.suffix == ".o"]
     cmd = [
-        t.cxx,  # the C driver, compiling C++: no libstdc++ (picolibc has none), none needed
+        t.cc,  # the C driver, compiling C++: no libstdc++ (picolibc has none), none needed
         "-x",
         "c++",
         *CXX_FLAGS,

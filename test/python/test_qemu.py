@@ -252,11 +252,11 @@ def test_soft_float_is_detected(sources: Sources, tmp_path: Path, target: str) -
     """GMM.h picks its soft-float code path (integer comparisons, pruning) exactly on the
     targets without an FPU: Cortex-M0, RV32IMC and Xtensa lx106."""
     t = BY_NAME[target]
-    if shutil.which(t.cxx) is None:
-        pytest.skip(f"{t.cxx} not installed (Debian: apt-get install {t.packages}; scripts/test.sh does)")
+    if shutil.which(t.cc) is None:
+        pytest.skip(f"{t.cc} not installed (Debian: apt-get install {t.packages}; scripts/test.sh does)")
     probe = tmp_path / "probe.cpp"
     probe.write_text(SOFT_FLOAT_PROBE.format(v=1 if t.soft_float else 0))
-    cmd = [t.cxx, "-x", "c++", "-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", *t.flags, f"-I{sources.out}"]
+    cmd = [t.cc, "-x", "c++", "-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", *t.flags, f"-I{sources.out}"]
     r = subprocess.run([*cmd, "-c", str(probe), "-o", str(tmp_path / "probe.o")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -265,11 +265,11 @@ def test_xtensa_lx106_compiles(sources: Sources) -> None:
     """The whole runner (six models, the protocol library) compiles for the ESP8266's core with
     -Wall -Wextra -Werror; it cannot be linked with Debian's libgcc for lx106 (the reason below)."""
     t = BY_NAME["xtensa-lx106"]
-    if shutil.which(t.cxx) is None:
-        pytest.skip(f"{t.cxx} not installed (Debian: apt-get install {t.packages}; scripts/test.sh does)")
+    if shutil.which(t.cc) is None:
+        pytest.skip(f"{t.cc} not installed (Debian: apt-get install {t.packages}; scripts/test.sh does)")
     src, inc = sources.files()
     for s in [*src, QEMU_DIR / "startup.cpp"]:
-        cmd = [t.cxx, "-x", "c++", "-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-ffunction-sections"]
+        cmd = [t.cc, "-x", "c++", "-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-ffunction-sections"]
         cmd += [*t.flags, *[f"-I{p}" for p in [*inc, QEMU_DIR]], "-c", str(s), "-o", str(sources.out / f"{s.stem}.o")]
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
@@ -284,7 +284,7 @@ def test_xtensa_lx106_runs() -> None:
     why = t.missing()
     if why:
         pytest.skip(why)
-    libgcc = subprocess.run([t.cxx, "-print-libgcc-file-name"], capture_output=True, text=True).stdout.strip()
+    libgcc = subprocess.run([t.cc, "-print-libgcc-file-name"], capture_output=True, text=True).stdout.strip()
     nm = shutil.which("xtensa-lx106-elf-nm")
     defined = subprocess.run([nm, "--defined-only", libgcc], capture_output=True, text=True).stdout if nm else ""
     if not re.search(r" T __addsf3$", defined, re.M):
