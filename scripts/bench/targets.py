@@ -1,7 +1,7 @@
 """Cost of predict on 32-bit MCU cores under QEMU, for scripts/bench/run.py.
 
 For each target of test/python/qemu_targets.py that can run here (Cortex-M0,
-Cortex-M4F, Cortex-M33, RV32IMC) and each implementation (tinygmm's predict,
+Cortex-M4F, Cortex-M33, RV32IMC, Xtensa lx106) and each implementation (tinygmm's predict,
 predict_q and predict_fixed, emlearn), a bare-metal firmware runs predict on
 the benchmark inputs under QEMU with -icount:
 
@@ -12,10 +12,11 @@ the benchmark inputs under QEMU with -icount:
 * code + model bytes: text + data of the linked firmware (arm-none-eabi-size,
   riscv64-unknown-elf-size) minus the same firmware with an empty predict, so
   library routines that predict pulls in (soft-float arithmetic, expf) count;
-* Xtensa lx106 (the ESP8266) cannot be linked with Debian's libgcc (no
-  soft-float routines: the ESP8266 has them in ROM), so only its predict
-  object is measured with xtensa-lx106-elf-size (code + model, ROM routines
-  excluded) and no instructions are counted.
+* Xtensa lx106 (the ESP8266, CCOUNT): Debian's libgcc for it has no float
+  routines (the ESP8266 has them in ROM), the firmware links
+  test/qemu/xtensa_rt.c's C ones instead; its bytes are the predict object
+  alone (xtensa-lx106-elf-size, ROM routines excluded), its instruction counts
+  include those C routines, slower than the ROM's assembly ones.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ int main() {
   __asm__ volatile("1: sub %%0, #1\n\tbne 1b" : "+l"(n) : : "cc");
 #elif defined(__arm__)
   __asm__ volatile("1: subs %%0, %%0, #1\n\tbne 1b" : "+l"(n) : : "cc");
-#else
+#else  // RISC-V and Xtensa spell it the same
   __asm__ volatile("1: addi %%0, %%0, -1\n\tbnez %%0, 1b" : "+r"(n));
 #endif
   const uint32_t cal = (counter() - c0) & COUNTER_MASK;
@@ -124,8 +125,6 @@ def measure_target(t: Target, impl, X: np.ndarray, d: Path, c_floats) -> dict:
     """{"bytes", "labels", "ticks", "per_instruction"} for one implementation on one target."""
     src, drv = _write(impl, X, d, c_floats)
     obj = _compile_predict(t, impl, src, d / "predict.o")
-    if t.name == "xtensa-lx106":
-        return {"bytes": _object_size(t, obj), "labels": None, "ticks": None, "per_instruction": None}
     elf = build(t, [drv, obj], [QEMU_DIR], d / "bench.elf")
     lines = run(t, elf)
     cal = next(int(ln.split()[1]) for ln in lines if ln.startswith("CAL "))
@@ -133,7 +132,8 @@ def measure_target(t: Target, impl, X: np.ndarray, d: Path, c_floats) -> dict:
     if len(rows) != len(X) or "END" not in lines:
         raise RuntimeError(f"{t.name} {impl.name}: {len(rows)} of {len(X)} results:\n" + "\n".join(lines[-10:]))
     return {
-        "bytes": code_size(t, elf),
+        # lx106: the predict object alone, as its float routines are in the ESP8266's ROM
+        "bytes": _object_size(t, obj) if t.runtime else code_size(t, elf),
         "labels": np.array([int(r[0]) for r in rows]),
         "ticks": np.array([int(r[1]) for r in rows], dtype=np.int64),
         "per_instruction": cal / 20000,
@@ -176,11 +176,12 @@ def render(cases: list[dict]) -> list[str]:
         "## 32-bit MCU cores under QEMU",
         "",
         "Bare-metal firmwares (test/qemu, `-Os`), run by QEMU 7.2 with `-icount`; instructions per predict are "
-        "executed instructions (not cycles), counted by SysTick (Cortex-M) or minstret (RISC-V) around each "
+        "executed instructions (not cycles), counted by SysTick (Cortex-M), minstret (RISC-V) or CCOUNT (Xtensa) around each "
         "call and calibrated with a loop of known length, minus an empty predict. Code + model bytes: "
         "text + data of the firmware minus the same firmware with an empty predict (soft-float and libm "
-        "routines predict needs are included); Xtensa lx106: the predict object alone (its float routines are "
-        "in the ESP8266's ROM; Debian's libgcc for it has none, so it is not run). Agreement: predict equal to "
+        "routines predict needs are included); Xtensa lx106: bytes of the predict object alone (its float "
+        "routines are in the ESP8266's ROM), instructions counted with test/qemu/xtensa_rt.c's C float routines "
+        "(Debian's libgcc for it has none), which are slower than the ROM's. Agreement: predict equal to "
         "scikit-learn's on in-range inputs that are not near ties, and on far inputs. tinygmm-fixed-int is "
         "predict_fixed alone (counted from after quantize).",
         "",
@@ -221,6 +222,4 @@ def target_list(spec: str | None, quick: bool) -> list[Target]:
 
 
 def _buildable(t: Target) -> bool:
-    if t.name == "xtensa-lx106":  # compiled only: no QEMU needed
-        return shutil.which(t.cc) is not None and shutil.which(t.size) is not None
-    return t.missing() is None
+    return t.missing() is None and shutil.which(t.size) is not None

@@ -7,7 +7,8 @@ Used by test_qemu.py and scripts/bench/run.py. Each target is a real MCU core
 * Cortex-M4F (-M mps2-an386): -mfloat-abi=hard, GCC's default FMA contraction, as the Uno R4 / Nano 33 BLE;
 * Cortex-M33 (-M mps2-an505): FPv5 single precision, hard float, FMA contraction;
 * RV32IMC    (-M virt): soft float, as the ESP32-C3;
-* Xtensa lx106 (-M sim -cpu lx106): soft float, the ESP8266's core.
+* Xtensa lx106 (-M sim -cpu lx106): soft float, the ESP8266's core; Debian's libgcc for it lacks the
+  float and division routines (the ESP8266 has them in ROM): test/qemu/xtensa_rt.c supplies them.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Target:
     board: str  # what the target stands for
     icount_shift: int  # QEMU -icount shift: 2^shift ns per instruction, >= 1 counter tick each
     counter_hz: float | None = None  # the counter's clock (SysTick: the core clock); None: counts instructions
+    runtime: tuple[str, ...] = ()  # C files in test/qemu linked in, for what the toolchain's libgcc lacks
 
     def ticks_per_instruction(self) -> float:
         """What qemu_io.h's counter() advances per executed instruction under -icount."""
@@ -148,6 +150,8 @@ TARGETS = [
         "gcc-xtensa-lx106 picolibc-xtensa-lx106-elf qemu-system-misc",
         "ESP8266 (Xtensa lx106, no FPU)",
         6,
+        40e6,  # QEMU's lx106 core clock (CCOUNT)
+        ("xtensa_rt.c",),  # float and division routines: on the ESP8266 they are in ROM
     ),
 ]
 BY_NAME = {t.name: t for t in TARGETS}
@@ -158,6 +162,25 @@ def build(t: Target, sources: list[Path], includes: list[Path], out: Path, extra
     compiler's message on failure."""
     cpp = [s for s in sources if s.suffix != ".o"]
     objects = [s for s in sources if s.suffix == ".o"]
+    for name in t.runtime:
+        obj = out.parent / f"{Path(name).stem}-{t.name}.o"
+        cmd = [
+            t.cc,
+            "-x",
+            "c",
+            "-std=gnu11",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            *t.flags,
+            "-c",
+            str(QEMU_DIR / name),
+        ]
+        r = subprocess.run([*cmd, "-o", str(obj)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"build failed: {' '.join(cmd)}\n{r.stderr}")
+        objects.append(obj)
     cmd = [
         t.cc,  # the C driver, compiling C++: no libstdc++ (picolibc has none), none needed
         "-x",

@@ -14,7 +14,10 @@ once per session:
 * Cortex-M4F (mps2-an386), Cortex-M33 (mps2-an505): hard float with GCC's
   default FMA contraction, as on the Uno R4 or Nano 33 BLE. Everything within
   the parity tolerances of scikit-learn; predict_fixed (integers) exact.
-* Xtensa lx106 (the ESP8266): compiled only, see test_xtensa_lx106_compiles.
+* Xtensa lx106 (-M sim -cpu lx106), the ESP8266's core: soft float, as the
+  first group; the float and division routines its libgcc lacks (on the
+  ESP8266 they are in ROM) come from test/qemu/xtensa_rt.c, itself checked
+  bit for bit against the host's IEEE arithmetic.
 
 Skipped with the reason when a toolchain or QEMU is missing; scripts/test.sh
 installs them.
@@ -51,12 +54,7 @@ from tinygmm.vectors import is_near_tie, sklearn_outputs
 LIB_DIR = ROOT / "lib" / "tinygmm" / "src"
 HOST_FLAGS = ["-std=gnu++11", "-O1", "-Wall", "-Wextra", "-Werror"]
 MODEL_NAMES = ["customers", "sph2", "tied3", "diag4", "full8", "exact3"]
-RUN_TARGETS = [t.name for t in TARGETS if t.name != "xtensa-lx106"]
-XTENSA_NOT_RUN = (
-    "Debian's gcc-xtensa-lx106 ships a libgcc without the soft-float and division routines "
-    "(__addsf3, __mulsf3, __udivsi3, ...: the ESP8266 has them in its mask ROM), so a float program "
-    "does not link; on Xtensa the runner is only compiled (test_xtensa_lx106_compiles)"
-)
+RUN_TARGETS = [t.name for t in TARGETS]
 
 
 class Sources:
@@ -261,35 +259,18 @@ def test_soft_float_is_detected(sources: Sources, tmp_path: Path, target: str) -
     assert r.returncode == 0, r.stderr
 
 
-def test_xtensa_lx106_compiles(sources: Sources) -> None:
-    """The whole runner (six models, the protocol library) compiles for the ESP8266's core with
-    -Wall -Wextra -Werror; it cannot be linked with Debian's libgcc for lx106 (the reason below)."""
-    t = BY_NAME["xtensa-lx106"]
-    if shutil.which(t.cc) is None:
-        pytest.skip(f"{t.cc} not installed (Debian: apt-get install {t.packages}; scripts/test.sh does)")
-    src, inc = sources.files()
-    for s in [*src, QEMU_DIR / "startup.cpp"]:
-        cmd = [t.cc, "-x", "c++", "-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-ffunction-sections"]
-        cmd += [*t.flags, *[f"-I{p}" for p in [*inc, QEMU_DIR]], "-c", str(s), "-o", str(sources.out / f"{s.stem}.o")]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    size = shutil.which(t.size)
-    assert size is not None
-    text = subprocess.run([size, str(sources.out / "runner.o")], capture_output=True, text=True, check=True).stdout
-    assert int(text.splitlines()[1].split()[0]) > 0
-
-
-def test_xtensa_lx106_runs() -> None:
-    t = BY_NAME["xtensa-lx106"]
-    why = t.missing()
-    if why:
-        pytest.skip(why)
-    libgcc = subprocess.run([t.cc, "-print-libgcc-file-name"], capture_output=True, text=True).stdout.strip()
-    nm = shutil.which("xtensa-lx106-elf-nm")
-    defined = subprocess.run([nm, "--defined-only", libgcc], capture_output=True, text=True).stdout if nm else ""
-    if not re.search(r" T __addsf3$", defined, re.M):
-        pytest.skip(XTENSA_NOT_RUN)
-    pytest.fail("libgcc for lx106 now has __addsf3: add xtensa-lx106 to RUN_TARGETS")
+def test_xtensa_runtime_is_ieee(tmp_path: Path) -> None:
+    """test/qemu/xtensa_rt.c (the float and division routines the lx106 runner links, which the
+    ESP8266 has in ROM) gives the host's IEEE-754 results, bit for bit, on a million random
+    operands per operation (subnormals, infinities, near-cancelling pairs included)."""
+    gcc = require_tool("gcc")
+    exe = tmp_path / "rt_test"
+    cmd = [gcc, "-O1", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-DRT_HOST_TEST", "-ffp-contract=off"]
+    cmd += [str(QEMU_DIR / "xtensa_rt_test.c"), str(QEMU_DIR / "xtensa_rt.c"), "-o", str(exe), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(exe), "1000000"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith(" 0 mismatches"), r.stdout
 
 
 # ---- fused multiply-adds on the host ----------------------------------------------
@@ -333,7 +314,7 @@ BOARD_ENVS = {
         "espressif32",
         "its core (Xtensa LX6) is not tested: no toolchain here; the host -mfma test covers FMA",
     ),
-    "nodemcuv2": ("espressif8266", "its core (Xtensa lx106) is only compiled (test_xtensa_lx106_compiles)"),
+    "nodemcuv2": ("espressif8266", "its core runs in test_qemu.py on QEMU's Xtensa lx106 (sim), soft float"),
 }
 
 

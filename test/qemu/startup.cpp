@@ -66,25 +66,39 @@ __attribute__((section(".vectors"), used)) void (*const runner_vectors[16])() = 
 
 #elif defined(__riscv)
 __asm__(
-    ".section .text.start, \"ax\"\n"
+    ".pushsection .text.start, \"ax\"\n"
     ".globl _start\n"
     "_start:\n"
     "  la sp, __stack_top\n"
     "  call runner_start\n"
-    "1: j 1b\n");
+    "1: j 1b\n"
+    ".popsection\n");
 
 #elif defined(__XTENSA__)
+// QEMU's sim machine starts an lx106 at its reset vector, 0x50000000, where nothing is
+// mapped; the fetch error is taken (PS.EXCM is set at reset) at the double exception
+// vector, VECBASE + 0x70 = __flash + 0x70. Both slots jump to _start, which clears
+// PS.EXCM (interrupts stay masked) before running C code.
 __asm__(
-    ".section .text.start, \"ax\"\n"
+    ".pushsection .vectors, \"ax\"\n"
+    "  j _start\n"
+    ".org 0x70\n"
+    "  j _start\n"
+    ".popsection\n"
+    ".pushsection .text.start, \"ax\"\n"
     ".literal_position\n"
     ".literal .Lstack, __stack_top\n"
     ".literal .Lentry, runner_start\n"
     ".globl _start\n"
     ".align 4\n"
     "_start:\n"
+    "  movi a0, 0x2F\n"
+    "  wsr.ps a0\n"
+    "  rsync\n"
     "  l32r a1, .Lstack\n"
     "  l32r a0, .Lentry\n"
     "  callx0 a0\n"
-    "1: j 1b\n");
+    "1: j 1b\n"
+    ".popsection\n");
 #endif
 }
