@@ -16,7 +16,7 @@ the benchmark inputs under QEMU with -icount:
   routines (the ESP8266 has them in ROM), the firmware links
   test/qemu/xtensa_rt.c's C ones instead; its bytes are the predict object
   alone (xtensa-lx106-elf-size, ROM routines excluded), its instruction counts
-  include those C routines, slower than the ROM's assembly ones.
+  include those C routines, not the ROM's.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def render(cases: list[dict]) -> list[str]:
         "text + data of the firmware minus the same firmware with an empty predict (soft-float and libm "
         "routines predict needs are included); Xtensa lx106: bytes of the predict object alone (its float "
         "routines are in the ESP8266's ROM), instructions counted with test/qemu/xtensa_rt.c's C float routines "
-        "(Debian's libgcc for it has none), which are slower than the ROM's. Agreement: predict equal to "
+        "(Debian's libgcc for it has none), not the ROM's. Agreement: predict equal to "
         "scikit-learn's on in-range inputs that are not near ties, and on far inputs. tinygmm-fixed-int is "
         "predict_fixed alone (counted from after quantize).",
         "",
