@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
@@ -77,20 +76,22 @@ def fit_options(a: argparse.Namespace):  # -> FitOptions
 
 def cmd_export(a: argparse.Namespace) -> int:
     from .data import parse_feature_list
-    from .export import ExportRequest, run_export, up_to_date
+    from .export import ExportRequest, check_request, run_export, up_to_date
     from .fit import Progress, sweep_table
+    from .paths import output_path
 
     req = ExportRequest(
         data=a.data,
         features=parse_feature_list(a.features),
         options=fit_options(a),
-        header=Path(a.header),
-        json=Path(a.json),
-        vectors=None if a.vectors in (None, "none") else Path(a.vectors),
+        header=output_path("--header", a.header),
+        json=output_path("--json", a.json),
+        vectors=None if a.vectors in (None, "none") else output_path("--vectors", a.vectors),
         dropna=a.dropna,
         namespace=a.namespace,
         fixed_point=a.fixed_point,
     )
+    check_request(req, writing=False)  # run_export checks permissions too
     if a.if_changed and up_to_date(req):
         print(f"tinygmm: {a.header} is up to date")
         return 0

@@ -54,9 +54,25 @@ def _generator_fingerprint() -> str:
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in (runtime_path(), here / "codegen.py", here / "vectors.py"):
+    for path in (runtime_path(), here / "codegen.py", here / "vectors.py", here / "ctext.py"):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def check_request(req: ExportRequest, writing: bool = True) -> None:
+    """Everything about the outputs that can be refused before reading data or fitting.
+
+    ``writing=False``: all but the permission checks (an up-to-date set needs no write).
+    Also deletes temporary files that a killed export left beside the outputs.
+    """
+    from .ctext import check_identifier
+    from .paths import check_outputs, clean_stale_temps
+    from .runtime import runtime_path
+
+    check_identifier(req.namespace)
+    outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
+    check_outputs(req.data, outputs, writable=writing, inputs={"the C++ runtime": runtime_path()})
+    clean_stale_temps([p for p in outputs.values() if p is not None])
 
 
 def up_to_date(req: ExportRequest) -> bool:
@@ -65,7 +81,7 @@ def up_to_date(req: ExportRequest) -> bool:
     outputs = [req.header, req.json] + ([req.vectors] if req.vectors else [])
     for path in outputs:
         try:
-            head = path.read_text(encoding="utf-8")[:4096]
+            head = path.read_text(encoding="utf-8")  # the whole file: long names push the tag down
         except (OSError, UnicodeDecodeError):
             return False
         if tag not in head:
@@ -103,6 +119,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     import sklearn
 
     from .codegen import render_header, validate_c_text
+    from .ctext import check_feature_names
     from .data import load_csv
     from .fit import FitOptions, fit
     from .model import ExportedModel
@@ -111,7 +128,9 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     opts = req.options
     assert isinstance(opts, FitOptions)
     opts.validate()
+    check_request(req)
     data = load_csv(req.data, req.features, dropna=req.dropna)
+    check_feature_names(data.feature_names)
     result = fit(data, opts, progress)
     model = ExportedModel.from_fit(result, data, opts.as_dict())
     provenance = [

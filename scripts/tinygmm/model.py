@@ -119,8 +119,20 @@ class ExportedModel:
             raise TinyGMMError(f"model file not found: {p} (run 'tinygmm export' first)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise TinyGMMError(f"{p}: not a tinygmm model JSON ({exc})") from None
-        if doc.get("format") != FORMAT:
-            raise TinyGMMError(f"{p}: not a tinygmm model JSON (format {doc.get('format')!r})")
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            found = f"format {doc.get('format')!r}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
+            raise TinyGMMError(f"{p}: not a tinygmm model JSON ({found}, not an object with format {FORMAT!r})")
+        try:
+            m = cls._from_doc(doc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise TinyGMMError(f"{p}: not a valid tinygmm model JSON ({what})") from None
+        if m.model_hash != doc.get("model_hash"):
+            raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
+        return m
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> ExportedModel:
         m = cls(
             feature_names=list(doc["feature_names"]),
             covariance_type=doc["covariance_type"],
@@ -138,8 +150,6 @@ class ExportedModel:
             sklearn_version=doc.get("sklearn_version", ""),
             tool_version=doc.get("tool_version", ""),
         )
-        if m.model_hash != doc.get("model_hash"):
-            raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
         return m
 
     # ---- scikit-learn ----------------------------------------------------
