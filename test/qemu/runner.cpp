@@ -174,7 +174,7 @@ static void run_model() {
 static void write_reply(void*, const char* data, size_t len) { uart_write(data, len); }
 
 static void run_protocol() {
-  tinygmm::LineProtocol protocol(tinygmm_device::MODEL, write_reply, 0);
+  tinygmm_device::Protocol protocol(tinygmm_device::MODEL, write_reply, 0);
   protocol.begin();
   const size_t n = sizeof SCRIPT - 1;  // without the literal's own NUL
   size_t i = 0;
