@@ -214,6 +214,8 @@ def run(t: Target, elf: Path, timeout: float = RUN_TIMEOUT) -> list[str]:
         "none",
         "-serial",
         "none",
+        "-nic",
+        "none",  # no default network card (and so no option ROM to find)
         "-semihosting-config",
         "enable=on,target=native",
         "-icount",
