@@ -3,8 +3,8 @@
 // data: data/customers.csv sha256=30665a58338194ecd6748c04c3949715011320a9e059b1944ef11d4a2cc642c4 rows=400
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
-// model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: 55b1f54ddee203e7
+// model: K=4 D=2 covariance_type=full hash=e993973d2a225661
+// tinygmm-inputs: 56e9a78f21259fb7
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -12,8 +12,8 @@
 //   float score_samples(const float* x);                // sklearn score_samples (natural log)
 //   int   classify(const float* x, float* p, float* ll);// all three in one pass
 // x holds N_FEATURES raw feature values (any scaling is built in).
-#ifndef TINYGMM_MODEL_GMM_H
-#define TINYGMM_MODEL_GMM_H
+#ifndef TINYGMM_MODEL_H_gmm
+#define TINYGMM_MODEL_H_gmm
 
 // ---- runtime: verbatim copy of lib/tinygmm/src/tinygmm_eval.h ----
 // tinygmm_eval.h - allocation-free Gaussian mixture evaluation in log space.
@@ -306,6 +306,19 @@ inline void centre_exact(const float* x, float* w, const float* offset, const ui
 template <int D>
 inline void standardize(const float* x, float* z, const float* offset, const float* inv_scale) {
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
+}
+
+// v = M (x - centre), M (P x D) stored by column: for pipelines whose linear
+// steps (a PCA, scalers around it) were folded at export into one map. One
+// subtraction per raw feature and P * D multiply-adds; the mixture is then
+// evaluated on v (P features) as any other model.
+template <int D, int P>
+inline void project(const float* x, float* v, const float* centre, const float* m) {
+  for (int i = 0; i < P; ++i) v[i] = 0.0f;
+  for (int j = 0; j < D; ++j) {
+    const float d = x[j] - TINYGMM_READ(centre + j);
+    for (int i = 0; i < P; ++i) v[i] += TINYGMM_READ(m++) * d;
+  }
 }
 
 // The bin of v among ascending edges (the number of edges <= v).
@@ -715,7 +728,7 @@ inline uint8_t bin_of_q(int16_t z0) {
 // Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
 // Sets *clamped when the winner had a clamped term (then the answer may be
 // wrong; see above). The visiting plan is made at export (FixedBins in
-// codegen.py): per bin of zq[0], the component that usually wins there, then
+// codegen/fixedpoint.py): per bin of zq[0], the component that usually wins there, then
 // the others by descending upper bound of their log-probability over the bin
 // (cq - min y_0^2, exact, rounded up to units of 2^16). Once a bound is below
 // the best so far, so are all later ones: the loop stops there. Inside a
@@ -756,7 +769,7 @@ inline int predict_fixed(const int16_t* zq, bool* clamped) {
 // low 23 bits hold 2^22 + round(v) for |v| < 2^22 (the sum's sign and
 // exponent bits, 0x96, say whether it is); no float-to-int conversion. FUSED:
 // a[i] = MAGIC - offset[i] * gain[i] is folded into that addition (two float
-// operations per feature; see fixed_point in codegen.py), else a = offset.
+// operations per feature; see fixed_point in codegen/fixedpoint.py), else a = offset.
 template <int D, bool FUSED>
 inline bool quantize(const float* x, int16_t* zq, const float* a, const float* gain, const uint8_t* perm) {
   for (int i = 0; i < D; ++i) {
@@ -787,7 +800,7 @@ static const int N_COMPONENTS = 4;
 static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::COV_FULL;
 // Feature names joined with '|', in input order.
 static const char FEATURE_NAMES[] TINYGMM_FLASH = "Age|Spending Score (1-100)";
-static const char MODEL_HASH[] TINYGMM_FLASH = "f39194ffcd4e0d19";
+static const char MODEL_HASH[] TINYGMM_FLASH = "e993973d2a225661";
 
 namespace detail {
 
@@ -859,4 +872,4 @@ inline int classify(const float* x, float* proba, float* log_likelihood) {
 
 }  // namespace gmm
 
-#endif  // TINYGMM_MODEL_GMM_H
+#endif  // TINYGMM_MODEL_H_gmm

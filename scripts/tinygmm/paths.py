@@ -96,21 +96,19 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check_outputs(
-    data: str | Path, outputs: dict[str, Path | None], writable: bool = True, inputs: dict[str, Path] | None = None
-) -> None:
-    """Refuse outputs that are folders, unwritable, too long, the same file twice, or the data.
+def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path], writable: bool = True) -> None:
+    """Refuse outputs that are folders, unwritable, too long, the same file twice, or an input.
 
     ``outputs`` maps a flag (``--header``) to its path, or None when that output is off.
-    ``writable=False`` skips the permission checks (for ``--if-changed`` before it knows
-    whether anything will be written). ``inputs`` names other files an output must not
-    overwrite (``{"the C++ runtime": path}``); the data always is one.
+    ``inputs`` names the files an output must not overwrite (``{"the training data": path,
+    "the C++ runtime": path}``). ``writable=False`` skips the permission checks (for
+    ``--if-changed`` before it knows whether anything will be written).
     """
     real: dict[str, Path] = {}
     for flag, path in outputs.items():
         if path is not None:
             real[flag] = _check_one(flag, path, writable)
-    protected = {"the training data": Path(data), **(inputs or {})}
+    protected = {label: Path(path) for label, path in inputs.items()}
     flags = list(real)
     for i, flag in enumerate(flags):
         for label, path in protected.items():
