@@ -682,6 +682,7 @@ inline int predict_q(const float* x) {{
     return arrays + policy, public
 
 
+_fixed_point_model = fixed_point  # (render_header's fixed_point flag shadows the function)
 _GUARD_RE = re.compile(r"[^A-Za-z0-9]+")
 
 
@@ -689,16 +690,29 @@ def _c_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_header(m: ExportedModel, provenance: list[str], namespace: str = "gmm", fixed_point: bool = False) -> str:
+def render_header(
+    m: ExportedModel,
+    provenance: list[str],
+    namespace: str = "gmm",
+    fixed_point: bool = False,
+    anomaly: object = None,  # AnomalyThreshold | None
+) -> str:
     """The complete text of GMM.h (deterministic for a given model and provenance).
 
-    fixed_point adds the integer path (quantize, predict_fixed, predict_q).
+    fixed_point adds the integer path (quantize, predict_fixed, predict_q);
+    anomaly (an anomaly.AnomalyThreshold) the anomaly decision.
     """
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", namespace):
         raise TinyGMMError(f"invalid C++ namespace {namespace!r}")
     guard = "TINYGMM_MODEL_" + _GUARD_RE.sub("_", namespace).upper() + "_H"
     dev = device_arrays(m)
     fixed_detail, fixed_public = fixed_point_code(m) if fixed_point else ("", "")
+    # ---- anomaly threshold (tinygmm.anomaly): one self-contained section ----
+    anomaly_public = ""
+    if anomaly is not None:
+        from .anomaly import anomaly_header
+
+        anomaly_public = anomaly_header(anomaly, namespace, _fixed_point_model(m) if fixed_point else None)
     runtime = runtime_path().read_text(encoding="utf-8")
     names = "|".join(m.feature_names)
     for n in m.feature_names:
@@ -749,7 +763,7 @@ inline float score_samples(const float* x) {{ return tinygmm::score_samples<deta
 inline int classify(const float* x, float* proba, float* log_likelihood) {{
   return tinygmm::classify<detail::Model>(x, proba, log_likelihood);
 }}
-{fixed_public}
+{fixed_public}{anomaly_public}
 }}  // namespace {namespace}
 
 #endif  // {guard}

@@ -26,6 +26,7 @@ class ExportRequest:
     dropna: bool = False
     namespace: str = "gmm"
     fixed_point: bool = False
+    anomaly: object = None  # anomaly.AnomalyOptions | None
 
     def input_hash(self) -> str:
         """Hash of everything an export depends on: data bytes, options, tool version."""
@@ -43,6 +44,7 @@ class ExportRequest:
             "namespace": self.namespace,
             **({"fixed_point": True} if self.fixed_point else {}),
             "vectors": self.vectors is not None,
+            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),  # type: ignore[attr-defined]
         }
         text = json.dumps(doc, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -54,7 +56,7 @@ def _generator_fingerprint() -> str:
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in (runtime_path(), here / "codegen.py", here / "vectors.py"):
+    for path in (runtime_path(), here / "codegen.py", here / "vectors.py", here / "anomaly.py"):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -96,6 +98,7 @@ class ExportResult:
     model: object  # ExportedModel
     fit: object  # FitResult
     written: list[Path]
+    anomaly: object = None  # anomaly.AnomalyThreshold | None
 
 
 def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None = None) -> ExportResult:
@@ -111,9 +114,25 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     opts = req.options
     assert isinstance(opts, FitOptions)
     opts.validate()
+    if req.anomaly is not None:
+        req.anomaly.validate()  # type: ignore[attr-defined]
     data = load_csv(req.data, req.features, dropna=req.dropna)
+    if req.anomaly is not None:
+        req.anomaly.validate(data.feature_names)  # type: ignore[attr-defined]
     result = fit(data, opts, progress)
     model = ExportedModel.from_fit(result, data, opts.as_dict())
+    # ---- anomaly threshold (tinygmm.anomaly) ----
+    threshold = None
+    if req.anomaly is not None:
+        from .anomaly import calibrate
+
+        g = model.to_sklearn()
+        threshold = calibrate(
+            req.anomaly,  # type: ignore[arg-type]
+            lambda X: g.score_samples(model.transform(X)),
+            data.X,
+            model.feature_names,
+        )
     provenance = [
         f"tinygmm {__version__}, scikit-learn {sklearn.__version__}",
         f"data: {req.data} sha256={data.sha256} rows={data.n_samples}"
@@ -122,14 +141,17 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
         f"options: {describe_options(opts)}",
         f"model: K={model.n_components} D={model.n_features} covariance_type={model.covariance_type} "
         f"hash={model.model_hash}" + ("" if model.converged else " (EM did NOT converge)"),
+        *([threshold.describe()] if threshold is not None else []),
         f"{INPUT_HASH_TAG} {req.input_hash()}",
     ]
     files: dict[Path, str] = {}
-    header = render_header(model, provenance, req.namespace, fixed_point=req.fixed_point)
+    header = render_header(model, provenance, req.namespace, fixed_point=req.fixed_point, anomaly=threshold)
     validate_c_text(header)
     files[req.header] = header
     doc = json.loads(model.to_json())
     doc = {"input_hash": req.input_hash(), "provenance": provenance, **doc}
+    if threshold is not None:
+        doc["anomaly"] = threshold.to_dict()
     try:
         files[req.json] = json.dumps(doc, indent=1, allow_nan=False) + "\n"
     except ValueError:
@@ -140,4 +162,4 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
         validate_c_text(text)
         files[req.vectors] = text
     write_all(files)
-    return ExportResult(model, result, list(files))
+    return ExportResult(model, result, list(files), threshold)

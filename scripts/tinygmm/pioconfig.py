@@ -33,6 +33,12 @@ OPTIONS: tuple[tuple[str, str], ...] = (
     ("json", "--json"),
     ("vectors", "--vectors"),
     ("dropna", "--dropna"),
+    ("anomaly_quantile", "--anomaly-quantile"),
+    ("anomaly_threshold", "--anomaly-threshold"),
+    ("anomaly_validation", "--anomaly-validation"),
+    ("anomaly_label", "--anomaly-label"),
+    ("anomaly_positive", "--anomaly-positive"),
+    ("anomaly_max_fpr", "--anomaly-max-fpr"),
 )
 
 
