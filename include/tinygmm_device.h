@@ -11,7 +11,28 @@ static_assert(gmm::N_FEATURES <= TINYGMM_MAX_FEATURES,
 static_assert(TINYGMM_LINE_MAX >= 16 * gmm::N_FEATURES,
               "TINYGMM_LINE_MAX too small for this many features: raise it in build_flags");
 
+// A model exported with an anomaly threshold: every reply carries the input's
+// decision and the alarm of a k-of-n filter over the stream (k anomalous inputs
+// among the last n; -DTINYGMM_ALARM_K=.. -DTINYGMM_ALARM_N=.. to change them).
+#if defined(TINYGMM_MODEL_GMM_ANOMALY)
+#include "tinygmm_filter.h"
+#ifndef TINYGMM_ALARM_K
+#define TINYGMM_ALARM_K 3
+#endif
+#ifndef TINYGMM_ALARM_N
+#define TINYGMM_ALARM_N 5
+#endif
+#endif
+
 namespace tinygmm_device {
+
+#if defined(TINYGMM_MODEL_GMM_ANOMALY)
+static tinygmm::KOfN<TINYGMM_ALARM_N> alarm_filter(TINYGMM_ALARM_K);
+static const tinygmm::AnomalyInfo ANOMALY_INFO = {gmm::ANOMALY_THRESHOLD, TINYGMM_ALARM_K, TINYGMM_ALARM_N};
+static const tinygmm::AnomalyInfo* const ANOMALY = &ANOMALY_INFO;
+#else
+static const tinygmm::AnomalyInfo* const ANOMALY = 0;
+#endif
 
 inline void classify(const float* x, tinygmm::Classification* out) {
   float proba[gmm::N_COMPONENTS];
@@ -20,6 +41,10 @@ inline void classify(const float* x, tinygmm::Classification* out) {
   out->label = static_cast<int16_t>(k);
   out->probability = proba[k];
   out->log_likelihood = ll;
+#if defined(TINYGMM_MODEL_GMM_ANOMALY)
+  const bool anomalous = !(ll >= gmm::ANOMALY_THRESHOLD);  // the score is at hand: no need for is_anomaly
+  out->anomaly = static_cast<int8_t>((anomalous ? 1 : 0) | (alarm_filter.update(anomalous) ? 2 : 0));
+#endif
 }
 
 static const tinygmm::DeviceModel MODEL = {

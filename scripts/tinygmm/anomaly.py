@@ -106,12 +106,14 @@ class AnomalyThreshold:
 
     def describe(self) -> str:
         """One line for the header comment and the CLI."""
-        how = {
-            "quantile": f"the {self.quantile:g}-quantile of the training rows' score_samples",
-            "user": "given by the user",
-            "validation-f1": "the best F1 on the validation rows",
-            "validation-fpr": f"the best recall at FPR <= {self.validation.get('max_fpr', 0):g} on the validation rows",
-        }[self.method]
+        if self.method == "quantile":
+            how = f"the {self.quantile:g}-quantile of the training rows' score_samples"
+        elif self.method == "user":
+            how = "given by the user"
+        elif self.method == "validation-f1":
+            how = "the best F1 on the validation rows"
+        else:
+            how = f"the best recall at FPR <= {self.validation.get('max_fpr', 0):g} on the validation rows"
         text = (
             f"anomaly threshold {self.threshold:.9g} ({how}); flags {100 * self.training_flag_rate:.2f} % "
             "of the training rows"
@@ -319,18 +321,40 @@ def load_labelled(
     return X, y, positive
 
 
+Labelled = tuple[np.ndarray, np.ndarray, str]
+
+
+def load_validation(opts: AnomalyOptions, feature_names: list[str]) -> Labelled | None:
+    """The validation rows the options name (checked: both classes, the model's features), or None.
+
+    Cheap: exporters call it before fitting, so a bad file fails fast."""
+    opts.validate(feature_names)
+    if opts.validation is None:
+        return None
+    assert opts.label is not None
+    X, y, positive = load_labelled(opts.validation, feature_names, opts.label, opts.positive)
+    if not (np.any(y == 1) and np.any(y == 0)):
+        raise TinyGMMError(f"--anomaly-validation {opts.validation}: the labelled rows must hold both classes")
+    return X, y, positive
+
+
 def calibrate(
-    opts: AnomalyOptions, score: ScoreFn, X_train: np.ndarray, feature_names: list[str]
+    opts: AnomalyOptions,
+    score: ScoreFn,
+    X_train: np.ndarray,
+    feature_names: list[str],
+    labelled: Labelled | None = None,
 ) -> AnomalyThreshold | None:
-    """The threshold the options ask for (None when none is asked for)."""
+    """The threshold the options ask for (None when none is asked for).
+
+    labelled: load_validation's result, if the caller already has it."""
     opts.validate(feature_names)
     if opts.quantile is not None:
         return calibrate_quantile(score, X_train, opts.quantile)
     if opts.threshold is not None:
         return calibrate_user(score, X_train, opts.threshold)
     if opts.validation is not None:
-        assert opts.label is not None
-        X_val, y, positive = load_labelled(opts.validation, feature_names, opts.label, opts.positive)
+        X_val, y, positive = labelled or load_validation(opts, feature_names)  # type: ignore[misc]
         t = calibrate_validation(score, X_train, X_val, y, opts.max_fpr)
         t.validation.update({"file": str(opts.validation), "label": opts.label, "positive": positive})
         return t

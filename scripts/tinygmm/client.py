@@ -21,8 +21,9 @@ from typing import Any
 from .errors import TinyGMMError
 
 BAUD = 115200
-_OK = re.compile(r"^OK (-?\d+) (\S+) (\S+)$")
-_INFO = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)$")
+# (anomaly extension: OK's trailing <flags>, INFO's trailing " threshold=<T> alarm=<k>/<n>")
+_OK = re.compile(r"^OK (-?\d+) (\S+) (\S+)(?: ([0-3]))?$")
+_INFO = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)(?: threshold=(\S+) alarm=(\d+)/(\d+))?$")
 _READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
 # ERR replies the device may legitimately give to a well-formed request
 _LEGIT_ERRORS = ("ERR overflow",)
@@ -39,6 +40,15 @@ class Reply:
     probability: float | None = None
     log_likelihood: float | None = None
     latency: float = 0.0
+    anomaly: int | None = None  # with a threshold: bit 0 this input is anomalous, bit 1 the k-of-n alarm
+
+    @property
+    def is_anomaly(self) -> bool | None:
+        return None if self.anomaly is None else bool(self.anomaly & 1)
+
+    @property
+    def alarm(self) -> bool | None:
+        return None if self.anomaly is None else bool(self.anomaly & 2)
 
     @property
     def ok(self) -> bool:
@@ -55,6 +65,8 @@ class DeviceInfo:
     features: int
     names: list[str]
     model: str
+    threshold: float | None = None  # the model's anomaly threshold (None: it has none)
+    alarm: tuple[int, int] | None = None  # (k, n) of the device's k-of-n alarm filter
 
 
 @dataclass
@@ -110,7 +122,8 @@ def parse_reply(line: str) -> Reply | None:
     m = _OK.match(line)
     if m:
         try:
-            return Reply(line, int(m.group(1)), float(m.group(2)), float(m.group(3)))
+            flags = None if m.group(4) is None else int(m.group(4))
+            return Reply(line, int(m.group(1)), float(m.group(2)), float(m.group(3)), anomaly=flags)
         except ValueError:
             return None
     if line.startswith("ERR ") and line[4:].strip() and line.isprintable():
@@ -197,7 +210,14 @@ class DeviceClient:
                     m = _INFO.match(body)
                     if m:
                         self.checksums = request is signed_req
-                        info = DeviceInfo(int(m.group(1)), int(m.group(2)), m.group(3).split("|"), m.group(4))
+                        info = DeviceInfo(
+                            int(m.group(1)),
+                            int(m.group(2)),
+                            m.group(3).split("|"),
+                            m.group(4),
+                            None if m.group(5) is None else float(m.group(5)),
+                            None if m.group(6) is None else (int(m.group(6)), int(m.group(7))),
+                        )
                         if self._info is not None and info.model != self._info.model:
                             raise DeviceError(
                                 f"the device now runs model {info.model}, not {self._info.model} "
@@ -295,7 +315,12 @@ class DeviceClient:
                     continue
                 inflight.popleft()
                 results[i] = Reply(
-                    reply.line, reply.label, reply.probability, reply.log_likelihood, time.monotonic() - sent_at[i]
+                    reply.line,
+                    reply.label,
+                    reply.probability,
+                    reply.log_likelihood,
+                    time.monotonic() - sent_at[i],
+                    reply.anomaly,
                 )
                 done += 1
                 if progress:

@@ -117,8 +117,11 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     if req.anomaly is not None:
         req.anomaly.validate()  # type: ignore[attr-defined]
     data = load_csv(req.data, req.features, dropna=req.dropna)
+    labelled = None
     if req.anomaly is not None:
-        req.anomaly.validate(data.feature_names)  # type: ignore[attr-defined]
+        from .anomaly import load_validation
+
+        labelled = load_validation(req.anomaly, data.feature_names)  # type: ignore[arg-type]
     result = fit(data, opts, progress)
     model = ExportedModel.from_fit(result, data, opts.as_dict())
     # ---- anomaly threshold (tinygmm.anomaly) ----
@@ -132,6 +135,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
             lambda X: g.score_samples(model.transform(X)),
             data.X,
             model.feature_names,
+            labelled,
         )
     provenance = [
         f"tinygmm {__version__}, scikit-learn {sklearn.__version__}",

@@ -7,6 +7,10 @@
 //                          (values separated by commas and/or spaces; the
 //                          log-likelihood is -inf when it is below -FLT_MAX)
 //   "INFO"              -> INFO components=<K> features=<D> names=<n1|n2|...> model=<model-hash>
+//   with an anomaly threshold (LineProtocol's AnomalyInfo), OK ends with one more
+//   field, <flags>: bit 0 this input is anomalous (log-likelihood < threshold),
+//   bit 1 the stream's k-of-n alarm is raised (0..3); and INFO ends with
+//   " threshold=<T> alarm=<k>/<n>". Without one, both are as above.
 //   anything malformed  -> exactly one "ERR <reason>" line:
 //       ERR count expected <D> got <n>   wrong number of values
 //       ERR empty-field <i>             ",," or a leading/trailing comma
@@ -51,6 +55,14 @@ struct Classification {
   int16_t label;
   float probability;
   float log_likelihood;
+  int8_t anomaly;  // -1 (set by the protocol before classify): none; else bit 0 anomalous, bit 1 alarm
+};
+
+// The model's anomaly threshold and the k-of-n alarm filter's parameters.
+struct AnomalyInfo {
+  float threshold;
+  uint8_t alarm_k;
+  uint8_t alarm_n;
 };
 
 // What the protocol needs to know about the model. On AVR feature_names and
@@ -95,7 +107,8 @@ uint8_t format_float(float v, char* buf, uint8_t digits);
 
 class LineProtocol {
  public:
-  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx);
+  // anomaly: the model's threshold (null: the model has none)
+  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, const AnomalyInfo* anomaly = 0);
   void begin();  // announces READY
   void feed(char c);
   void feed(const char* data, size_t len);
@@ -111,6 +124,7 @@ class LineProtocol {
   void end_line();
 
   const DeviceModel& model_;
+  const AnomalyInfo* anomaly_;
   WriteFn write_;
   void* ctx_;
   char line_[TINYGMM_LINE_MAX + 1];
