@@ -621,9 +621,10 @@ inline bool is_anomaly(const float* x, float threshold) {
   M::transform(x, w);
   const float base = threshold - M::shared(w);  // lp_k >= base: normal
   const float low = base - (float)LogKBound<M::K>::BITS * 0.693147182f;  // every lp_k < low: anomalous
-  const int8_t first = (int8_t)M::hint(w);
-  int8_t j = first, next = 0;
-  bool unsure = false;
+  // shared(w) overflowed (a tied model, w far out or not finite): the full score decides
+  bool unsure = !is_finite(base);
+  const int8_t first = unsure ? (int8_t)-1 : (int8_t)M::hint(w);
+  int8_t j = first, next = unsure ? (int8_t)M::K : (int8_t)0;
   for (;;) {
     if (j < 0) {
       if (next == first) ++next;
