@@ -599,10 +599,13 @@ inline int predict_proba(const float* x, float* proba) {
 // as predict visits them (the start hint, then by descending bound c_k), each
 // pruned against threshold - log K by the bound and the partial sums (see
 // full_log_prob), so most inputs need one component (normal) or a few
-// columns of each (anomalous), and no exp/log. Only an input whose largest
-// component lies within log K below the threshold is decided by the full
-// score_samples. So the answer is the device's score_samples(x) < threshold,
-// except within float32 rounding of the threshold. NaN input: anomalous.
+// columns of each (anomalous), and no exp/log. An input whose components lie
+// within log K below the threshold needs the sum itself, sum_k exp(lp_k -
+// threshold) < 1: one expf per such component (no logf), the pruned ones
+// bounded by 1/2^ceil(log2 K) each, and only if that bound cannot decide, a
+// second pass over the components that matter. So the answer is the device's
+// score_samples(x) < threshold, except within float32 rounding of the
+// threshold. NaN input: anomalous.
 
 // An upper bound of log K (ceil(log2 K) ln 2, exact for powers of two): a
 // looser bound only sends a few more inputs to the full score.
@@ -620,11 +623,16 @@ inline bool is_anomaly(const float* x, float threshold) {
   float w[M::W];
   M::transform(x, w);
   const float base = threshold - M::shared(w);  // lp_k >= base: normal
-  const float low = base - (float)LogKBound<M::K>::BITS * 0.693147182f;  // every lp_k < low: anomalous
+  const int BITS = LogKBound<M::K>::BITS;
+  const float low = base - (float)BITS * 0.693147182f;  // every lp_k < low: anomalous
   // shared(w) overflowed (a tied model, w far out or not finite): the full score decides
-  bool unsure = !is_finite(base);
-  const int8_t first = unsure ? (int8_t)-1 : (int8_t)M::hint(w);
-  int8_t j = first, next = unsure ? (int8_t)M::K : (int8_t)0;
+  bool exact = !is_finite(base);
+  const int8_t first = exact ? (int8_t)-1 : (int8_t)M::hint(w);
+  int8_t j = first, next = exact ? (int8_t)M::K : (int8_t)0;
+  // anomalous iff sum_k exp(lp_k - base) < 1. Components between low and base add
+  // their term; the others (pruned, or after the bound) less than 2^-BITS each.
+  float sum = 0.0f;
+  int8_t computed = 0;
   for (;;) {
     if (j < 0) {
       if (next == first) ++next;
@@ -638,17 +646,34 @@ inline bool is_anomaly(const float* x, float threshold) {
     float lp;
     if (!M::template log_prob<true>(rec, w, low, true, &lp)) continue;  // below low
     if (is_nan(lp)) {  // inf - inf: a bounded component overflowed, far below
-      unsure = unsure || !M::BOUNDED;
+      exact = exact || !M::BOUNDED;
       continue;
     }
     if (beats(lp, base, true)) return false;
-    unsure = true;  // within log K below the threshold: the other components decide
+    sum += expf(lp - base);  // within log K below the threshold: its term counts
+    if (!(sum < 1.0f)) return false;
+    ++computed;
   }
-  if (!unsure) return true;
-  float proba[M::K];
-  float ll;
-  classify<M>(x, proba, &ll);
-  return !(ll >= threshold);
+  if (exact) {  // a tied model far out: the full score (see classify)
+    float proba[M::K];
+    float ll;
+    classify<M>(x, proba, &ll);
+    return !(ll >= threshold);
+  }
+  // (2^-BITS exactly: a power of two)
+  if (!(sum + (float)(M::K - computed) * (1.0f / (float)(1L << BITS)) > 1.0f)) return true;
+  // Undecided by the bound: the sum over every component not below base - 24
+  // (together the others add less than K e^-24 to it, below float32 resolution).
+  const float floor_lp = base - 24.0f;
+  sum = 0.0f;
+  const float* rec = M::records();
+  for (int8_t r = 0; r < M::K; ++r, rec += M::R) {
+    if (M::BOUNDED && !beats(TINYGMM_READ(rec), floor_lp, true)) break;
+    float lp;
+    if (!M::template log_prob<true>(rec, w, floor_lp, true, &lp) || is_nan(lp)) continue;
+    sum += expf(lp - base);
+  }
+  return !(sum >= 1.0f);
 }
 
 // ---- fixed point (exported with --fixed-point) ---------------------------
