@@ -23,7 +23,9 @@ from .errors import TinyGMMError
 BAUD = 115200
 # (anomaly extension: OK's trailing <flags>, INFO's trailing " threshold=<T> alarm=<k>/<n>")
 _OK = re.compile(r"^OK (-?\d+) (\S+) (\S+)(?: ([0-3]))?$")
-_INFO = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)(?: threshold=(\S+) alarm=(\d+)/(\d+))?$")
+_INFO = re.compile(
+    r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)(?: threshold=(\S+) alarm=(\d+)/(\d+))?$"
+)
 _READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
 # ERR replies the device may legitimately give to a well-formed request
 _LEGIT_ERRORS = ("ERR overflow",)

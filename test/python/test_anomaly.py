@@ -388,3 +388,32 @@ def test_k_of_n_filter_matches_a_sliding_window(tmp_path: Path) -> None:
         got, count = line.split()
         want, want_count = k_of_n(b, k, n)
         assert got == "".join(map(str, want)) and int(count) == want_count, (n, k)
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+
+def test_report_shows_the_threshold_and_the_validation_curves(tmp_path: Path) -> None:
+    import re
+
+    v = validation_csv(tmp_path)
+    auto = ["--n-components", "auto", "--max-components", "4"]  # the JSON keeps the sweep: the report need not re-fit
+    anomaly = ["--anomaly-validation", str(v), "--anomaly-label", "state", "--anomaly-positive", "broken"]
+    r = export(tmp_path, *auto, *anomaly)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "report"
+    cli = [sys.executable, "-m", "tinygmm", "report"]
+    r = subprocess.run([*cli, "--json", str(tmp_path / "GMM.json"), "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    page = (out / "index.html").read_text()
+    assert 'id="anomaly"' in page and (out / "anomaly_scores.png").is_file() and (out / "anomaly_curves.png").is_file()
+    a = json.loads((tmp_path / "GMM.json").read_text())["anomaly"]
+    c = a["validation"]["confusion"]
+    cells = re.findall(r"<tr><td class=\"l\">(anomalous|normal)</td><td>(\d+)</td><td>(\d+)</td></tr>", page)
+    assert cells == [("anomalous", str(c["tp"]), str(c["fn"])), ("normal", str(c["fp"]), str(c["tn"]))]
+    assert f"ROC AUC {a['validation']['roc_auc']:.4f}" in page
+    # a report of a model without a threshold has no anomaly section, and removes the stale PNGs
+    assert export(tmp_path, *auto).returncode == 0
+    r = subprocess.run([*cli, "--json", str(tmp_path / "GMM.json"), "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert 'id="anomaly"' not in (out / "index.html").read_text() and not (out / "anomaly_scores.png").exists()
