@@ -127,8 +127,16 @@ def quality(name: str, X: np.ndarray, y: np.ndarray, seeds: int) -> tuple[dict, 
     return summary, models
 
 
-def avr_costs(m: ExportedModel, X_train: np.ndarray, X_test: np.ndarray, harness: Path, work: Path) -> dict:
-    """AVR cycles and flash of predict, score_samples < threshold and is_anomaly on the test rows."""
+def avr_costs(
+    m: ExportedModel,
+    X_train: np.ndarray,
+    X_test: np.ndarray,
+    harness: Path,
+    work: Path,
+    groups: dict[str, np.ndarray] | None = None,
+) -> dict:
+    """AVR cycles and flash of predict, score_samples < threshold and is_anomaly on the test rows
+    (and the mean cycles over each of ``groups``, boolean masks of the rows)."""
     g = m.to_sklearn()
     t = calibrate_quantile(lambda Z: g.score_samples(m.transform(Z)), X_train, QUANTILE)
     header = render_header(m, ["anomaly benchmark model"], anomaly=t)
@@ -169,6 +177,8 @@ def avr_costs(m: ExportedModel, X_train: np.ndarray, X_test: np.ndarray, harness
         }
         if name != "predict":
             res["equals_sklearn"] = float((sim[:, 1].astype(bool) == want).mean())
+        for gname, mask in (groups or {}).items():
+            res[f"cycles_mean_{gname}"] = float(cycles[mask].mean())
         out[name] = res
         print(f"    {name:18s} {res['cycles_mean']:10.0f} cycles  {res['flash_bytes']:6d} B  {mcu}")
     out["threshold"] = t.threshold
@@ -220,6 +230,20 @@ def render(doc: dict) -> str:
                 f"| {c['name']} ({c['n_inputs']} inputs: rows, grid, far points) | full, K={c['k']} | `{fn}` | "
                 f"{r['cycles_mean']:,.0f} | {r['cycles_max']:,} | {r['flash_bytes']:,} | {eq} |"
             )
+        lines += [
+            "",
+            "Customer model, mean cycles by kind of input (data rows; far points; grid points within log K "
+            "below the threshold):",
+            "",
+            "| function | data rows | far | near the threshold |",
+            "|---|---|---|---|",
+        ]
+        for fn in ("predict", "score_samples < T", "is_anomaly"):
+            r = c[fn]
+            lines.append(
+                f"| `{fn}` | {r['cycles_mean_data_rows']:,.0f} | {r['cycles_mean_far']:,.0f} | "
+                f"{r['cycles_mean_near_threshold']:,.0f} |"
+            )
     lines += ["", "(\\*) does not fit an ATmega328P: built for an ATmega2560 (same core)."]
     return "\n".join(lines) + "\n"
 
@@ -253,7 +277,17 @@ def main(argv: list[str] | None = None) -> int:
             case = bench.build_cases(quick=True)[0]
             bench.make_inputs(case, n_grid=400, n_far=60, n_avr_in=100 if not a.quick else 20, n_avr_far=30)
             print(case.name)
-            customers = avr_costs(case.model, case.X_data, case.X[case.avr_idx], harness, work / "customers")
+            Xc = case.X[case.avr_idx]
+            g = case.model.to_sklearn()
+            tc = calibrate_quantile(lambda Z: g.score_samples(case.model.transform(Z)), case.X_data, QUANTILE)
+            sc = g.score_samples(case.model.transform(Xc))
+            far = case.far[case.avr_idx]
+            groups = {
+                "data_rows": case.avr_idx < len(case.X_data),
+                "far": far,
+                "near_threshold": ~far & (sc < tc.threshold) & (sc >= tc.threshold - np.log(case.model.n_components)),
+            }
+            customers = avr_costs(case.model, case.X_data, Xc, harness, work / "customers", groups)
             customers |= {"name": case.name, "k": case.model.n_components}
     doc = {
         "command": "python3 scripts/bench/anomaly.py"
