@@ -417,3 +417,19 @@ def test_report_shows_the_threshold_and_the_validation_curves(tmp_path: Path) ->
     r = subprocess.run([*cli, "--json", str(tmp_path / "GMM.json"), "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert 'id="anomaly"' not in (out / "index.html").read_text() and not (out / "anomaly_scores.png").exists()
+
+
+def test_platformio_options_become_anomaly_flags(tmp_path: Path) -> None:
+    from tinygmm.pioconfig import read_ini
+
+    ini = write(
+        tmp_path / "platformio.ini",
+        "[platformio]\ndefault_envs = native\n\n[env]\ncustom_gmm_anomaly_validation = v.csv\n"
+        "custom_gmm_anomaly_label = state\ncustom_gmm_anomaly_positive = broken\n\n"
+        "[env:native]\ncustom_gmm_anomaly_max_fpr = 0.05\n\n[env:uno]\ncustom_gmm_anomaly_quantile = 0.01\n",
+    )
+    assert read_ini(ini) == [
+        "--anomaly-validation", "v.csv", "--anomaly-label", "state", "--anomaly-positive", "broken",
+        "--anomaly-max-fpr", "0.05",
+    ]  # fmt: skip
+    assert "--anomaly-quantile" in read_ini(ini, "uno")
