@@ -43,6 +43,7 @@ import run as bench  # noqa: E402
 from tinygmm.anomaly import best_threshold, calibrate_quantile, detection_metrics  # noqa: E402
 from tinygmm.codegen import render_header  # noqa: E402
 from tinygmm.data import Dataset  # noqa: E402
+from tinygmm.errors import TinyGMMError  # noqa: E402
 from tinygmm.fit import FitOptions, fit  # noqa: E402
 from tinygmm.model import ExportedModel  # noqa: E402
 
@@ -139,13 +140,18 @@ def avr_costs(
     (and the mean cycles over each of ``groups``, boolean masks of the rows)."""
     g = m.to_sklearn()
     t = calibrate_quantile(lambda Z: g.score_samples(m.transform(Z)), X_train, QUANTILE)
-    header = render_header(m, ["anomaly benchmark model"], anomaly=t)
+    try:
+        header = render_header(m, ["anomaly benchmark model"], anomaly=t, fixed_point=True)
+        fixed = True
+    except TinyGMMError:  # no 16-bit fixed-point format for this model
+        header, fixed = render_header(m, ["anomaly benchmark model"], anomaly=t), False
     Xf = X_test.astype(np.float32).astype(np.float64)
     want = g.score_samples(m.transform(Xf)) < t.threshold
     calls = {
         "predict": "gmm::predict(x)",
         "score_samples < T": "gmm::score_samples(x) < gmm::ANOMALY_THRESHOLD",
         "is_anomaly": "gmm::is_anomaly(x)",
+        **({"is_anomaly_q": "gmm::is_anomaly_q(x)"} if fixed else {}),
     }
     base = bench.impl_baseline(None)  # type: ignore[arg-type]
     out = {}
@@ -213,7 +219,9 @@ def render(doc: dict) -> str:
     ]
     for ds in doc["datasets"]:
         for cov, c in ds["avr"].items():
-            for fn in ("predict", "score_samples < T", "is_anomaly"):
+            for fn in ("predict", "score_samples < T", "is_anomaly", "is_anomaly_q"):
+                if fn not in c:
+                    continue
                 r = c[fn]
                 eq = "-" if "equals_sklearn" not in r else f"{100 * r['equals_sklearn']:.1f} %"
                 star = "" if r["mcu"] == bench.MCU else " (\\*)"
@@ -223,7 +231,9 @@ def render(doc: dict) -> str:
                 )
     c = doc.get("customers")
     if c:
-        for fn in ("predict", "score_samples < T", "is_anomaly"):
+        for fn in ("predict", "score_samples < T", "is_anomaly", "is_anomaly_q"):
+            if fn not in c:
+                continue
             r = c[fn]
             eq = "-" if "equals_sklearn" not in r else f"{100 * r['equals_sklearn']:.1f} %"
             lines.append(
@@ -238,7 +248,9 @@ def render(doc: dict) -> str:
             "| function | data rows | far | near the threshold |",
             "|---|---|---|---|",
         ]
-        for fn in ("predict", "score_samples < T", "is_anomaly"):
+        for fn in ("predict", "score_samples < T", "is_anomaly", "is_anomaly_q"):
+            if fn not in c:
+                continue
             r = c[fn]
             lines.append(
                 f"| `{fn}` | {r['cycles_mean_data_rows']:,.0f} | {r['cycles_mean_far']:,.0f} | "
