@@ -3,8 +3,8 @@
 // data: data/customers.csv sha256=30665a58338194ecd6748c04c3949715011320a9e059b1944ef11d4a2cc642c4 rows=400
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
-// model: K=4 D=2 covariance_type=full hash=f39194ffcd4e0d19
-// tinygmm-inputs: 55b1f54ddee203e7
+// model: K=4 D=2 covariance_type=full hash=e993973d2a225661
+// tinygmm-inputs: b7b3b22c6f6a6eaf
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -12,8 +12,8 @@
 //   float score_samples(const float* x);                // sklearn score_samples (natural log)
 //   int   classify(const float* x, float* p, float* ll);// all three in one pass
 // x holds N_FEATURES raw feature values (any scaling is built in).
-#ifndef TINYGMM_MODEL_GMM_H
-#define TINYGMM_MODEL_GMM_H
+#ifndef TINYGMM_MODEL_H_gmm
+#define TINYGMM_MODEL_H_gmm
 
 // ---- runtime: verbatim copy of lib/tinygmm/src/tinygmm_eval.h ----
 // tinygmm_eval.h - allocation-free Gaussian mixture evaluation in log space.
@@ -306,6 +306,19 @@ inline void centre_exact(const float* x, float* w, const float* offset, const ui
 template <int D>
 inline void standardize(const float* x, float* z, const float* offset, const float* inv_scale) {
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
+}
+
+// v = M (x - centre), M (P x D) stored by column: for pipelines whose linear
+// steps (a PCA, scalers around it) were folded at export into one map. One
+// subtraction per raw feature and P * D multiply-adds; the mixture is then
+// evaluated on v (P features) as any other model.
+template <int D, int P>
+inline void project(const float* x, float* v, const float* centre, const float* m) {
+  for (int i = 0; i < P; ++i) v[i] = 0.0f;
+  for (int j = 0; j < D; ++j) {
+    const float d = x[j] - TINYGMM_READ(centre + j);
+    for (int i = 0; i < P; ++i) v[i] += TINYGMM_READ(m++) * d;
+  }
 }
 
 // The bin of v among ascending edges (the number of edges <= v).
@@ -607,6 +620,93 @@ inline int predict_proba(const float* x, float* proba) {
   return classify<M>(x, proba, 0);
 }
 
+// ---- anomaly decision ----------------------------------------------------
+//
+// score_samples(x) < threshold, scikit-learn's outlier convention. With
+// lp_k = log w_k + log N(x | k) (here: minus shared(w)) the mixture's score
+// is log sum_k exp(lp_k), so max_k lp_k <= score <= max_k lp_k + log K: one
+// component at or above the threshold already says "normal", and every
+// component below threshold - log K says "anomalous". Components are visited
+// as predict visits them (the start hint, then by descending bound c_k), each
+// pruned against threshold - log K by the bound and the partial sums (see
+// full_log_prob), so most inputs need one component (normal) or a few
+// columns of each (anomalous), and no exp/log. An input whose components lie
+// within log K below the threshold needs the sum itself, sum_k exp(lp_k -
+// threshold) < 1: one expf per such component (no logf), the pruned ones
+// bounded by 1/2^ceil(log2 K) each, and only if that bound cannot decide, a
+// second pass over the components that matter. So the answer is the device's
+// score_samples(x) < threshold, except within float32 rounding of the
+// threshold. NaN input: anomalous.
+
+// An upper bound of log K (ceil(log2 K) ln 2, exact for powers of two): a
+// looser bound only sends a few more inputs to the full score.
+template <int K>
+struct LogKBound {
+  static const int BITS = 1 + LogKBound<(K + 1) / 2>::BITS;
+};
+template <>
+struct LogKBound<1> {
+  static const int BITS = 0;
+};
+
+template <class M>
+inline bool is_anomaly(const float* x, float threshold) {
+  float w[M::W];
+  M::transform(x, w);
+  const float base = threshold - M::shared(w);  // lp_k >= base: normal
+  const int BITS = LogKBound<M::K>::BITS;
+  const float low = base - (float)BITS * 0.693147182f;  // every lp_k < low: anomalous
+  // shared(w) overflowed (a tied model, w far out or not finite): the full score decides
+  bool exact = !is_finite(base);
+  const int8_t first = exact ? (int8_t)-1 : (int8_t)M::hint(w);
+  int8_t j = first, next = exact ? (int8_t)M::K : (int8_t)0;
+  // anomalous iff sum_k exp(lp_k - base) < 1. Components between low and base add
+  // their term; the others (pruned, or after the bound) less than 2^-BITS each.
+  float sum = 0.0f;
+  int8_t computed = 0;
+  for (;;) {
+    if (j < 0) {
+      if (next == first) ++next;
+      if (next >= M::K) break;
+      j = next++;
+    }
+    const float* rec = M::records() + j * M::R;
+    j = -1;
+    // records are in descending order of their bound: no later one reaches low either
+    if (M::BOUNDED && !beats(TINYGMM_READ(rec), low, true)) break;
+    float lp;
+    if (!M::template log_prob<true>(rec, w, low, true, &lp)) continue;  // below low
+    if (is_nan(lp)) {  // inf - inf: a bounded component overflowed, far below
+      exact = exact || !M::BOUNDED;
+      continue;
+    }
+    if (beats(lp, base, true)) return false;
+    sum += expf(lp - base);  // within log K below the threshold: its term counts
+    if (!(sum < 1.0f)) return false;
+    ++computed;
+  }
+  if (exact) {  // a tied model far out: the full score (see classify)
+    float proba[M::K];
+    float ll;
+    classify<M>(x, proba, &ll);
+    return !(ll >= threshold);
+  }
+  // (2^-BITS exactly: a power of two)
+  if (!(sum + (float)(M::K - computed) * (1.0f / (float)(1L << BITS)) > 1.0f)) return true;
+  // Undecided by the bound: the sum over every component not below base - 24
+  // (together the others add less than K e^-24 to it, below float32 resolution).
+  const float floor_lp = base - 24.0f;
+  sum = 0.0f;
+  const float* rec = M::records();
+  for (int8_t r = 0; r < M::K; ++r, rec += M::R) {
+    if (M::BOUNDED && !beats(TINYGMM_READ(rec), floor_lp, true)) break;
+    float lp;
+    if (!M::template log_prob<true>(rec, w, floor_lp, true, &lp) || is_nan(lp)) continue;
+    sum += expf(lp - base);
+  }
+  return !(sum >= 1.0f);
+}
+
 // ---- fixed point (exported with --fixed-point) ---------------------------
 //
 // For MCUs without an FPU. The input is quantised once to z-space,
@@ -715,7 +815,7 @@ inline uint8_t bin_of_q(int16_t z0) {
 // Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
 // Sets *clamped when the winner had a clamped term (then the answer may be
 // wrong; see above). The visiting plan is made at export (FixedBins in
-// codegen.py): per bin of zq[0], the component that usually wins there, then
+// codegen/fixedpoint.py): per bin of zq[0], the component that usually wins there, then
 // the others by descending upper bound of their log-probability over the bin
 // (cq - min y_0^2, exact, rounded up to units of 2^16). Once a bound is below
 // the best so far, so are all later ones: the loop stops there. Inside a
@@ -750,13 +850,48 @@ inline int predict_fixed(const int16_t* zq, bool* clamped) {
   return best < Q::K ? best : 0;
 }
 
+// The anomaly decision on quantised inputs, in integers (as is_anomaly, with
+// the thresholds in units of 2^-2T: hi = threshold, lo = threshold - log K):
+// 0 normal (a component reaches hi), 1 anomalous (every component is below
+// lo), -1 undecided (a component lies between the two, or the one that
+// reached hi had a clamped term, which can only make it look better).
+// Components are visited by predict_fixed's plan and pruned against lo.
+template <class Q>
+inline int is_anomaly_fixed(const int16_t* zq, int32_t hi, int32_t lo) {
+  const uint8_t bin = Q::bin(zq[0]);
+  const uint8_t* visit = Q::visit() + bin * Q::K;
+  const int16_t* bound = Q::bound() + bin * Q::K;
+  bool unsure = false;
+  const int32_t lo_high = lo >> 16;
+  for (int8_t i = 0; i < Q::K; ++i) {
+    // bound < floor(lo / 2^16): below lo. After the first (the bin's usual winner),
+    // bounds descend, so no later component reaches lo either.
+    if ((int32_t)TINYGMM_READ_I16(bound + i) < lo_high) {
+      if (i == 0) continue;
+      break;
+    }
+    const int8_t k = (int8_t)TINYGMM_READ_U8(visit + i);
+    const int32_t* pc = Q::rq() + k * (Q::D + 1);
+    const int16_t* pu = Q::uq() + k * Q::NU;
+    const uint8_t shift = Q::ALL16 ? 16 : (uint8_t)Q::shift(k);
+    int32_t lp;
+    bool cl = false;
+    if (!FixedColumns<0, Q::D, Q::DIAG, true, Q::ALL16>::run(pc + 1, pu, zq, shift, Q::YCLAMP, TINYGMM_READ_I32(pc), 0,
+                                                             lo, true, &lp, &cl))
+      continue;  // below lo (clamping only raises a value)
+    if (lp >= hi && !cl) return 0;
+    unsure = true;
+  }
+  return unsure ? -1 : 1;
+}
+
 // zq[i] = round((x[perm[i]] - offset[i]) * gain[i]) with gain = 2^F / scale;
 // false when some |zq_i| would exceed 32767 (or x is NaN). Rounding is one
 // float addition of MAGIC = 1.5 * 2^23: the sum's mantissa step is 1, so its
 // low 23 bits hold 2^22 + round(v) for |v| < 2^22 (the sum's sign and
 // exponent bits, 0x96, say whether it is); no float-to-int conversion. FUSED:
 // a[i] = MAGIC - offset[i] * gain[i] is folded into that addition (two float
-// operations per feature; see fixed_point in codegen.py), else a = offset.
+// operations per feature; see fixed_point in codegen/fixedpoint.py), else a = offset.
 template <int D, bool FUSED>
 inline bool quantize(const float* x, int16_t* zq, const float* a, const float* gain, const uint8_t* perm) {
   for (int i = 0; i < D; ++i) {
@@ -787,7 +922,7 @@ static const int N_COMPONENTS = 4;
 static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::COV_FULL;
 // Feature names joined with '|', in input order.
 static const char FEATURE_NAMES[] TINYGMM_FLASH = "Age|Spending Score (1-100)";
-static const char MODEL_HASH[] TINYGMM_FLASH = "f39194ffcd4e0d19";
+static const char MODEL_HASH[] TINYGMM_FLASH = "e993973d2a225661";
 
 namespace detail {
 
@@ -859,4 +994,4 @@ inline int classify(const float* x, float* proba, float* log_likelihood) {
 
 }  // namespace gmm
 
-#endif  // TINYGMM_MODEL_GMM_H
+#endif  // TINYGMM_MODEL_H_gmm

@@ -14,7 +14,7 @@ static void serial_write(void*, const char* data, size_t len) {
   Serial.write(reinterpret_cast<const uint8_t*>(data), len);
 }
 
-static tinygmm::LineProtocol protocol(tinygmm_device::MODEL, serial_write, 0, tinygmm_device::ANOMALY);
+static tinygmm_device::Protocol protocol(tinygmm_device::MODEL, serial_write, 0);
 
 void setup() {
   Serial.begin(TINYGMM_BAUD);
@@ -35,7 +35,7 @@ static void stdout_write(void*, const char* data, size_t len) {
 }
 
 int main() {
-  tinygmm::LineProtocol protocol(tinygmm_device::MODEL, stdout_write, 0, tinygmm_device::ANOMALY);
+  tinygmm_device::Protocol protocol(tinygmm_device::MODEL, stdout_write, 0);
   protocol.begin();
   char buf[256];
   for (;;) {

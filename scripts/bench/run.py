@@ -4,7 +4,9 @@
     python3 scripts/bench/run.py [--out DIR] [--quick]
 
 Fits the benchmark models with scikit-learn (customer segmentation K=7 D=2
-full, and synthetic K=10 D=8 for every covariance type), then, for each
+full, synthetic K=10 D=8 for every covariance type, and a pipeline:
+load_breast_cancer's 30 features -> StandardScaler -> PCA(5) -> K=5 full,
+exported with tinygmm.estimator as export_model does), then, for each
 implementation, on the same inputs:
 
 * agreement with scikit-learn's predict: host build (g++/gcc -O2) on an
@@ -43,6 +45,7 @@ sys.path.insert(0, str(ROOT / "test" / "python"))
 
 from tinygmm.codegen import render_header  # noqa: E402
 from tinygmm.data import Dataset, load_csv  # noqa: E402
+from tinygmm.estimator import from_estimator  # noqa: E402
 from tinygmm.fit import FitOptions, fit  # noqa: E402
 from tinygmm.model import ExportedModel  # noqa: E402
 from tinygmm.vectors import is_near_tie, sklearn_outputs  # noqa: E402
@@ -89,7 +92,21 @@ def build_cases(quick: bool) -> list[Case]:
     X8 = mixture_data(8, 10, n=2000, seed=8)
     for cov in ("full", "tied", "diag", "spherical"):
         cases.append(Case(f"synthetic K=10 D=8 {cov}", _fit(X8, [f"f{i}" for i in range(8)], 10, cov, "<synth>"), X8))
+    cases.append(pipeline_case())
     return cases
+
+
+def pipeline_case() -> Case:
+    """30 raw features -> StandardScaler -> PCA(5) -> GaussianMixture(5, full): one 5 x 30 projection per input."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = load_breast_cancer().data
+    est = make_pipeline(StandardScaler(), PCA(5, random_state=0), GaussianMixture(5, random_state=0)).fit(X)
+    return Case("breast cancer D=30 -> PCA 5, K=5 full", from_estimator(est), X)
 
 
 def make_inputs(case: Case, n_grid: int, n_far: int, n_avr_in: int, n_avr_far: int, seed: int = 1) -> None:
@@ -180,12 +197,34 @@ def impl_emlearn(case: Case) -> Impl:
     if m.scaler != "none":
         raise SystemExit("benchmark models are fitted without a scaler (emlearn has none)")
     code = emlearn.convert(m.to_sklearn(), method="inline").save(name="eml_gmm")
-    k, d = m.n_components, m.n_features
+    k, d = m.n_components, m.n_dims
+    # emlearn converts the mixture, not the pipeline: the same one projection is done here first,
+    # u = M (x - c) - offset (what tinygmm folds the StandardScaler and PCA into)
+    project, arg = "", "x"
+    if m.projection is not None:
+        p = m.projection
+        project = (
+            f"static const float EML_C[{m.n_features}] = {{\n{c_floats(p.centre)}}};\n"
+            f"static const float EML_M[{d * m.n_features}] = {{\n{c_floats(p.matrix)}}};\n"
+            f"static const float EML_OFF[{d}] = {{\n{c_floats(m.offset)}}};\n"
+        )
+        arg = "u"
     glue = (
         '#include "eml_gmm.h"\n'
-        "static uint8_t bench_predict(const float* x) {\n"
-        f"  float lp[{k}];\n"
-        f"  eml_gmm_predict_log_proba(x, {d}, lp);\n"
+        + project
+        + "static uint8_t bench_predict(const float* x) {\n"
+        + (
+            f"  float u[{d}];\n"
+            f"  for (uint8_t i = 0; i < {d}; i++) {{\n"
+            "    float s = -EML_OFF[i];\n"
+            f"    for (uint8_t j = 0; j < {m.n_features}; j++) s += EML_M[i * {m.n_features} + j] * (x[j] - EML_C[j]);\n"
+            "    u[i] = s;\n"
+            "  }\n"
+            if m.projection is not None
+            else ""
+        )
+        + f"  float lp[{k}];\n"
+        f"  eml_gmm_predict_log_proba({arg}, {d}, lp);\n"
         "  uint8_t best = 0;\n"
         f"  for (uint8_t i = 1; i < {k}; i++) if (lp[i] > lp[best]) best = i;\n"
         "  return best;\n"
@@ -429,6 +468,7 @@ def measure_case(case: Case, impls: list[Impl], harness: Path, work: Path, n_hos
         "model": case.name,
         "k": case.model.n_components,
         "d": case.model.n_features,
+        "p": case.model.n_dims,
         "covariance_type": case.model.covariance_type,
         "model_hash": case.model.model_hash,
         "baseline": {
@@ -485,6 +525,14 @@ def render_markdown(doc: dict) -> str:
         "inputs (the AVR timer restarts after quantize; host counts include it), which has no answer (255) "
         "outside the quantisation domain, hence 0 % on far points.  "
     )
+    if any(c.get("p", c["d"]) != c["d"] for c in doc["cases"]):
+        lines.append(
+            "The pipeline model (StandardScaler -> PCA -> mixture) is one projection of the raw inputs "
+            "(P x D multiply-adds) and a P-dimensional mixture: tinygmm's header does both (projection "
+            "constants in flash); emlearn converts the mixture only, so its glue here does the same "
+            "projection first (a plain C loop over arrays in SRAM); the naive baseline takes per-feature "
+            "models only and is not run on it.  "
+        )
     lines.append(
         "(\\*) does not fit an ATmega328P (2 KB SRAM / 32 KB flash): built and simulated for an ATmega2560 "
         "(same AVR core; calls cost one more cycle), deltas against the same firmware for that MCU."
@@ -546,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
                     n_avr_far=30 if big else 50,
                 )
             print(f"{case.name}: {len(case.X)} inputs, {len(case.avr_idx)} on the AVR")
-            impls = [makers[n](case) for n in names]
+            # the naive baseline takes per-feature models only (no projection)
+            impls = [makers[n](case) for n in names if not (n == "naive" and case.model.projection is not None)]
             out_cases.append(measure_case(case, impls, harness, work / f"case{i}", 200 if a.quick else 2000))
         doc = {
             "command": "python3 scripts/bench/run.py" + (" --quick" if a.quick else ""),

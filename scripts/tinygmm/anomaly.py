@@ -103,11 +103,12 @@ class AnomalyThreshold:
     training_flag_rate: float  # fraction of the training rows below the threshold
     quantile: float | None = None
     validation: dict[str, Any] = field(default_factory=dict)  # metrics at the threshold, with validation
+    rows: str = "training rows"  # what quantile and training_flag_rate were measured on
 
     def describe(self) -> str:
         """One line for the header comment and the CLI."""
         if self.method == "quantile":
-            how = f"the {self.quantile:g}-quantile of the training rows' score_samples"
+            how = f"the {self.quantile:g}-quantile of the {self.rows}' score_samples"
         elif self.method == "user":
             how = "given by the user"
         elif self.method == "validation-f1":
@@ -116,7 +117,7 @@ class AnomalyThreshold:
             how = f"the best recall at FPR <= {self.validation.get('max_fpr', 0):g} on the validation rows"
         text = (
             f"anomaly threshold {self.threshold:.9g} ({how}); flags {100 * self.training_flag_rate:.2f} % "
-            "of the training rows"
+            f"of the {self.rows}"
         )
         v = self.validation
         if v:
@@ -138,6 +139,7 @@ class AnomalyThreshold:
                 training_flag_rate=float(doc["training_flag_rate"]),
                 quantile=None if doc.get("quantile") is None else float(doc["quantile"]),
                 validation=dict(doc.get("validation") or {}),
+                rows=str(doc.get("rows", "training rows")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TinyGMMError(f"the model JSON's 'anomaly' entry is malformed ({exc})") from None
@@ -364,25 +366,34 @@ def calibrate(
 # ---- the device side ----------------------------------------------------------------
 
 
-def anomaly_header(t: AnomalyThreshold, namespace: str, fixed: Any = None) -> str:
+def anomaly_header(t: AnomalyThreshold, namespace: str, fixed: Any = None, projected: bool = False) -> str:
     """The public anomaly API of a generated header (inside the model's namespace).
 
-    ``fixed`` (a codegen.FixedPoint, or None) adds the integer decision.
+    ``fixed`` (a codegen.FixedPoint, or None) adds the integer decision; ``projected``: the
+    header's x goes through project() first. The macro TINYGMM_MODEL_ANOMALY_<namespace> (the
+    namespace exactly, as the include guard) tells tinygmm_device.h the model has a threshold.
     """
     from .codegen import cfloat
 
     t32 = float(np.float32(t.threshold))
+    dims = "N_DIMS" if projected else "N_FEATURES"
+    decide = (
+        "{\n  float v[N_DIMS];\n  project(x, v);\n"
+        "  return tinygmm::is_anomaly<detail::Model>(v, ANOMALY_THRESHOLD);\n}"
+        if projected
+        else "{ return tinygmm::is_anomaly<detail::Model>(x, ANOMALY_THRESHOLD); }"
+    )
     text = f"""
 // ---- anomaly detection ----
 // {t.describe()}
 // anomalous when score_samples(x) < ANOMALY_THRESHOLD (scikit-learn's outlier-detector convention)
-#define TINYGMM_MODEL_{namespace.upper()}_ANOMALY 1
+#define TINYGMM_MODEL_ANOMALY_{namespace} 1
 static const float ANOMALY_THRESHOLD = {cfloat(t32)};
 // score_samples(x) - ANOMALY_THRESHOLD: negative means anomalous
 inline float decision_function(const float* x) {{ return score_samples(x) - ANOMALY_THRESHOLD; }}
 // score_samples(x) < ANOMALY_THRESHOLD, mostly without exp/log: one component above the
 // threshold says normal, all below it by log K say anomalous (see tinygmm_eval.h)
-inline bool is_anomaly(const float* x) {{ return tinygmm::is_anomaly<detail::Model>(x, ANOMALY_THRESHOLD); }}
+inline bool is_anomaly(const float* x) {decide}
 """
     if fixed is not None:
         scale = 2.0 ** (2 * fixed.T)
@@ -402,7 +413,7 @@ inline int is_anomaly_fixed(const int16_t* zq) {{
 }}
 // is_anomaly through the fixed-point path; outside the domain, or undecided, in float
 inline bool is_anomaly_q(const float* x) {{
-  int16_t zq[N_FEATURES];
+  int16_t zq[{dims}];
   if (quantize(x, zq)) {{
     const int a = is_anomaly_fixed(zq);
     if (a >= 0) return a == 1;

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
@@ -103,23 +102,64 @@ def anomaly_options(a: argparse.Namespace):  # -> AnomalyOptions | None
     return o
 
 
+def cmd_export_model(a: argparse.Namespace) -> int:
+    """``export --model FILE``: a saved estimator through the same export path."""
+    from .data import parse_feature_list
+    from .export import ModelRequest, check_request, export_saved_model, up_to_date
+    from .paths import output_path
+
+    if a.data is not None:
+        raise TinyGMMError("--model exports a saved estimator; --data (fit on a CSV) cannot be given with it")
+    req = ModelRequest(
+        model=a.model,
+        features=parse_feature_list(a.features),
+        header=output_path("--header", a.header),
+        json=output_path("--json", a.json),
+        vectors=None if a.vectors in (None, "none") else output_path("--vectors", a.vectors),
+        namespace=a.namespace,
+        fixed_point=a.fixed_point,
+        trust_pickle=a.trust_pickle,
+        anomaly=anomaly_options(a),
+    )
+    check_request(req, writing=False)  # export_saved_model checks permissions too
+    if a.if_changed and up_to_date(req):
+        print(f"tinygmm: {a.header} is up to date")
+        return 0
+    res = export_saved_model(req)
+    m = res.model
+    print(
+        f"tinygmm: {m.options.get('estimator')}: K={m.n_components} D={m.n_features} "
+        f"{m.covariance_type} model {m.model_hash} -> " + ", ".join(str(p) for p in res.written)
+    )
+    if res.anomaly is not None:
+        print(f"tinygmm: {res.anomaly.describe()}")
+    return 0
+
+
 def cmd_export(a: argparse.Namespace) -> int:
     from .data import parse_feature_list
-    from .export import ExportRequest, run_export, up_to_date
+
+    if a.model is not None:
+        return cmd_export_model(a)
+    if a.data is None:
+        raise TinyGMMError("export needs --data CSV (to fit a model) or --model FILE (a saved estimator)")
+    from .export import ExportRequest, check_request, run_export, up_to_date
     from .fit import Progress, sweep_table
+    from .paths import output_path
 
     req = ExportRequest(
         data=a.data,
         features=parse_feature_list(a.features),
         options=fit_options(a),
-        header=Path(a.header),
-        json=Path(a.json),
-        vectors=None if a.vectors in (None, "none") else Path(a.vectors),
+        header=output_path("--header", a.header),
+        json=output_path("--json", a.json),
+        vectors=None if a.vectors in (None, "none") else output_path("--vectors", a.vectors),
         dropna=a.dropna,
         namespace=a.namespace,
         fixed_point=a.fixed_point,
         anomaly=anomaly_options(a),
     )
+    check_request(req, writing=False)  # run_export checks permissions too
     if a.if_changed and up_to_date(req):
         print(f"tinygmm: {a.header} is up to date")
         return 0
@@ -143,6 +183,13 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_library(_: argparse.Namespace) -> int:
+    from .runtime import library_path
+
+    print(library_path())
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage dump), like every other tinygmm error."""
 
@@ -157,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="fit a GMM on a CSV and write the C++ header, model JSON and test vectors")
     add_model_options(p)
+    for action in p._actions:  # --data is optional here: --model names a saved estimator instead
+        if action.dest == "data":
+            action.required = False
+            action.help = "training CSV with a header row (required unless --model)"
+    s = p.add_argument_group("saved estimator (instead of --data)")
+    s.add_argument(
+        "--model",
+        metavar="FILE",
+        help="export a fitted scikit-learn estimator saved as .skops (or .joblib/.pkl with --trust-pickle): "
+        "a (Bayesian)GaussianMixture, alone or after scalers / PCA in a Pipeline; --features names its inputs",
+    )
+    s.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow --model to load a pickle (.joblib/.pkl), which runs arbitrary code from the file",
+    )
     o = p.add_argument_group("outputs")
     o.add_argument("--header", default="include/GMM.h", help="C++ header (default include/GMM.h)")
     o.add_argument("--json", default="include/GMM.json", help="model JSON (default include/GMM.json)")
@@ -179,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--env", help="with --platformio: the [env:NAME] whose overrides apply (default: first default_envs)"
     )
     p.set_defaults(func=cmd_export)
+
+    lib = sub.add_parser(
+        "library",
+        help="print the folder of the PlatformIO / Arduino library (for lib_deps = symlink://FOLDER)",
+    )
+    lib.set_defaults(func=cmd_library)
 
     from . import host_cli
     from .report import cli as report_cli

@@ -7,10 +7,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .atomic import write_all
-from .errors import TinyGMMError
+
+if TYPE_CHECKING:
+    from .api import ExportResult
 
 INPUT_HASH_TAG = "tinygmm-inputs:"
 
@@ -50,24 +52,110 @@ class ExportRequest:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class ModelRequest:
+    """``tinygmm export --model FILE``: a saved estimator instead of a CSV to fit."""
+
+    model: str
+    features: list[str] | None
+    header: Path
+    json: Path
+    vectors: Path | None
+    namespace: str = "gmm"
+    fixed_point: bool = False
+    trust_pickle: bool = False
+    anomaly: object = None  # anomaly.AnomalyOptions | None
+
+    def input_hash(self) -> str:
+        p = Path(self.model)
+        doc = {
+            "tool": __version__,
+            "generator": _generator_fingerprint(),
+            "model_sha256": hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing",
+            "features": self.features,
+            "namespace": self.namespace,
+            "fixed_point": self.fixed_point,
+            "vectors": self.vectors is not None,
+            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),  # type: ignore[attr-defined]
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def export_saved_model(req: ModelRequest) -> ExportResult:
+    """Load the saved estimator and export it through export_model's path."""
+    import sklearn
+
+    from .api import ExportOptions, ExportResult, ModelSource, default_provenance, write_outputs
+    from .estimator import from_estimator
+    from .loading import load_estimator
+
+    check_request(req)
+    est = load_estimator(req.model, req.trust_pickle)
+    sha = hashlib.sha256(Path(req.model).read_bytes()).hexdigest()
+    model = from_estimator(est, req.features)
+
+    def provenance(m: object) -> list[str]:
+        lines = default_provenance(m)  # type: ignore[arg-type]
+        return [
+            lines[0],
+            f"model file: {req.model} sha256={sha} (scikit-learn {sklearn.__version__})",
+            *lines[1:],
+            f"{INPUT_HASH_TAG} {req.input_hash()}",
+        ]
+
+    opts = ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly)  # type: ignore[arg-type]
+    written, text, threshold = write_outputs(
+        model, req.header, req.json, req.vectors, None, opts, ModelSource(provenance, req.input_hash())
+    )
+    return ExportResult(model, written, header=text, anomaly=threshold)
+
+
 def _generator_fingerprint() -> str:
     """Hash of the C++ runtime and the code generators, so editing either regenerates the header."""
     from .runtime import runtime_path
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in (runtime_path(), here / "codegen.py", here / "vectors.py", here / "anomaly.py"):
+    for path in (
+        runtime_path(),
+        *sorted((here / "codegen").glob("*.py")),
+        here / "estimator.py",
+        here / "vectors.py",
+        here / "ctext.py",
+        here / "anomaly.py",
+    ):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
-def up_to_date(req: ExportRequest) -> bool:
+def check_request(req: ExportRequest | ModelRequest, writing: bool = True) -> None:
+    """Everything about the outputs that can be refused before reading data or fitting.
+
+    ``writing=False``: all but the permission checks (an up-to-date set needs no write).
+    Also deletes temporary files that a killed export left beside the outputs.
+    """
+    from .ctext import check_identifier
+    from .paths import check_outputs, clean_stale_temps
+    from .runtime import runtime_path
+
+    check_identifier(req.namespace)
+    source = ("the training data", req.data) if isinstance(req, ExportRequest) else ("the saved model", req.model)
+    outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
+    inputs = {source[0]: Path(source[1]), "the C++ runtime": runtime_path()}
+    validation = getattr(req.anomaly, "validation", None)
+    if validation is not None:
+        inputs["the anomaly validation data"] = Path(validation)
+    check_outputs(outputs, inputs, writable=writing)
+    clean_stale_temps([p for p in outputs.values() if p is not None])
+
+
+def up_to_date(req: ExportRequest | ModelRequest) -> bool:
     """True when every output exists and was produced from exactly these inputs."""
     tag = f"{INPUT_HASH_TAG} {req.input_hash()}"
     outputs = [req.header, req.json] + ([req.vectors] if req.vectors else [])
     for path in outputs:
         try:
-            head = path.read_text(encoding="utf-8")[:4096]
+            head = path.read_text(encoding="utf-8")  # the whole file: long names push the tag down
         except (OSError, UnicodeDecodeError):
             return False
         if tag not in head:
@@ -93,77 +181,49 @@ def describe_options(o: object) -> str:
     )
 
 
-@dataclass
-class ExportResult:
-    model: object  # ExportedModel
-    fit: object  # FitResult
-    written: list[Path]
-    anomaly: object = None  # anomaly.AnomalyThreshold | None
-
-
 def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None = None) -> ExportResult:
-    """Fit and write all outputs; on any error nothing is written."""
+    """Fit, then export the fitted estimator through export_model's path; on any error nothing is written."""
     import sklearn
 
-    from .codegen import render_header, validate_c_text
+    from .api import ExportOptions, ExportResult, ModelSource, write_outputs
+    from .ctext import check_feature_names
     from .data import load_csv
     from .fit import FitOptions, fit
     from .model import ExportedModel
-    from .vectors import golden, render_vectors
 
     opts = req.options
     assert isinstance(opts, FitOptions)
     opts.validate()
-    if req.anomaly is not None:
-        req.anomaly.validate()  # type: ignore[attr-defined]
+    check_request(req)
     data = load_csv(req.data, req.features, dropna=req.dropna)
+    check_feature_names(data.feature_names)
     labelled = None
-    if req.anomaly is not None:
+    if req.anomaly is not None:  # a bad validation file fails before the fit
         from .anomaly import load_validation
 
         labelled = load_validation(req.anomaly, data.feature_names)  # type: ignore[arg-type]
     result = fit(data, opts, progress)
     model = ExportedModel.from_fit(result, data, opts.as_dict())
-    # ---- anomaly threshold (tinygmm.anomaly) ----
-    threshold = None
-    if req.anomaly is not None:
-        from .anomaly import calibrate
 
-        g = model.to_sklearn()
-        threshold = calibrate(
-            req.anomaly,  # type: ignore[arg-type]
-            lambda X: g.score_samples(model.transform(X)),
-            data.X,
-            model.feature_names,
-            labelled,
-        )
-    provenance = [
-        f"tinygmm {__version__}, scikit-learn {sklearn.__version__}",
-        f"data: {req.data} sha256={data.sha256} rows={data.n_samples}"
-        + (f" dropped={len(data.dropped_lines)}" if data.dropped_lines else ""),
-        f"features: {', '.join(data.feature_names)}",
-        f"options: {describe_options(opts)}",
-        f"model: K={model.n_components} D={model.n_features} covariance_type={model.covariance_type} "
-        f"hash={model.model_hash}" + ("" if model.converged else " (EM did NOT converge)"),
-        *([threshold.describe()] if threshold is not None else []),
-        f"{INPUT_HASH_TAG} {req.input_hash()}",
-    ]
-    files: dict[Path, str] = {}
-    header = render_header(model, provenance, req.namespace, fixed_point=req.fixed_point, anomaly=threshold)
-    validate_c_text(header)
-    files[req.header] = header
-    doc = json.loads(model.to_json())
-    doc = {"input_hash": req.input_hash(), "provenance": provenance, **doc}
-    if threshold is not None:
-        doc["anomaly"] = threshold.to_dict()
-    try:
-        files[req.json] = json.dumps(doc, indent=1, allow_nan=False) + "\n"
-    except ValueError:
-        raise TinyGMMError("the fitted model has non-finite parameters; not written") from None
-    # keep the tag near the top of the JSON for up_to_date()
-    if req.vectors is not None:
-        text = render_vectors(golden(model, data.X), model, provenance)
-        validate_c_text(text)
-        files[req.vectors] = text
-    write_all(files)
-    return ExportResult(model, result, list(files), threshold)
+    def provenance(m: ExportedModel) -> list[str]:
+        return [
+            f"tinygmm {__version__}, scikit-learn {sklearn.__version__}",
+            f"data: {req.data} sha256={data.sha256} rows={data.n_samples}"
+            + (f" dropped={len(data.dropped_lines)}" if data.dropped_lines else ""),
+            f"features: {', '.join(data.feature_names)}",
+            f"options: {describe_options(opts)}",
+            f"model: K={m.n_components} D={m.n_features} covariance_type={m.covariance_type} "
+            f"hash={m.model_hash}" + ("" if m.converged else " (EM did NOT converge)"),
+            f"{INPUT_HASH_TAG} {req.input_hash()}",
+        ]
+
+    written, text, threshold = write_outputs(
+        model,
+        req.header,
+        req.json,
+        req.vectors,
+        data.X,
+        ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly),  # type: ignore[arg-type]
+        ModelSource(provenance, req.input_hash(), labelled=labelled),
+    )
+    return ExportResult(model, written, fit=result, header=text, anomaly=threshold)

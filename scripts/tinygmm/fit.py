@@ -99,22 +99,37 @@ class FitResult:
     sweep: list[SweepRow] = field(default_factory=list)
     chosen_by: str = "fixed"
     converged: bool = True
+    scaler: object | None = None  # the fitted StandardScaler / MinMaxScaler, if any
+
+    @property
+    def estimator(self) -> object:
+        """The fit as one scikit-learn estimator: the mixture, or a Pipeline (scaler, mixture)."""
+        if self.scaler is None:
+            return self.gmm
+        from sklearn.pipeline import Pipeline
+
+        return Pipeline([("scaler", self.scaler), ("gmm", self.gmm)])
 
 
-def scaler_params(X: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) such that the model sees (x - offset) / scale."""
+def fit_scaler(X: np.ndarray, kind: str) -> tuple[object | None, np.ndarray, np.ndarray]:
+    """(fitted scaler or None, offset, scale) such that the model sees (x - offset) / scale."""
     d = X.shape[1]
     if kind == "none":
-        return np.zeros(d), np.ones(d)
+        return None, np.zeros(d), np.ones(d)
     if kind == "standard":
         from sklearn.preprocessing import StandardScaler
 
         s = StandardScaler().fit(X)
-        return s.mean_.copy(), s.scale_.copy()
+        return s, s.mean_.copy(), s.scale_.copy()
     from sklearn.preprocessing import MinMaxScaler
 
     m = MinMaxScaler().fit(X)
-    return m.data_min_.copy(), m.data_range_.copy()
+    return m, m.data_min_.copy(), m.data_range_.copy()
+
+
+def scaler_params(X: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) such that the model sees (x - offset) / scale."""
+    return fit_scaler(X, kind)[1:]
 
 
 def _gmm(k: int, o: FitOptions):
@@ -181,7 +196,7 @@ def fit(
     """Fit the scaler and the mixture; sweep K when ``n_components`` is None."""
     options.validate()
     n, d = data.X.shape
-    offset, scale = scaler_params(data.X, options.scaler)
+    scaler, offset, scale = fit_scaler(data.X, options.scaler)
     Z = (data.X - offset) / scale
     if options.n_components is not None:
         if n < options.n_components:
@@ -190,7 +205,7 @@ def fit(
                 "each component needs at least one row; lower --n-components"
             )
         g, conv = _fit_one(options.n_components, Z, options)
-        return FitResult(g, offset, scale, [], "fixed", conv)
+        return FitResult(g, offset, scale, [], "fixed", conv, scaler)
 
     k_max = min(options.max_components, n)
     if k_max < 1:
@@ -211,7 +226,7 @@ def fit(
             progress(k, k_max)
     k = choose_k(rows, options.criterion, options.alpha)
     g, conv = fitted[k]
-    return FitResult(g, offset, scale, rows, options.criterion, conv)
+    return FitResult(g, offset, scale, rows, options.criterion, conv, scaler)
 
 
 def sweep_table(rows: list[SweepRow], chosen: int, alpha: float) -> str:

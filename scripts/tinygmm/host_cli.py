@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -13,23 +15,30 @@ from typing import Any
 
 import numpy as np
 
-from .client import DeviceClient, DeviceInfo, Reply, format_vector, open_port
+from .atomic import write_all
+from .client import WINDOW, DeviceClient, DeviceInfo, Reply, format_vector, open_port
 from .errors import TinyGMMError
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
-    "or 'native' / 'native:PATH' to run the native firmware build as the device on a pty"
+    "or 'native' / 'native:PATH' to run the native firmware build as the device on a pty, "
+    "or 'simavr' / 'simavr:FIRMWARE.elf' to run the Uno firmware on simavr (16 MHz, real baud timing) on a pty"
 )
 
 
 @contextlib.contextmanager
-def connect(port: str, timeout: float, window: int = 8) -> Iterator[DeviceClient]:
+def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceClient]:
     """Open the port (spawning the native firmware for ``native``) and sync with the device."""
     from .native import PtyDevice, find_native_firmware
 
-    dev = None
+    dev: PtyDevice | None = None
     if port == "native" or port.startswith("native:"):
         dev = PtyDevice(find_native_firmware(port))
+        port = dev.port
+    elif port == "simavr" or port.startswith("simavr:"):
+        from .uno_sim import SimulatedUno, find_uno_firmware
+
+        dev = SimulatedUno(find_uno_firmware(port))
         port = dev.port
     ser = open_port(port, timeout)
     try:
@@ -73,6 +82,7 @@ def _reply_text(r: Reply) -> str:
 
 
 def cmd_classify(a: argparse.Namespace) -> int:
+    """Each vector gets its own answer or its own error; exit status 1 if any vector had an error."""
     with connect(a.port, a.timeout) as client:
         replies = client.request_many([v.strip() for v in a.vectors], well_formed=False)
     status = 0
@@ -83,38 +93,56 @@ def cmd_classify(a: argparse.Namespace) -> int:
 
 
 def read_feature_rows(path: str, names: list[str]) -> tuple[list[str], list[list[str]], np.ndarray]:
-    """All rows of a CSV, and the named feature columns as floats."""
-    from .data import load_csv
+    """All non-blank rows of a CSV (header first), and the named feature columns as floats."""
+    from .data import _decode, _read_rows, load_csv
 
     p = Path(path)
     data = load_csv(p, names, dropna=False, check_constant=False)
-    text = p.read_bytes().decode("utf-8-sig")
-    first = text.splitlines()[0] if text else ""
-    delim = ";" if first.count(";") > first.count(",") else ("\t" if first.count("\t") > first.count(",") else ",")
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delim)]
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
-    return rows[0], body, data.X
+    rows = [cells for _, cells in _read_rows(_decode(p.read_bytes(), p), p) if any(c.strip() for c in cells)]
+    if len(rows) != len(data.X) + 1:
+        raise TinyGMMError(f"{p}: {len(rows) - 1} data rows but {len(data.X)} feature vectors read from them")
+    return rows[0], rows[1:], data.X
+
+
+def check_output(path: str) -> Path:
+    """--out, checked before any work: its folder exists and is writable, and it is not a folder."""
+    out = Path(path)
+    folder = out.parent
+    if out.is_dir():
+        raise TinyGMMError(f"--out {out} is a folder: name a file")
+    if not folder.is_dir():
+        raise TinyGMMError(f"--out {out}: folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TinyGMMError(f"--out {out}: folder {folder} is not writable")
+    return out
 
 
 def cmd_stream(a: argparse.Namespace) -> int:
+    out = check_output(a.out) if a.out else None
     with connect(a.port, a.timeout, a.window) as client:
         info = client.info()
         header, body, X = read_feature_rows(a.data, info.names)
         replies = client.request_many([format_vector(x) for x in X], progress=_progress("stream"))
         _print_link_stats(client)
-    if a.out:
-        out = Path(a.out)
-        with out.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            anomaly = info.threshold is not None
-            w.writerow([*header, "label", "probability", "log_likelihood", *(["anomaly", "alarm"] if anomaly else [])])
-            for row, r in zip(body, replies, strict=True):
-                w.writerow([*row, *(_cols(r)), *(_anomaly_cols(r) if anomaly else [])])
+    failed = sum(1 for r in replies if not r.ok)
+    if out is not None:
+        text = io.StringIO()
+        w = csv.writer(text, lineterminator="\n")
+        anomaly = info.threshold is not None
+        w.writerow([*header, "label", "probability", "log_likelihood", *(["anomaly", "alarm"] if anomaly else [])])
+        for row, r in zip(body, replies, strict=True):
+            w.writerow([*row, *(_cols(r)), *(_anomaly_cols(r) if anomaly else [])])
+        try:
+            write_all({out: text.getvalue()})
+        except OSError as exc:
+            raise TinyGMMError(f"cannot write {out}: {exc.strerror or exc}") from None
         print(f"wrote {len(replies)} labelled rows to {out}")
     else:
         for x, r in zip(X, replies, strict=True):
             print(f"{format_vector(x)} -> {_reply_text(r)}")
-    return 0
+    if failed:
+        print(f"stream: {failed} row(s) got an error instead of an answer", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cols(r: Reply) -> list[str]:
@@ -272,12 +300,12 @@ def register(sub: Any) -> None:
     common(p)
     p.add_argument("data", help="CSV with the model's feature columns (by name)")
     p.add_argument("--out", help="write the CSV with label, probability and log_likelihood columns added")
-    p.add_argument("--window", type=int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--window", type=int, default=WINDOW, help=f"requests in flight (default {WINDOW})")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("verify", help="check a device against scikit-learn using the model JSON")
     common(p)
     p.add_argument("data", nargs="?", help="CSV to verify with (default: the model's training data)")
     p.add_argument("--json", default="include/GMM.json", help="model JSON written by export (default include/GMM.json)")
-    p.add_argument("--window", type=int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--window", type=int, default=WINDOW, help=f"requests in flight (default {WINDOW})")
     p.set_defaults(func=cmd_verify)

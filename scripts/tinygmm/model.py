@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,35 @@ FORMAT = "tinygmm-model/1"
 
 
 @dataclass
+class Projection:
+    """A linear map of the raw input before the mixture: v = matrix @ (x - centre).
+
+    From a pipeline whose steps (a PCA, scalers around it) are not one scale
+    per feature: P = matrix.shape[0] may be below D (a reducing PCA).
+    """
+
+    centre: np.ndarray  # (D,) raw units, near the data (float32 keeps x - centre precise)
+    matrix: np.ndarray  # (P, D)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"centre": self.centre.tolist(), "matrix": self.matrix.tolist()}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Projection:
+        return cls(np.array(doc["centre"], dtype=np.float64), np.array(doc["matrix"], dtype=np.float64))
+
+
+@dataclass
 class ExportedModel:
+    """A fitted mixture and its input map, raw x -> u (the space the mixture was fitted in).
+
+    Without a projection u = (x - offset) / scale; with one, v = projection(x)
+    and u = (v - offset) / scale. ``log_weights``, when set, replaces
+    log(weights) in every log-probability (BayesianGaussianMixture: its
+    expected log weights plus the per-component digamma, degrees-of-freedom
+    and mean_precision_ terms of its _estimate_log_prob).
+    """
+
     feature_names: list[str]
     covariance_type: str
     weights: np.ndarray  # (K,)
@@ -38,6 +66,10 @@ class ExportedModel:
     converged: bool = True
     sklearn_version: str = ""
     tool_version: str = __version__
+    log_weights: np.ndarray | None = None  # (K,)
+    projection: Projection | None = None
+    # (params_digest(), MODEL_HASH) once known: computing the hash means generating the constants
+    _hash_memo: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_components(self) -> int:
@@ -45,23 +77,32 @@ class ExportedModel:
 
     @property
     def n_features(self) -> int:
+        """Raw input features (the header's N_FEATURES)."""
         return len(self.feature_names)
+
+    @property
+    def n_dims(self) -> int:
+        """Dimension the mixture is evaluated in (P < N_FEATURES after a reducing PCA)."""
+        return int(self.means.shape[1]) if self.means.ndim == 2 else self.n_features
+
+    def component_log_weights(self) -> np.ndarray:
+        """What each component's log-probability adds to its log-density, (K,)."""
+        return np.log(self.weights) if self.log_weights is None else self.log_weights
+
+    def mixture_view(self) -> ExportedModel:
+        """The mixture on its own input v (P features v0..): what the codegen evaluates after the projection."""
+        if self.projection is None:
+            return self
+        return replace(self, feature_names=[f"v{i}" for i in range(self.n_dims)], projection=None)
 
     @classmethod
     def from_fit(cls, result: Any, data: Any, options: dict[str, Any]) -> ExportedModel:
-        import sklearn
+        """The model of a CSV fit: its estimator through the one import path, plus the fit's record."""
+        from .estimator import from_estimator
 
-        g = result.gmm
-        return cls(
-            feature_names=list(data.feature_names),
-            covariance_type=g.covariance_type,
-            weights=np.asarray(g.weights_, dtype=np.float64),
-            means=np.asarray(g.means_, dtype=np.float64),
-            covariances=np.asarray(g.covariances_, dtype=np.float64),
-            precisions_cholesky=np.asarray(g.precisions_cholesky_, dtype=np.float64),
-            scaler=options.get("scaler", "none"),
-            offset=np.asarray(result.offset, dtype=np.float64),
-            scale=np.asarray(result.scale, dtype=np.float64),
+        m = from_estimator(result.estimator, list(data.feature_names))
+        return replace(
+            m,
             options=dict(options),
             data={
                 "path": data.path,
@@ -71,7 +112,6 @@ class ExportedModel:
             },
             selection=[vars(r) for r in result.sweep],
             converged=bool(result.converged),
-            sklearn_version=sklearn.__version__,
         )
 
     # ---- identity -------------------------------------------------------
@@ -87,13 +127,37 @@ class ExportedModel:
             "scaler": self.scaler,
             "offset": self.offset.tolist(),
             "scale": self.scale.tolist(),
+            # only when present, so that the hash of a plain model stays what it was
+            **({"log_weights": self.log_weights.tolist()} if self.log_weights is not None else {}),
+            **({"projection": self.projection.to_dict()} if self.projection is not None else {}),
         }
+
+    def params_digest(self) -> str:
+        """SHA-256 of the float64 parameters as the JSON stores them."""
+        text = json.dumps(self.params_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def model_hash(self) -> str:
-        """16 hex digits naming the model; printed by the device and the host alike."""
-        text = json.dumps(self.params_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """16 hex digits naming what the device runs (printed by the device and the host alike).
+
+        A hash of the emitted constants (codegen.model_constants), not of float64 digits: a refit
+        that differs only below float32 resolution (another BLAS) gives the same header and hash.
+        """
+        digest = self.params_digest()
+        if self._hash_memo is None or self._hash_memo[0] != digest:
+            from .codegen import device_hash, model_constants
+
+            self._hash_memo = (digest, device_hash(model_constants(self)))
+        return self._hash_memo[1]
+
+    def remember_hash(self, model_hash: str) -> None:
+        """Record the hash of constants just generated from these parameters."""
+        self._hash_memo = (self.params_digest(), model_hash)
+
+    def integrity(self) -> str:
+        """Binds the JSON's float64 parameters to its model_hash (checked by load, cheaply)."""
+        return hashlib.sha256(f"{self.params_digest()} {self.model_hash}".encode()).hexdigest()[:16]
 
     # ---- JSON ------------------------------------------------------------
     def to_json(self) -> str:
@@ -102,6 +166,7 @@ class ExportedModel:
             "tool_version": self.tool_version,
             "sklearn_version": self.sklearn_version,
             "model_hash": self.model_hash,
+            "integrity": self.integrity(),
             "data": self.data,
             "options": self.options,
             "converged": self.converged,
@@ -119,9 +184,32 @@ class ExportedModel:
             raise TinyGMMError(f"model file not found: {p} (run 'tinygmm export' first)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise TinyGMMError(f"{p}: not a tinygmm model JSON ({exc})") from None
-        if doc.get("format") != FORMAT:
-            raise TinyGMMError(f"{p}: not a tinygmm model JSON (format {doc.get('format')!r})")
-        m = cls(
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            found = f"format {doc.get('format')!r}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
+            raise TinyGMMError(f"{p}: not a tinygmm model JSON ({found}, not an object with format {FORMAT!r})")
+        try:
+            m = cls._from_doc(doc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise TinyGMMError(f"{p}: not a valid tinygmm model JSON ({what})") from None
+        from .check import check_model
+
+        check_model(m, f"{p}: ")  # before the hash check: regenerating constants needs sane shapes
+        stated = doc.get("model_hash")
+        if not isinstance(stated, str) or not stated:
+            raise TinyGMMError(f"{p}: not a tinygmm model JSON (no model_hash)")
+        if "integrity" in doc:  # cheap: the parameters and model_hash are as exported
+            m.remember_hash(stated)
+            ok = m.integrity() == doc["integrity"]
+        else:  # older files: regenerate the constants and hash them
+            ok = m.model_hash == stated
+        if not ok:
+            raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
+        return m
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> ExportedModel:
+        return cls(
             feature_names=list(doc["feature_names"]),
             covariance_type=doc["covariance_type"],
             weights=np.array(doc["weights"], dtype=np.float64),
@@ -137,10 +225,9 @@ class ExportedModel:
             converged=doc.get("converged", True),
             sklearn_version=doc.get("sklearn_version", ""),
             tool_version=doc.get("tool_version", ""),
+            log_weights=np.array(doc["log_weights"], dtype=np.float64) if "log_weights" in doc else None,
+            projection=Projection.from_dict(doc["projection"]) if "projection" in doc else None,
         )
-        if m.model_hash != doc.get("model_hash"):
-            raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
-        return m
 
     # ---- scikit-learn ----------------------------------------------------
     def to_sklearn(self) -> Any:
@@ -148,7 +235,9 @@ class ExportedModel:
         from sklearn.mixture import GaussianMixture
 
         g = GaussianMixture(n_components=self.n_components, covariance_type=self.covariance_type)
-        g.weights_ = self.weights.copy()
+        # with log_weights (a BayesianGaussianMixture), weights_ = exp(log_weights) makes
+        # GaussianMixture's log w_k + log N(x | k) that of the Bayesian model
+        g.weights_ = self.weights.copy() if self.log_weights is None else np.exp(self.log_weights)
         g.means_ = self.means.copy()
         g.covariances_ = self.covariances.copy()
         g.precisions_cholesky_ = self.precisions_cholesky.copy()
@@ -159,15 +248,35 @@ class ExportedModel:
             g.precisions_ = pc @ pc.T
         else:
             g.precisions_ = pc**2
-        g.n_features_in_ = self.n_features
+        g.n_features_in_ = self.n_dims
         g.converged_ = True
         g.n_iter_ = 0
         g.lower_bound_ = 0.0
         return g
 
+    def project(self, X: np.ndarray) -> np.ndarray:
+        """Raw feature values -> the mixture's input v (X itself without a projection)."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.projection is None:
+            return X
+        return (X - self.projection.centre) @ self.projection.matrix.T
+
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Raw feature values -> what the mixture was fitted on."""
-        return (np.asarray(X, dtype=np.float64) - self.offset) / self.scale
+        return (self.project(X) - self.offset) / self.scale
+
+    def sample_inputs(self, n: int = 600) -> np.ndarray:
+        """n raw inputs drawn from the mixture itself (seeded): where golden vectors come from without data.
+
+        After a reducing projection the sample lies in the projection's row space through its centre.
+        """
+        g = self.to_sklearn()
+        g.weights_ = self.weights.copy()
+        g.random_state = 0
+        v = self.offset + self.scale * g.sample(n)[0]
+        if self.projection is None:
+            return v
+        return self.projection.centre + v @ np.linalg.pinv(self.projection.matrix).T
 
     def weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
         """log w_k + log N(x | k) in float64, shape (n, K)."""

@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import termios
 import tty
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import TinyGMMError
 
@@ -54,9 +56,9 @@ def find_native_firmware(spec: str) -> Path:
     """``native`` -> the PlatformIO build if present, else a g++ build; ``native:PATH`` -> PATH."""
     if spec.startswith("native:"):
         exe = Path(spec.split(":", 1)[1])
-        if not os.access(exe, os.X_OK):
+        if not exe.is_file() or not os.access(exe, os.X_OK):
             raise TinyGMMError(f"native firmware {exe} not found or not executable")
-        return exe
+        return exe.resolve()  # "native:fw" is the file fw here, not a program on PATH
     if PIO_PROGRAM.is_file() and _newer_than_sources(PIO_PROGRAM):
         return PIO_PROGRAM
     if GCC_PROGRAM.is_file() and _newer_than_sources(GCC_PROGRAM):
@@ -78,13 +80,13 @@ class PtyDevice:
     echoed back and bytes pass unchanged, as on a real UART.
     """
 
-    def __init__(self, exe: Path) -> None:
+    def __init__(self, exe: Path, args: Sequence[str] = (), stderr: Any = subprocess.DEVNULL) -> None:
         self.exe = exe
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave, termios.TCSANOW)
         self.port = os.ttyname(self.slave)
         self.proc = subprocess.Popen(
-            [str(exe)], stdin=self.master, stdout=self.master, stderr=subprocess.DEVNULL, close_fds=True
+            [str(exe), *args], stdin=self.master, stdout=self.master, stderr=stderr, close_fds=True
         )
 
     def close(self) -> None:

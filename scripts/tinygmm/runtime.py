@@ -9,10 +9,18 @@ from .errors import TinyGMMError
 RUNTIME_NAME = "tinygmm_eval.h"
 
 
-def runtime_path() -> Path:
-    """The runtime in an installed wheel (tinygmm/runtime/), else the repository's lib/."""
+def library_path() -> Path:
+    """The PlatformIO / Arduino library: in an installed wheel tinygmm/library/, else the repository's lib/tinygmm."""
     here = Path(__file__).resolve().parent
-    for path in (here / "runtime" / RUNTIME_NAME, here.parents[1] / "lib" / "tinygmm" / "src" / RUNTIME_NAME):
-        if path.is_file():
+    for path in (here / "library", here.parents[1] / "lib" / "tinygmm"):
+        if (path / "library.json").is_file():
             return path
-    raise TinyGMMError(f"C++ runtime {RUNTIME_NAME} not found (broken install?)")
+    raise TinyGMMError("the tinygmm library (library.json, src/) was not found next to the package (broken install?)")
+
+
+def runtime_path() -> Path:
+    """The C++ runtime inside the library."""
+    path = library_path() / "src" / RUNTIME_NAME
+    if not path.is_file():
+        raise TinyGMMError(f"C++ runtime {RUNTIME_NAME} not found at {path} (broken install?)")
+    return path

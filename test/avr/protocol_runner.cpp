@@ -19,7 +19,7 @@ static void write_reply(void*, const char* data, size_t len) { uart_write(data, 
 
 int main() {
   uart_init();
-  tinygmm::LineProtocol protocol(tinygmm_device::MODEL, write_reply, 0, tinygmm_device::ANOMALY);
+  tinygmm_device::Protocol protocol(tinygmm_device::MODEL, write_reply, 0);
   protocol.begin();
   const size_t n = sizeof SCRIPT - 1;  // without the literal's own NUL
   size_t i = 0;

@@ -257,9 +257,14 @@ def test_firmware_replies_carry_the_decision_and_the_alarm(anomaly_firmware: tup
     seq = [normal, odd, odd, normal, odd, odd, normal, normal, normal, normal, normal]
     lines = run_firmware(exe, ("INFO\n" + "\n".join(seq) + "\n").encode())
     assert lines[1] == (
-        f"INFO components=4 features=2 names=Age|Spending Score (1-100) model={m.model_hash} "
-        f"threshold={float(np.float32(t)):.9g} alarm=3/5"
+        f"INFO protocol=2 components=4 features=2 line_max=45 model={m.model_hash} "
+        f"threshold={float(np.float32(t)):.9g} alarm=3/5 names=Age|Spending Score (1-100)"
     )
+    from tinygmm.client import parse_info, parse_reply
+
+    info = parse_info(lines[1])
+    assert info is not None and np.float32(info.threshold) == np.float32(t) and info.alarm == (3, 5)
+    assert [parse_reply(ln).anomaly for ln in lines[2:]] == [int(ln.split()[4]) for ln in lines[2:]]
     flags = [int(ln.split()[4]) for ln in lines[2:]]
     anomalous = [f & 1 for f in flags]
     assert anomalous == [0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0]
@@ -429,7 +434,7 @@ def test_platformio_options_become_anomaly_flags(tmp_path: Path) -> None:
         "[env:native]\ncustom_gmm_anomaly_max_fpr = 0.05\n\n[env:uno]\ncustom_gmm_anomaly_quantile = 0.01\n",
     )
     assert read_ini(ini) == [
-        "--anomaly-validation", "v.csv", "--anomaly-label", "state", "--anomaly-positive", "broken",
+        "--anomaly-validation", str(tmp_path / "v.csv"), "--anomaly-label", "state", "--anomaly-positive", "broken",
         "--anomaly-max-fpr", "0.05",
     ]  # fmt: skip
     assert "--anomaly-quantile" in read_ini(ini, "uno")

@@ -36,7 +36,7 @@ def test_device_glue_and_library_link_for_avr(tmp_path: Path) -> None:
         "static volatile char sink;\n"
         "static void out(void*, const char* d, size_t n) { while (n--) sink = *d++; }\n"
         "int main() {\n"
-        "  tinygmm::LineProtocol p(tinygmm_device::MODEL, out, 0);\n"
+        "  tinygmm_device::Protocol p(tinygmm_device::MODEL, out, 0);\n"
         "  p.begin();\n"
         '  p.feed("19,39\\nINFO\\n", 11);\n'
         "  return 0;\n"

@@ -22,6 +22,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -360,6 +361,10 @@ def protocol_script(d: int) -> bytes:
         hh = f"{crc8(body.encode()) ^ flip:02X}"
         return f"{body}*{hh.lower() if lower else hh}\n".encode()
 
+    def signed2(body: str, rid: int, flip: int = 0) -> bytes:
+        covered = f"{body}#{rid:04X}"
+        return f"{covered}*{zlib.crc32(covered.encode()) ^ flip:08X}\n".encode()
+
     def second(s: str) -> list[str]:  # value 2 (or the only one) replaced by s
         return ["1", s] + ["1"] * (d - 2) if d >= 2 else [s]
 
@@ -396,6 +401,12 @@ def protocol_script(d: int) -> bytes:
         signed("INFO", lower=True),
         signed(",".join(ones[:-1] or ["1", "2"])),
         signed(",".join(ones), flip=0x10),
+        # protocol v2 "#IIII*CCCCCCCC" (CRC-32): good, an INFO, an error, a bad CRC, leading blanks
+        signed2(",".join(ones), 0x1A2B),
+        signed2("INFO", 0xFFFF),
+        signed2(",".join(ones[:-1] or ["1", "2"]), 0x0001),
+        signed2(",".join(ones), 0x0002, flip=1),
+        signed2("  " + ",".join(ones), 0x0003),
         # the runner feeds 1..7 bytes at a time, so lines arrive split anywhere
         vec([f"{10 * j + 0.5}" for j in range(d)], " , ", "\r\n"),
     ]
@@ -422,7 +433,7 @@ def write_script_header(path: Path, script: bytes) -> None:
 
 
 REPLY_RE = re.compile(r"^(READY|OK|INFO|ERR|END)\b")
-SIGNATURE_RE = re.compile(r"\*[0-9A-F]{2}$")
+SIGNATURE_RE = re.compile(r"(?: #[0-9A-F]{4}\*[0-9A-F]{8}|\*[0-9A-F]{2})$")
 
 
 def reply_lines(lines: list[str]) -> list[str]:
@@ -478,7 +489,7 @@ def test_protocol_on_avr_matches_host(avr: AvrTools, tmp_path: Path) -> None:
     errors = ["count", "empty-field", "bad-number", "not-finite", "out-of-range", "unknown-command"]
     for kind in ["READY", "OK", "INFO", "END"] + [f"ERR {e}" for e in [*errors, "too-long", "checksum"]]:
         assert kind in kinds, f"the script never produced {kind!r}"
-    assert sum(ln != u for ln, u in zip(host_lines, unsigned, strict=True)) == 4, "expected 4 signed replies"
+    assert sum(ln != u for ln, u in zip(host_lines, unsigned, strict=True)) == 9, "expected 9 signed replies"
 
     problems = compare_replies(avr_lines, host_lines)
     assert not problems, "the protocol behaves differently on the AVR:\n" + "\n".join(problems[:20])

@@ -55,7 +55,11 @@ def fuzzer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(fuzzer: Path, *args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(fuzzer), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    """Run a libFuzzer binary with its artifacts (crash-*, leak-*, timeout-*) in cwd/artifacts/, never the tree."""
+    artifacts = cwd / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    cmd = [str(fuzzer), f"-artifact_prefix={artifacts}/", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def test_seed_corpus_replays_clean(fuzzer: Path, tmp_path: Path) -> None:
@@ -75,7 +79,7 @@ def test_bounded_campaign_finds_nothing(fuzzer: Path, tmp_path: Path) -> None:
         fuzzer, *limit, "-max_len=600", "-print_final_stats=1", str(work), str(CORPUS), cwd=tmp_path, timeout=3600 * 3
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("leak-*"))
+    assert not list((tmp_path / "artifacts").iterdir())
     m = re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stderr)
     assert m and int(m.group(1)) > 1000
     print(f"\nfuzz: {int(m.group(1))} executions, no invariant violated")
@@ -107,6 +111,11 @@ def test_target_catches_a_real_bug(fuzzer: Path, tmp_path: Path) -> None:
     case = tmp_path / "nul_line"
     case.write_bytes(b"\x00\xffgarbage\n19,39\n")
     assert run(fuzzer, str(case), cwd=tmp_path, timeout=60).returncode == 0
-    r = run(exe, str(case), cwd=tmp_path, timeout=60)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(case, seeds)
+    r = run(exe, "-runs=10", str(seeds), cwd=tmp_path, timeout=60)
     assert r.returncode != 0
     assert "invariant violated: exactly one reply per non-empty line" in r.stderr
+    # the crash input is saved where run() puts artifacts, outside the source tree
+    assert [p.read_bytes() for p in (tmp_path / "artifacts").glob("crash-*")] == [case.read_bytes()]

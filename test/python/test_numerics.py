@@ -303,7 +303,7 @@ def test_unscaled_floored_cluster_tail_matches_sklearn(harness: tuple[list[Case]
     for c, x, out, ref in run(harness, cov, lambda c: c.ring if c.name == "tiny-variance" else c.X[:1]):
         if c.name == "tiny-variance" and c.scaler == "none":
             fails += check_parity(c, x, out, ref)[0]
-            exact.append("EXACT = true" in device_arrays(c.model).policy)
+            exact.append(device_arrays(c.model).exact)
     assert exact and all(exact), "the floored far cluster is what EXACT is for"
     assert not fails, "\n".join(fails)
 
@@ -313,7 +313,7 @@ def test_only_models_that_need_it_are_exact(harness: tuple[list[Case], Path]) ->
     the floored far cluster gets them (in --scaler standard space too, where it is 1.5e-4 sd a step)."""
     cases, _ = harness
     for c in cases:
-        exact = "EXACT = true" in device_arrays(c.model).policy
+        exact = device_arrays(c.model).exact
         if c.name == "ordinary" or c.covariance_type == "tied":
             assert not exact, (c.name, c.covariance_type, c.scaler)
         elif c.name == "tiny-variance" and (c.scaler == "none" or c.covariance_type != "spherical"):

@@ -1,4 +1,4 @@
-"""Serial protocol v1, exercised through the native firmware build (g++)."""
+"""Serial protocol (v2, and v1 as older clients speak it), exercised through the native firmware build (g++)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,14 @@ def test_ready_and_info(firmware: tuple[Path, Path]) -> None:
     m = model(project)
     lines = run_firmware(exe, b"INFO\ninfo\n")
     assert lines[0] == f"READY tinygmm {m.model_hash}"
-    expected = f"INFO components=4 features=2 names=Age|Spending Score (1-100) model={m.model_hash}"
+    expected = (
+        f"INFO protocol=2 components=4 features=2 line_max=45 model={m.model_hash} names=Age|Spending Score (1-100)"
+    )
     assert lines[1:] == [expected, expected]
+    from tinygmm.client import parse_info
+
+    info = parse_info(expected)
+    assert info is not None and (info.protocol, info.line_max, info.names) == (2, 45, ["Age", "Spending Score (1-100)"])
 
 
 @pytest.mark.parametrize("line", ["19,39", "19 39", "19, 39", " 19 ,39 ", "19\t39", "1.9e1,39.0", "+19,39"])
@@ -100,13 +106,14 @@ def test_tiny_values_underflow_quietly(firmware: tuple[Path, Path]) -> None:
 
 
 def test_too_long_line_is_discarded_to_the_newline(firmware: tuple[Path, Path]) -> None:
+    """The line limit is sized from D: 16 * D + 13 = 45 characters for this model (INFO's line_max)."""
     _, exe = firmware
     long = "1," * 200 + "2"
-    got = replies(exe, long + "\n19,39\n" + "9" * 129 + "\n" + "9" * 128 + "\n")
+    got = replies(exe, long + "\n19,39\n" + "9" * 46 + "\n" + "9" * 45 + "\n")
     assert got[0] == "ERR too-long"
     assert got[1].startswith("OK ")
     assert got[2] == "ERR too-long"
-    assert got[3] == "ERR count expected 2 got 1", "128 characters still fit the buffer"
+    assert got[3] == "ERR count expected 2 got 1", "45 characters still fit the buffer"
 
 
 def test_garbage_bytes_then_recovery(firmware: tuple[Path, Path]) -> None:
@@ -132,7 +139,7 @@ def test_checksummed_requests_get_signed_replies(firmware: tuple[Path, Path]) ->
     assert check_signed(got[0], seed ^ 1) is None, "a reply checked against another request fails"
     assert got[1].startswith("ERR checksum*")
     assert got[2] == plain, "a request without a checksum gets a plain reply"
-    assert got[3].startswith("INFO components=4 ") and check_signed(got[3], reply_seed("INFO")) is not None
+    assert got[3].startswith("INFO protocol=2 components=4 ") and check_signed(got[3], reply_seed("INFO")) is not None
     assert check_signed(got[4], reply_seed("1,2,3")) == "ERR count expected 2 got 3"
 
 
@@ -180,14 +187,24 @@ def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path])
     assert sign(request)[0] == f"{request}*{hh}"
     assert replies(exe, f"{request}*{hh}\n") == [reply]
     assert check_signed(reply, reply_seed(request)) is not None
+    from tinygmm.client import check_tagged, sign2
+
+    m2 = re.search(r"`([^`*#]+)#([0-9A-F]{4})\*([0-9A-F]{8})` → `([^`]+ #[0-9A-F]{4}\*[0-9A-F]{8})`", readme)
+    assert m2, "the README shows a v2 request and its reply"
+    request, rid, crc, reply = m2.groups()
+    wire, seed = sign2(request, int(rid, 16))
+    assert wire == f"{request}#{rid}*{crc}"
+    assert replies(exe, wire + "\n") == [reply]
+    assert check_tagged(reply, int(rid, 16), seed) is not None
 
 
 def test_twenty_features_with_raised_limits_and_long_signed_lines(tmp_path: Path) -> None:
-    """D = 20 needs TINYGMM_MAX_FEATURES and TINYGMM_LINE_MAX raised in build_flags (the defaults stop
-    the build with a message saying so); requests are then over 256 characters, and the length in the
-    reply's seed is taken modulo 256 on both sides."""
+    """D = 20 needs TINYGMM_MAX_FEATURES raised in build_flags (the default stops the build with a message
+    saying so); the line buffer sizes itself (333 characters), a TINYGMM_LINE_MAX below that stops the build.
+    Requests are then over 256 characters, and the length in the reply's seed is taken modulo 256 on both
+    sides, for v1's CRC-8 and v2's CRC-32."""
     from fw import build_firmware, make_project
-    from tinygmm.client import check_signed, format_vector, sign
+    from tinygmm.client import check_signed, check_tagged, format_vector, sign, sign2
     from tinygmm.errors import TinyGMMError
 
     rng = np.random.default_rng(20)
@@ -197,13 +214,104 @@ def test_twenty_features_with_raised_limits_and_long_signed_lines(tmp_path: Path
     project = make_project(tmp_path / "project", ["--data", str(csv), "--n-components", "2"])
     with pytest.raises(TinyGMMError, match="more features than TINYGMM_MAX_FEATURES: raise it in build_flags"):
         build_firmware(project)
-    exe = build_firmware(project, ["-DTINYGMM_MAX_FEATURES=20", "-DTINYGMM_LINE_MAX=400"])
+    with pytest.raises(TinyGMMError, match="TINYGMM_LINE_MAX is below the longest request"):
+        build_firmware(project, ["-DTINYGMM_MAX_FEATURES=20", "-DTINYGMM_LINE_MAX=300"])
+    exe = build_firmware(project, ["-DTINYGMM_MAX_FEATURES=20"])
     m = model(project)
     x = X[:3].astype(np.float32).astype(np.float64)  # "-1.23456789e-05,...": 16 characters a value
     requests = [format_vector(v) for v in x]
     assert all(len(r) > 256 for r in requests)
-    got = replies(exe, "".join(sign(r)[0] + "\n" for r in requests))
+    v2 = [sign2(r, i) for i, r in enumerate(requests)]
+    got = replies(exe, "".join(sign(r)[0] + "\n" for r in requests) + "".join(w + "\n" for w, _ in v2))
     labels = m.to_sklearn().predict(m.transform(x))
-    for r, line, label in zip(requests, got, labels, strict=True):
+    for r, line, label in zip(requests, got[:3], labels, strict=True):
         body = check_signed(line, sign(r)[1])
+        assert body is not None and body.startswith(f"OK {label} "), line
+    for i, ((_, seed), line, label) in enumerate(zip(v2, got[3:], labels, strict=True)):
+        body = check_tagged(line, i, seed)
+        assert body is not None and body.startswith(f"OK {label} "), line
+
+
+def test_v2_replies_echo_the_id_and_check_only_against_their_own_request(firmware: tuple[Path, Path]) -> None:
+    """Protocol v2: ``request#IIII*CCCCCCCC`` -> ``reply #IIII*CCCCCCCC``, the CRC-32 started from the request's
+    seed; a reply checked against any other request (another id, or the same id with other content) fails."""
+    from tinygmm.client import check_tagged, sign2
+
+    _, exe = firmware
+    plain = replies(exe, "19,39\n60,10\n")
+    reqs = [("19,39", 0x0001), ("60,10", 0xBEEF), ("INFO", 0x7FFF), ("1,2,3", 0x0002), ("", 0x0003)]
+    signed = [sign2(r, i) for r, i in reqs]
+    bad = signed[0][0][:-8] + f"{int(signed[0][0][-8:], 16) ^ 1:08X}"  # one bit off
+    lower = sign2("19,39", 0x0ABC)[0].lower().replace("#0abc", "#0ABC").replace("19,39", "19,39")
+    got = replies(exe, "".join(w + "\n" for w, _ in signed) + bad + "\n" + lower + "\n")
+    assert check_tagged(got[0], 0x0001, signed[0][1]) == plain[0]
+    assert check_tagged(got[1], 0xBEEF, signed[1][1]) == plain[1]
+    assert got[2].startswith("INFO protocol=2 ") and check_tagged(got[2], 0x7FFF, signed[2][1]) is not None
+    assert check_tagged(got[3], 0x0002, signed[3][1]) == "ERR count expected 2 got 3"
+    assert check_tagged(got[4], 0x0003, signed[4][1]) == "ERR empty-field 1"
+    assert got[5].startswith("ERR checksum #0001*")
+    assert check_tagged(got[6], 0x0ABC, sign2("19,39", 0x0ABC)[1]) == plain[0], "lowercase hex is accepted"
+    # the same reply never checks against another request
+    assert check_tagged(got[0], 0xBEEF, signed[1][1]) is None
+    assert check_tagged(got[0], 0x0001, signed[1][1]) is None
+    assert check_tagged(got[0], 0x0001, sign2("19,39", 0x0002)[1]) is None, "the seed covers the id"
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_crc_covers_every_character_before_the_star(firmware: tuple[Path, Path], version: int) -> None:
+    """Leading blanks are part of what the CRC covers, as the README says: a request signed over them is
+    answered, the same request signed without them is a checksum error."""
+    from tinygmm.client import check_signed, check_tagged, sign, sign2
+
+    _, exe = firmware
+    plain = replies(exe, "19,39\n")[0]
+    if version == 2:
+        (good, seed), (wrong, _) = sign2("  19,39", 5), sign2("19,39", 5)
+        got = replies(exe, f"{good}\n  {wrong}\n{good}   \n")
+        assert check_tagged(got[0], 5, seed) == plain
+        assert check_tagged(got[2], 5, seed) == plain, "blanks after the signature are ignored"
+    else:
+        (good, seed), (wrong, _) = sign("  19,39"), sign("19,39")
+        got = replies(exe, f"{good}\n  {wrong}\n{good}   \n")
+        assert check_signed(got[0], seed) == plain
+        assert check_signed(got[2], seed) == plain
+    assert got[1].startswith("ERR checksum")
+
+
+def test_longest_request_for_the_features_fits_any_float32() -> None:
+    """The firmware sizes its line buffer as 16 * D + 13 (tinygmm::request_max): every value the client
+    formats is at most 15 characters, and the v2 signature adds 14."""
+    from tinygmm.client import format_vector, sign2
+
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    values = bits[np.isfinite(bits)].astype(np.float64)
+    worst = max(len(format_vector([v])) for v in values)
+    assert worst == 15
+    for d in (1, 2, 8, 16):
+        x = [-1.23456789e-05] * d
+        assert len(sign2(format_vector(x), 0xFFFF)[0]) == 16 * d + 13
+
+
+def test_eight_features_longest_requests_are_answered(tmp_path: Path) -> None:
+    """D = 8: a signed request can be 141 characters; the line buffer is sized from D (no build flag), so
+    the client's longest requests are answered, not refused as too long."""
+    from fw import build_firmware, make_project
+    from tinygmm.client import check_tagged, format_vector, sign2
+
+    rng = np.random.default_rng(8)
+    X = np.vstack([rng.normal(size=(100, 8)) - 1.2345, rng.normal(size=(100, 8)) + 1.2345]) * 1e-5
+    csv = tmp_path / "d8.csv"
+    np.savetxt(csv, X, delimiter=",", header=",".join(f"f{i}" for i in range(8)), comments="")
+    project = make_project(tmp_path / "project", ["--data", str(csv), "--n-components", "2"])
+    exe = build_firmware(project)
+    m = model(project)
+    x = X[:20].astype(np.float32).astype(np.float64)
+    requests = [sign2(format_vector(v), i) for i, v in enumerate(x)]
+    assert max(len(w) for w, _ in requests) == 141
+    got = replies(exe, "INFO\n" + "".join(w + "\n" for w, _ in requests))
+    assert " line_max=141 " in got[0]
+    labels = m.to_sklearn().predict(m.transform(x))
+    for i, ((_, seed), line, label) in enumerate(zip(requests, got[1:], labels, strict=True)):
+        body = check_tagged(line, i, seed)
         assert body is not None and body.startswith(f"OK {label} "), line

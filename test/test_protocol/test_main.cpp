@@ -1,4 +1,4 @@
-// Serial protocol v1 (lib/tinygmm/src/tinygmm_protocol.h): the line parser and
+// Serial protocol v2 and v1 (lib/tinygmm/src/tinygmm_protocol.h): the line parser and
 // the request -> reply loop over an in-memory stream, for every valid and
 // malformed case of the protocol, and the optional "*HH" CRC-8 signature. A small fake model (3 features, 2
 // components, exact answers) keeps the suite independent of the exported
@@ -41,7 +41,7 @@ using tinygmm::ParseResult;
 
 namespace {
 
-const size_t OUT_MAX = 112;  // longest expected output: 103 chars
+const size_t OUT_MAX = 160;  // longest expected output: 126 chars
 char out[OUT_MAX + 1];
 size_t out_len;
 bool out_overflow;
@@ -155,8 +155,10 @@ void check_reply(const char* input_flash, const char* expected_flash, int line) 
 #define EXPECT_OUT(text, message) expect_out(P(text), M(P(message)), __LINE__)
 
 // Each test gets a fresh protocol object on its stack (no heap).
-#define FRESH_PROTOCOL()                \
-  LineProtocol fresh_(FAKE, append, 0); \
+const uint16_t FAKE_LINE_MAX = 128;
+
+#define FRESH_PROTOCOL()                                        \
+  tinygmm::LineProtocolWith<FAKE_LINE_MAX> fresh_(FAKE, append, 0); \
   proto = &fresh_
 
 void setUp(void) {
@@ -206,9 +208,9 @@ void test_separators(void) {
 
 void test_info(void) {
   FRESH_PROTOCOL();
-  CHECK("INFO\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n");
-  CHECK("info\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n");
-  CHECK("  Info \r\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n");
+  CHECK("INFO\n", "INFO protocol=2 components=2 features=3 line_max=128 model=0123456789abcdef names=alpha|beta|gamma\n");
+  CHECK("info\n", "INFO protocol=2 components=2 features=3 line_max=128 model=0123456789abcdef names=alpha|beta|gamma\n");
+  CHECK("  Info \r\n", "INFO protocol=2 components=2 features=3 line_max=128 model=0123456789abcdef names=alpha|beta|gamma\n");
   TEST_ASSERT_EQUAL_INT(0, fake_calls);
 }
 
@@ -287,19 +289,19 @@ void test_err_unknown_command(void) {
   TEST_ASSERT_EQUAL_INT(0, fake_calls);
 }
 
-// TINYGMM_LINE_MAX (128) characters are accepted; one more is too long, and
+// line_max (128 here) characters are accepted; one more is too long, and
 // the rest of the line is discarded with exactly one ERR.
 void test_too_long(void) {
   FRESH_PROTOCOL();
   reset_out();
   feed_flash(P("1,2,3"));
-  for (int i = 5; i < TINYGMM_LINE_MAX; ++i) proto->feed(' ');
+  for (int i = 5; i < FAKE_LINE_MAX; ++i) proto->feed(' ');
   proto->feed('\n');
   EXPECT_OUT("OK 1 0.625 -7\n", "line of LINE_MAX chars");
 
   reset_out();
   feed_flash(P("1,2,3"));
-  for (int i = 5; i < TINYGMM_LINE_MAX + 1; ++i) proto->feed(' ');
+  for (int i = 5; i < FAKE_LINE_MAX + 1; ++i) proto->feed(' ');
   EXPECT_OUT("", "no reply before the newline");
   proto->feed('\n');
   EXPECT_OUT("ERR too-long\n", "line of LINE_MAX+1 chars");
@@ -328,7 +330,7 @@ void test_line_endings(void) {
   CHECK("1,2,3\r", "OK 1 0.625 -7\n");
   CHECK("1,2,3\n\r", "OK 1 0.625 -7\n");
   CHECK("1,2,3\r2,1,0\n", "OK 1 0.625 -7\nOK 0 0.75 -2.5\n");
-  CHECK("INFO\r\n1,2\r\n", "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n"
+  CHECK("INFO\r\n1,2\r\n", "INFO protocol=2 components=2 features=3 line_max=128 model=0123456789abcdef names=alpha|beta|gamma\n"
                            "ERR count expected 3 got 2\n");
   TEST_ASSERT_EQUAL_UINT32(7, proto->replies());
 }
@@ -338,7 +340,7 @@ void test_line_endings(void) {
 void test_byte_by_byte(void) {
   FRESH_PROTOCOL();
   const char* s = P("1,2,3\r\nINFO\n0,0,1e20\n");
-  const char* e = P("OK 1 0.625 -7\nINFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef\n"
+  const char* e = P("OK 1 0.625 -7\nINFO protocol=2 components=2 features=3 line_max=128 model=0123456789abcdef names=alpha|beta|gamma\n"
                     "OK 0 0.75 -inf\n");
   reset_out();
   int lines = 0;
@@ -551,7 +553,7 @@ void test_checksum(void) {
   TEST_ASSERT_EQUAL_HEX8_MESSAGE(0xF4, tinygmm::crc8(0, "123456789", 9), M(P("CRC-8/SMBUS check value")));
   CHECK_SIGNED("1,2,3", 0, true, "OK 1 0.625 -7");
   CHECK_SIGNED("2 1 0", 0, false, "OK 0 0.75 -2.5");  // lowercase hex accepted
-  CHECK_SIGNED("INFO", 0, true, "INFO components=2 features=3 names=alpha|beta|gamma model=0123456789abcdef");
+  CHECK_SIGNED("INFO", 0, true, "INFO protocol=2 components=2 features=3 line_max=128 model=0123456789abcdef names=alpha|beta|gamma");
   CHECK_SIGNED("1,2", 0, true, "ERR count expected 3 got 2");
   CHECK_SIGNED("1,2,3", 0x01, true, "ERR checksum");  // one bit off
   CHECK_SIGNED("1,2,4", 0x80, false, "ERR checksum");
@@ -588,9 +590,66 @@ void test_checksum_binds_length(void) {
                                 M(P("so it does not check against what was sent")));
 }
 
+// Protocol v2: "body#IIII*CCCCCCCC" -> "reply #IIII*CCCCCCCC", CRC-32 (zlib's) from the request's seed.
+uint32_t ref_crc32(uint32_t crc, const char* s, size_t n) {
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= static_cast<uint8_t>(s[i]);
+    for (int b = 0; b < 8; ++b) crc = crc & 1 ? (crc >> 1) ^ 0xEDB88320ul : crc >> 1;
+  }
+  return ~crc;
+}
+
+void hex32(uint32_t v, char* out) {
+  for (int i = 0; i < 8; ++i) out[i] = hex_digit(static_cast<uint8_t>((v >> (28 - 4 * i)) & 15), true);
+}
+
+// Feeds "<body>#<id>*<crc ^ flip>\n"; checks the reply is "<reply> #<id>*<crc32 from the seed>\n".
+void check_v2(const char* body_flash, const char* id, uint32_t flip, const char* reply_flash, int line) {
+  char req[48];
+  copy_flash(req, body_flash, 32);
+  size_t n = strlen(req);
+  req[n++] = '#';
+  memcpy(req + n, id, 4);
+  n += 4;
+  const uint32_t crc = ref_crc32(0, req, n);
+  const char length = static_cast<char>(n);
+  const uint32_t seed = ref_crc32(crc, &length, 1);
+  req[n] = '*';
+  hex32(crc ^ flip, req + n + 1);
+  req[n + 9] = '\n';
+  reset_out();
+  proto->feed(req, n + 10);
+  EXP_BEGIN();
+  exp_add(reply_flash, true);
+  EXP_P(" #");
+  char tag[5] = {id[0], id[1], id[2], id[3], 0};
+  exp_add(tag, false);
+  char tail[11];
+  tail[0] = '*';
+  hex32(ref_crc32(seed, expected, exp_len), tail + 1);
+  tail[9] = '\n';
+  tail[10] = 0;
+  exp_add(tail, false);
+  describe(body_flash);
+  UNITY_TEST_ASSERT_EQUAL_STRING(expected, out, line, msg);
+}
+
+void test_checksum_v2(void) {
+  FRESH_PROTOCOL();
+  TEST_ASSERT_EQUAL_HEX32_MESSAGE(0xCBF43926ul, tinygmm::crc32(0, "123456789", 9), M(P("CRC-32 check value")));
+  check_v2(P("1,2,3"), "00A1", 0, P("OK 1 0.625 -7"), __LINE__);
+  check_v2(P("  2 1 0"), "ffff", 0, P("OK 0 0.75 -2.5"), __LINE__);  // leading blanks are covered
+  check_v2(P("INFO"), "1234", 0, P("INFO protocol=2 components=2 features=3 line_max=128 model=0123456789abcdef names=alpha|beta|gamma"), __LINE__);
+  check_v2(P("1,2"), "0002", 0, P("ERR count expected 3 got 2"), __LINE__);
+  check_v2(P("1,2,3"), "0003", 1, P("ERR checksum"), __LINE__);
+  check_v2(P(""), "0004", 0, P("ERR empty-field 1"), __LINE__);
+  TEST_ASSERT_EQUAL_INT(2, fake_calls);
+}
+
 // The real model, through the glue used by the firmware (tinygmm_device::MODEL).
 void test_device_model(void) {
-  LineProtocol dev(tinygmm_device::MODEL, append, 0);
+  tinygmm_device::Protocol dev(tinygmm_device::MODEL, append, 0);
 
   reset_out();
   dev.begin();
@@ -603,14 +662,16 @@ void test_device_model(void) {
   reset_out();
   dev.feed("INFO\n", 5);
   EXP_BEGIN();
-  EXP_P("INFO components=");
+  EXP_P("INFO protocol=2 components=");
   exp_int(gmm::N_COMPONENTS);
   EXP_P(" features=");
   exp_int(gmm::N_FEATURES);
-  EXP_P(" names=");
-  exp_add(gmm::FEATURE_NAMES, true);
+  EXP_P(" line_max=");
+  exp_int(tinygmm_device::LINE_MAX);
   EXP_P(" model=");
   exp_add(gmm::MODEL_HASH, true);
+  EXP_P(" names=");
+  exp_add(gmm::FEATURE_NAMES, true);
   EXP_P("\n");
   EXPECT_BUILT("INFO of gmm");
 
@@ -671,6 +732,7 @@ static int run_all(void) {
   RUN_TEST(test_format_float);
   RUN_TEST(test_checksum);
   RUN_TEST(test_checksum_binds_length);
+  RUN_TEST(test_checksum_v2);
   RUN_TEST(test_device_model);
   return UNITY_END();
 }

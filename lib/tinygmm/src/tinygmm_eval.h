@@ -290,6 +290,19 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
 }
 
+// v = M (x - centre), M (P x D) stored by column: for pipelines whose linear
+// steps (a PCA, scalers around it) were folded at export into one map. One
+// subtraction per raw feature and P * D multiply-adds; the mixture is then
+// evaluated on v (P features) as any other model.
+template <int D, int P>
+inline void project(const float* x, float* v, const float* centre, const float* m) {
+  for (int i = 0; i < P; ++i) v[i] = 0.0f;
+  for (int j = 0; j < D; ++j) {
+    const float d = x[j] - TINYGMM_READ(centre + j);
+    for (int i = 0; i < P; ++i) v[i] += TINYGMM_READ(m++) * d;
+  }
+}
+
 // The bin of v among ascending edges (the number of edges <= v).
 template <int NB>
 inline int bin_of(float v, const int32_t* edge_keys) {  // edges as order_key values, ascending
@@ -784,7 +797,7 @@ inline uint8_t bin_of_q(int16_t z0) {
 // Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
 // Sets *clamped when the winner had a clamped term (then the answer may be
 // wrong; see above). The visiting plan is made at export (FixedBins in
-// codegen.py): per bin of zq[0], the component that usually wins there, then
+// codegen/fixedpoint.py): per bin of zq[0], the component that usually wins there, then
 // the others by descending upper bound of their log-probability over the bin
 // (cq - min y_0^2, exact, rounded up to units of 2^16). Once a bound is below
 // the best so far, so are all later ones: the loop stops there. Inside a
@@ -860,7 +873,7 @@ inline int is_anomaly_fixed(const int16_t* zq, int32_t hi, int32_t lo) {
 // low 23 bits hold 2^22 + round(v) for |v| < 2^22 (the sum's sign and
 // exponent bits, 0x96, say whether it is); no float-to-int conversion. FUSED:
 // a[i] = MAGIC - offset[i] * gain[i] is folded into that addition (two float
-// operations per feature; see fixed_point in codegen.py), else a = offset.
+// operations per feature; see fixed_point in codegen/fixedpoint.py), else a = offset.
 template <int D, bool FUSED>
 inline bool quantize(const float* x, int16_t* zq, const float* a, const float* gain, const uint8_t* perm) {
   for (int i = 0; i < D; ++i) {

@@ -203,18 +203,19 @@ uint8_t format_float(float value, char* buf, uint8_t digits) {
   return static_cast<uint8_t>(p - buf);
 }
 
-LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, const AnomalyInfo* anomaly)
+LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max,
+                           const AnomalyInfo* anomaly)
     : model_(model),
       anomaly_(anomaly),
       write_(write),
       ctx_(ctx),
+      line_(line),
+      line_max_(line_max),
       len_(0),
       overflow_(false),
       replies_(0),
-      checksum_(false),
-      crc_(0) {
-  line_[0] = 0;
-}
+      sign_(0),
+      crc_(0) {}
 
 uint8_t crc8(uint8_t crc, const char* data, size_t len) {
   for (size_t i = 0; i < len; ++i) {
@@ -222,6 +223,15 @@ uint8_t crc8(uint8_t crc, const char* data, size_t len) {
     for (uint8_t b = 0; b < 8; ++b) crc = static_cast<uint8_t>((crc & 0x80) ? (crc << 1) ^ 0x07 : crc << 1);
   }
   return crc;
+}
+
+uint32_t crc32(uint32_t crc, const char* data, size_t len) {
+  crc = ~crc;
+  for (size_t i = 0; i < len; ++i) {
+    crc ^= static_cast<uint8_t>(data[i]);
+    for (uint8_t b = 0; b < 8; ++b) crc = (crc >> 1) ^ (0xEDB88320ul & (0ul - (crc & 1ul)));
+  }
+  return ~crc;
 }
 
 namespace {
@@ -233,10 +243,23 @@ int hex_value(char c) {
   return -1;
 }
 
+// n hex digits starting at s, or -1 if one is not a hex digit (n <= 8: the value fits 32 bits).
+int32_t parse_hex_or(const char* s, uint8_t n, uint32_t* out) {
+  uint32_t v = 0;
+  for (uint8_t i = 0; i < n; ++i) {
+    const int h = hex_value(s[i]);
+    if (h < 0) return -1;
+    v = (v << 4) | static_cast<uint32_t>(h);
+  }
+  *out = v;
+  return 0;
+}
+
 }  // namespace
 
 void LineProtocol::put(const char* s, size_t n) {
-  if (checksum_) crc_ = crc8(crc_, s, n);
+  if (sign_ == 1) crc_ = crc8(static_cast<uint8_t>(crc_), s, n);
+  if (sign_ == 2) crc_ = crc32(crc_, s, n);
   write_(ctx_, s, n);
 }
 
@@ -275,12 +298,19 @@ void LineProtocol::put_float(float v, uint8_t digits) {
 }
 
 void LineProtocol::end_line() {
-  if (checksum_) {
-    static const char kHex[] = "0123456789ABCDEF";
-    const char tail[3] = {'*', kHex[crc_ >> 4], kHex[crc_ & 15]};
-    checksum_ = false;
+  static const char kHex[] = "0123456789ABCDEF";
+  if (sign_ == 1) {
+    const char tail[3] = {'*', kHex[(crc_ >> 4) & 15], kHex[crc_ & 15]};
     write_(ctx_, tail, 3);
+  } else if (sign_ == 2) {
+    put(" #", 2);
+    put(id_, 4);
+    char tail[9];
+    tail[0] = '*';
+    for (uint8_t i = 0; i < 8; ++i) tail[1 + i] = kHex[(crc_ >> (28 - 4 * i)) & 15];
+    write_(ctx_, tail, 9);
   }
+  sign_ = 0;
   write_(ctx_, "\n", 1);
   ++replies_;
 }
@@ -319,7 +349,7 @@ void LineProtocol::feed(char c) {
     return;
   }
   if (overflow_) return;
-  if (len_ >= TINYGMM_LINE_MAX) {
+  if (len_ >= line_max_) {
     overflow_ = true;
     return;
   }
@@ -335,23 +365,35 @@ void LineProtocol::handle_line() {
   if (end == p) return;  // empty line: ignored
   *end = 0;
 
-  // Optional "*HH" suffix: check it, and sign the reply starting from the request's CRC
-  // continued over one byte, the request's length. A request that lost or gained bytes
-  // yet kept its CRC (8 bits collide) then still gets a reply the host cannot verify.
-  if (end - p >= 3 && end[-3] == '*' && hex_value(end[-2]) >= 0 && hex_value(end[-1]) >= 0) {
-    const uint8_t want = static_cast<uint8_t>(hex_value(end[-2]) * 16 + hex_value(end[-1]));
-    end -= 3;
-    const char length = static_cast<char>((end - p) & 0xFF);
-    const uint8_t got = crc8(0, p, static_cast<size_t>(end - p));
+  // Optional signature: v2 "#IIII*CCCCCCCC" or v1 "*HH". The CRC covers every character
+  // of the line before the '*' (leading blanks too). The reply is signed from the
+  // request's CRC continued over one byte, its length: a request that lost or gained
+  // bytes yet kept its CRC then still gets a reply the host cannot verify.
+  const size_t n = static_cast<size_t>(end - line_);
+  uint32_t want = 0;
+  uint32_t id = 0;
+  size_t signed_len = 0;  // characters before the '*'
+  if (n >= 14 && end[-9] == '*' && end[-14] == '#' && parse_hex_or(end - 8, 8, &want) == 0 &&
+      parse_hex_or(end - 13, 4, &id) == 0) {
+    sign_ = 2;
+    signed_len = n - 9;
+    for (uint8_t i = 0; i < 4; ++i) id_[i] = end[-13 + i];
+  } else if (n >= 3 && end[-3] == '*' && parse_hex_or(end - 2, 2, &want) == 0) {
+    sign_ = 1;
+    signed_len = n - 3;
+  }
+  if (sign_) {
+    const char length = static_cast<char>(signed_len & 0xFF);
+    const uint32_t got = sign_ == 2 ? crc32(0, line_, signed_len) : crc8(0, line_, signed_len);
+    crc_ = sign_ == 2 ? crc32(got, &length, 1) : crc8(static_cast<uint8_t>(got), &length, 1);
+    end = line_ + signed_len - (sign_ == 2 ? 5 : 0);  // the request without its signature
     *end = 0;
-    checksum_ = true;
-    crc_ = crc8(got, &length, 1);
     if (got != want) {
       reply_error(TINYGMM_STR("checksum"), -1);
       return;
     }
     while (end > p && is_space(end[-1])) *--end = 0;
-    if (end == p) {
+    if (end <= p) {
       reply_error(TINYGMM_STR("empty-field"), 1);
       return;
     }
@@ -365,12 +407,12 @@ void LineProtocol::handle_line() {
                               equals_word(p, w, "nan") || equals_word(p, w, "e");
     if (!numeric_word) {
       if (w == end && equals_word(p, end, "info")) {
-        put_flash(TINYGMM_STR("INFO components="));
+        put_flash(TINYGMM_STR("INFO protocol=2 components="));
         put_int(model_.n_components);
         put_flash(TINYGMM_STR(" features="));
         put_int(model_.n_features);
-        put_flash(TINYGMM_STR(" names="));
-        put_flash(model_.feature_names);
+        put_flash(TINYGMM_STR(" line_max="));
+        put_int(line_max_);
         put_flash(TINYGMM_STR(" model="));
         put_flash(model_.model_hash);
         if (anomaly_) {  // anomaly extension
@@ -381,6 +423,8 @@ void LineProtocol::handle_line() {
           put("/", 1);
           put_int(anomaly_->alarm_n);
         }
+        put_flash(TINYGMM_STR(" names="));  // last: names run to the end of the line
+        put_flash(model_.feature_names);
         end_line();
         return;
       }

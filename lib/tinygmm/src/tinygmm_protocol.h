@@ -1,4 +1,4 @@
-// tinygmm_protocol.h - serial protocol v1 of the tinygmm classifier firmware.
+// tinygmm_protocol.h - serial protocol (v2, which still answers v1) of the tinygmm firmware.
 //
 // Line based ASCII; a line ends at '\n' or '\r' (so "\r\n" works too; the
 // empty line between the two is ignored):
@@ -6,11 +6,12 @@
 //   "x1,x2,...,xD"      -> OK <label> <max-probability> <log-likelihood>
 //                          (values separated by commas and/or spaces; the
 //                          log-likelihood is -inf when it is below -FLT_MAX)
-//   "INFO"              -> INFO components=<K> features=<D> names=<n1|n2|...> model=<model-hash>
-//   with an anomaly threshold (LineProtocol's AnomalyInfo), OK ends with one more
-//   field, <flags>: bit 0 this input is anomalous (log-likelihood < threshold),
-//   bit 1 the stream's k-of-n alarm is raised (0..3); and INFO ends with
-//   " threshold=<T> alarm=<k>/<n>". Without one, both are as above.
+//   "INFO"              -> INFO protocol=2 components=<K> features=<D> line_max=<L> model=<hash> names=<n1|n2|...>
+//                          (key=value fields, names= always last: it runs to the end of the line)
+//   with an anomaly threshold (LineProtocol's AnomalyInfo), OK gains one field after
+//   the log-likelihood, <flags>: bit 0 this input is anomalous (log-likelihood <
+//   threshold), bit 1 the stream's k-of-n alarm is raised (0..3); and INFO gains the
+//   keys threshold=<T> alarm=<k>/<n> before names=. Without one, both are as above.
 //   anything malformed  -> exactly one "ERR <reason>" line:
 //       ERR count expected <D> got <n>   wrong number of values
 //       ERR empty-field <i>             ",," or a leading/trailing comma
@@ -20,19 +21,24 @@
 //       ERR unknown-command <word>      a word that is not a command
 //       ERR overflow                    the model gave no usable answer (NaN);
 //                                       does not happen with a generated GMM.h
-//       ERR too-long                    line longer than TINYGMM_LINE_MAX;
+//       ERR too-long                    line longer than line_max characters;
 //                                       discarded up to the next newline
-//   empty lines are ignored silently.
+//       ERR checksum                    a signed request whose CRC does not match
+//   empty lines are ignored silently. Replies may gain fields at their end in
+//   later versions (before the v2 tag): readers ignore fields they do not know.
 //
-// Optional integrity check (the host CLI uses it; typing by hand needs none):
-// a request may end with "*HH", HH the CRC-8 (polynomial 0x07, initial 0, two
-// hex digits) of the characters before the '*'. The device then answers
-// "ERR checksum" if it does not match, and ends its reply with "*HH" too:
-// the CRC-8 of the reply's characters, started from the request's CRC
-// continued over one byte holding the request's length (the characters before
-// the '*', modulo 256). So a reply is bound to its request, a corrupted reply is
-// recognised, and so is a reply to a request that lost or gained a byte on
-// the way even when its CRC happened to still match.
+// Signed requests (the host client; typing by hand needs none). The CRC covers
+// every character of the line before the '*', leading blanks included; blanks
+// after the signature are ignored.
+//   v2: "<request>#IIII*CCCCCCCC": IIII a request id (4 hex digits), CCCCCCCC the
+//       CRC-32 (IEEE 802.3, as zlib.crc32) of "<request>#IIII". The reply is
+//       "<reply> #IIII*CCCCCCCC": the id echoed, and the CRC-32 of "<reply> #IIII"
+//       continued from the request's seed: its CRC-32 continued over one byte,
+//       the number of characters before the '*' modulo 256. So a reply names the
+//       request it answers, and only checks against that very request.
+//   v1: "<request>*HH", HH the CRC-8 (polynomial 0x07, initial 0) of the
+//       characters before the '*'; the reply ends in "*HH", the CRC-8 of the
+//       reply continued from the request's CRC-8 continued over its length byte.
 //
 // Framework agnostic: bytes go in through feed(), reply lines come out through
 // a write callback. No heap, no String, fixed buffers; feed() never blocks.
@@ -42,14 +48,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef TINYGMM_LINE_MAX
-#define TINYGMM_LINE_MAX 128
-#endif
 #ifndef TINYGMM_MAX_FEATURES
 #define TINYGMM_MAX_FEATURES 16
 #endif
 
 namespace tinygmm {
+
+// The longest request line the host client sends for a model of n features: n values
+// of at most 15 characters ("%.9g" of a float32: "-1.23456789e-05"), n - 1 commas and
+// the 14 characters of the v2 signature "#IIII*CCCCCCCC" (v1's "*HH" is shorter).
+// The device glue sizes the line buffer with it, so every request the client builds fits.
+constexpr uint16_t request_max(uint8_t n_features) { return static_cast<uint16_t>(16u * n_features + 13u); }
 
 struct Classification {
   int16_t label;
@@ -101,18 +110,26 @@ ParseResult parse_vector(char* line, float* out, uint8_t expected);
 // CRC-8, polynomial 0x07, continuing from crc.
 uint8_t crc8(uint8_t crc, const char* data, size_t len);
 
+// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), continuing from crc as
+// zlib.crc32(data, crc) does: crc32(crc32(0, a), b) == crc32(0, a + b).
+uint32_t crc32(uint32_t crc, const char* data, size_t len);
+
 // Writes v with `digits` significant digits ("%.<digits>g"-like, no
 // trailing zeros) into buf (at least 20 bytes); returns the length.
 uint8_t format_float(float v, char* buf, uint8_t digits);
 
+// The protocol state machine. It keeps lines of up to line_max characters in `line`,
+// a buffer of line_max + 1 chars it uses for as long as it lives (see LineProtocolWith).
 class LineProtocol {
  public:
   // anomaly: the model's threshold (null: the model has none)
-  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, const AnomalyInfo* anomaly = 0);
+  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max,
+               const AnomalyInfo* anomaly = 0);
   void begin();  // announces READY
   void feed(char c);
   void feed(const char* data, size_t len);
   uint32_t replies() const { return replies_; }
+  uint16_t line_max() const { return line_max_; }
 
  private:
   void handle_line();
@@ -127,12 +144,25 @@ class LineProtocol {
   const AnomalyInfo* anomaly_;
   WriteFn write_;
   void* ctx_;
-  char line_[TINYGMM_LINE_MAX + 1];
+  char* line_;
+  uint16_t line_max_;
   uint16_t len_;
   bool overflow_;
   uint32_t replies_;
-  bool checksum_;  // the current request carried *HH: sign the reply
-  uint8_t crc_;    // running CRC of the reply line
+  uint8_t sign_;   // how the current reply is signed: 0 not, 1 v1 "*HH", 2 v2 " #IIII*CCCCCCCC"
+  char id_[4];     // v2: the request id, echoed
+  uint32_t crc_;   // running CRC of the reply line (CRC-8 in the low byte for v1)
+};
+
+// A LineProtocol with its own buffer for lines of up to LineMax characters.
+template <uint16_t LineMax>
+class LineProtocolWith : public LineProtocol {
+ public:
+  LineProtocolWith(const DeviceModel& model, WriteFn write, void* ctx, const AnomalyInfo* anomaly = 0)
+      : LineProtocol(model, write, ctx, buffer_, LineMax, anomaly) {}
+
+ private:
+  char buffer_[LineMax + 1];
 };
 
 }  // namespace tinygmm

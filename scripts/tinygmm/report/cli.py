@@ -67,9 +67,25 @@ def register(
     return p
 
 
+PLOTTING = ("matplotlib", "plotly")  # the tinygmm[report] extra: not needed to export or build
+
+
+def require_plotting() -> None:
+    """One line with the exact pip command when the report's plotting libraries are missing."""
+    import importlib.util
+
+    missing = [name for name in PLOTTING if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TinyGMMError(
+            f"tinygmm report needs {' and '.join(missing)}, which are not installed; "
+            f'install them with: "{sys.executable}" -m pip install "tinygmm[report]"'
+        )
+
+
 def cmd_report(
     a: argparse.Namespace, parser: argparse.ArgumentParser, fit_options: Callable[[argparse.Namespace], object]
 ) -> int:
+    require_plotting()
     from ..data import parse_feature_list
     from ..fit import Progress
     from . import build, source

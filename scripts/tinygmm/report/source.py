@@ -140,6 +140,11 @@ def from_json(
     """Report an exported model; reload its training data to plot it (``data_path`` overrides the recorded one)."""
     jp = Path(json_path)
     model = ExportedModel.load(jp)
+    if model.projection is not None or model.log_weights is not None:
+        raise TinyGMMError(
+            f"{jp}: report draws models fitted by 'tinygmm export --data'; this one "
+            f"({model.options.get('estimator', 'an imported estimator')}) is not supported by report yet"
+        )
     resolve_plot_features(model.feature_names, plot_features)
     recorded = str(model.data.get("path") or "")
     if data_path is None and not recorded:

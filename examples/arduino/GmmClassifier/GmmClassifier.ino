@@ -1,0 +1,47 @@
+// GmmClassifier: an Arduino IDE sketch that classifies feature vectors sent over serial
+// with a Gaussian mixture model fitted by tinygmm (scikit-learn's GaussianMixture).
+//
+// 1. Make the model header next to this sketch (any CSV and columns of yours):
+//      tinygmm export --data customers.csv --features "Age,Spending Score (1-100)"
+//        --header GmmClassifier/GMM.h --json GmmClassifier/GMM.json --vectors none
+//    (one command line)
+// 2. Install the tinygmm Arduino library (Sketch > Include Library > Add .ZIP Library...,
+//    a zip of the folder `tinygmm library` prints), open this sketch and upload it.
+// 3. Serial monitor at 115200 baud, line ending "Newline": type 19,39 and get
+//    OK <label> <probability> <log-likelihood>; INFO names the model. The host tools
+//    (tinygmm classify / stream / verify --port ...) speak the same protocol.
+//
+// To classify readings of your own instead, call the model directly:
+//    float x[gmm::N_FEATURES] = {...};  float p[gmm::N_COMPONENTS];  float ll;
+//    int k = gmm::classify(x, p, &ll);   // label, probabilities, log-likelihood
+#include "GMM.h"
+#include <tinygmm_protocol.h>
+
+void classifyForProtocol(const float* x, tinygmm::Classification* out) {
+  float proba[gmm::N_COMPONENTS];
+  float ll;
+  const int k = gmm::classify(x, proba, &ll);
+  out->label = static_cast<int16_t>(k);
+  out->probability = proba[k];
+  out->log_likelihood = ll;
+}
+
+const tinygmm::DeviceModel MODEL = {static_cast<uint8_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
+                                    gmm::FEATURE_NAMES, gmm::MODEL_HASH, classifyForProtocol};
+
+void serialWrite(void*, const char* data, size_t len) {
+  Serial.write(reinterpret_cast<const uint8_t*>(data), len);
+}
+
+tinygmm::LineProtocol protocol(MODEL, serialWrite, 0);
+
+void setup() {
+  Serial.begin(115200);
+  protocol.begin();  // prints READY tinygmm <model hash>
+}
+
+void loop() {
+  while (Serial.available() > 0) {
+    protocol.feed(static_cast<char>(Serial.read()));
+  }
+}

@@ -1,0 +1,97 @@
+"""A stand-in for PlatformIO's SCons environment, enough to run the tinygmm library's extra script."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "lib" / "tinygmm"
+
+
+class Exited(Exception):
+    pass
+
+
+class FakeConfig:
+    """ProjectConfig's lookups: [env:NAME] over [env], as PlatformIO resolves them (no extends)."""
+
+    def __init__(self, ini: Path) -> None:
+        self.cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+        self.cp.read(ini, encoding="utf-8")
+
+    def envs(self) -> list[str]:
+        return [s[4:] for s in self.cp.sections() if s.startswith("env:")]
+
+    def options(self, section: str) -> list[str]:
+        names = list(self.cp.options("env")) if self.cp.has_section("env") else []
+        return names + [o for o in self.cp.options(section) if o not in names]
+
+    def get(self, section: str, option: str, default: object = None) -> object:
+        for s in (section, "env"):
+            if self.cp.has_option(s, option):
+                return self.cp.get(s, option)
+        return default
+
+
+class FakeEnv:
+    """The parts of PlatformIO's construction environment the hook uses."""
+
+    def __init__(self, project: Path, pioenv: str, config: Any = None, clean: bool = False, dump: bool = False) -> None:
+        self.project = project
+        self.pioenv = pioenv
+        self.config = config if config is not None else FakeConfig(project / "platformio.ini")
+        self.clean = clean
+        self.dump = dump
+        self.cpppath: list[str] = []
+
+    def __getitem__(self, key: str) -> str:
+        assert key == "PIOENV"
+        return self.pioenv
+
+    def subst(self, text: str) -> str:
+        return {
+            "$PROJECT_DIR": str(self.project),
+            "$BUILD_DIR": str(self.project / ".pio" / "build" / self.pioenv),
+            "$PYTHONEXE": sys.executable,
+        }[text]
+
+    def GetProjectConfig(self) -> Any:  # noqa: N802 - PlatformIO's names
+        return self.config
+
+    def GetProjectOption(self, name: str, default: object = None) -> object:  # noqa: N802
+        return self.config.get("env:" + self.pioenv, name, default)
+
+    def Prepend(self, CPPPATH: list[str]) -> None:  # noqa: N802, N803
+        self.cpppath[:0] = CPPPATH
+
+    def IsCleanTarget(self) -> bool:  # noqa: N802
+        return self.clean
+
+    def IsIntegrationDump(self) -> bool:  # noqa: N802
+        return self.dump
+
+    def Exit(self, code: int) -> None:  # noqa: N802
+        raise Exited(code)
+
+
+class LibBuilder:
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+
+def run_script(env: FakeEnv, library: Path = LIBRARY) -> None:
+    """Execute the library's extra script as PlatformIO's library builder does."""
+    script = library / json.loads((library / "library.json").read_text())["build"]["extraScript"]
+    exports = {"env": env, "pio_lib_builder": LibBuilder(library)}
+    scope: dict[str, Any] = {"__name__": "tinygmm_build"}
+
+    def import_(*names: str) -> None:
+        for n in names:
+            scope[n] = exports[n]
+
+    scope["Import"] = import_
+    exec(compile(script.read_text(), str(script), "exec"), scope)
