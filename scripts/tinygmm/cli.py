@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from . import __version__
@@ -51,6 +52,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-init", type=int, default=1)
     g.add_argument("--random-state", type=_random_state, default=0, help="integer seed (default 0) or none")
     g.add_argument("--scaler", default="none", help="none (default), standard or minmax; baked into the header")
+    g.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="auto: fit N values of K at once in worker processes (default: one per core); same results for any N",
+    )
 
 
 def fit_options(a: argparse.Namespace):  # -> FitOptions
@@ -69,6 +77,7 @@ def fit_options(a: argparse.Namespace):  # -> FitOptions
         n_init=a.n_init,
         random_state=a.random_state,
         scaler=a.scaler,
+        n_jobs=a.n_jobs,
     )
     o.validate()
     return o
@@ -134,6 +143,16 @@ def cmd_export_model(a: argparse.Namespace) -> int:
     if res.anomaly is not None:
         print(f"tinygmm: {res.anomaly.describe()}")
     return 0
+def _left_out(name: str, why: str) -> str:
+    return f"{name} ({why})" if name.startswith("column ") else f"{name!r} ({why})"
+
+
+def _up_to_date(req: object, check: Callable[[object], bool]) -> bool:
+    """--if-changed: a data path that cannot even be looked at is 'changed' (loading it then says why)."""
+    try:
+        return check(req)
+    except OSError:
+        return False
 
 
 def cmd_export(a: argparse.Namespace) -> int:
@@ -160,15 +179,26 @@ def cmd_export(a: argparse.Namespace) -> int:
         anomaly=anomaly_options(a),
     )
     check_request(req, writing=False)  # run_export checks permissions too
-    if a.if_changed and up_to_date(req):
+    if a.if_changed and _up_to_date(req, up_to_date):
         print(f"tinygmm: {a.header} is up to date")
         return 0
     res = run_export(req, Progress("tinygmm: choosing K"))
     m = res.model
     if req.features is None:
-        print(f"tinygmm: features (all numeric columns; row ids left out): {', '.join(m.feature_names)}")
+        left_out = m.data.get("left_out") or []
+        print(
+            f"tinygmm: features: {', '.join(m.feature_names)}"
+            + ("; left out: " + ", ".join(_left_out(name, why) for name, why in left_out) if left_out else "")
+        )
     if res.fit.sweep:  # type: ignore[attr-defined]
         print(sweep_table(res.fit.sweep, m.n_components, req.options.alpha))  # type: ignore[attr-defined]
+        stuck = [r.k for r in res.fit.sweep if r.em_stuck_below is not None]  # type: ignore[attr-defined]
+        if stuck:
+            print(
+                f"tinygmm: warning: EM got stuck for K={', '.join(map(str, stuck))} (see the table); "
+                "try --n-init 5",
+                file=sys.stderr,
+            )
     dropped = m.data.get("dropped_lines") or []
     if dropped:
         print(f"tinygmm: --dropna dropped {len(dropped)} row(s) at CSV line(s) {', '.join(map(str, dropped[:20]))}")

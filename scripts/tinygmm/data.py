@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -39,6 +40,8 @@ class Dataset:
     path: str
     sha256: str
     dropped_lines: list[int] = field(default_factory=list)
+    # columns not taken as features by default: (name, reason)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
@@ -85,24 +88,27 @@ def _decode(raw: bytes, path: Path) -> str:
     return text
 
 
-def _read_rows(text: str, path: Path) -> list[tuple[int, list[str]]]:
+def iter_records(text: str, path: Path, delimiter: str, line_offset: int = 0):  # -> Iterator[(line, cells)]
     """(first CSV line number, cells) of every record, blank lines included as []."""
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), "")
     # newline=None: "\r\n", "\n" and old Mac "\r" line endings all work
-    reader = csv.reader(io.StringIO(text, newline=None), delimiter=_sniff_delimiter(first), strict=True)
-    rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter, strict=True)
     while True:
-        start = reader.line_num + 1
+        start = reader.line_num + 1 + line_offset
         try:
             cells = next(reader)
         except StopIteration:
-            return rows
+            return
         except csv.Error as exc:
             raise TinyGMMError(
                 f"{path}: malformed CSV at line {start} ({exc}); look for an unbalanced '\"' quote"
             ) from None
-        rows.append((start, cells))
+        yield start, cells
+
+
+def _read_rows(text: str, path: Path) -> list[tuple[int, list[str]]]:
+    """(first CSV line number, cells) of every record, blank lines included as []."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return list(iter_records(text, path, _sniff_delimiter(first)))
 
 
 def _check_name(path: Path, name: str) -> None:
@@ -113,55 +119,146 @@ def _check_name(path: Path, name: str) -> None:
         )
 
 
+def _show(p: Path) -> str:
+    """A path for a one-line message (very long names shortened)."""
+    text = str(p)
+    return text if len(text) <= 120 else text[:60] + "..." + text[-40:]
+
+
+def read_data_file(path: str | Path) -> bytes:
+    """The data file's bytes; a TinyGMMError (never an OSError) when it cannot be read."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise TinyGMMError(f"{_show(p)} is a folder, not a CSV file")
+        if not p.is_file():
+            raise TinyGMMError(f"data file not found: {_show(p)}")
+        return p.read_bytes()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise TinyGMMError(f"cannot read the data file {_show(p)}: {why}") from None
+
+
+def _check_bytes(raw: bytes, path: Path) -> bytes:
+    """The file's bytes without a UTF-8 BOM, once they are known to be UTF-8 text without NULs."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise TinyGMMError(f"{path}: the file is UTF-16 text; save it as UTF-8")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.isascii():
+        _decode(raw, path)
+    if b"\x00" in raw:
+        raise TinyGMMError(f"{path}: contains NUL bytes; is it really a CSV file?")
+    return raw
+
+
+class Table(Protocol):
+    """The non-blank records of a CSV below its header, by column (see RowTable, csvfast.FastTable)."""
+
+    header: list[str]
+    n_rows: int
+
+    def column_is_numeric(self, j: int) -> bool: ...
+
+    def number_like_hint(self, j: int) -> str | None: ...
+
+    def distinct_counts(self, j: int) -> bool: ...
+
+    def values(self, cols: list[int], names: list[str]) -> tuple[np.ndarray, dict[int, str], list[int]]:
+        """(X, {CSV line: first problem on it}, the rows of X with a problem)."""
+        ...
+
+
 def load_csv(
-    path: str | Path, features: list[str] | None = None, dropna: bool = False, check_constant: bool = True
+    path: str | Path,
+    features: list[str] | None = None,
+    dropna: bool = False,
+    check_constant: bool = True,
+    *,
+    reader: str = "auto",
 ) -> Dataset:
     """Read ``features`` (default: every fully numeric column) from a CSV file.
 
     Raises TinyGMMError with a one-line, actionable message for every problem
-    a user can fix in the data: missing file or column, non-numeric or empty
-    cells (with their line numbers), rows with more cells than the header,
-    non-finite or huge values, constant columns (also constant once the device
-    rounds them to float32), numbers written with units or digit grouping.
+    a user can fix in the data: missing or unreadable file, missing column,
+    non-numeric or empty cells (with their line numbers), rows with more cells
+    than the header, non-finite or huge values, constant columns (also constant
+    once the device rounds them to float32), numbers written with units or digit
+    grouping. Columns left out by default are named, with the reason, in
+    ``Dataset.left_out``.
+
+    Numeric columns are parsed by pandas' C reader (``csvfast``); the records
+    with a problem are then read again with the csv module for the exact
+    message and line number. Files the fast reader cannot take exactly as the
+    csv module would (e.g. quotes spanning lines in the header) use ``RowTable``,
+    the reference reader (``reader="reference"`` forces it, for tests).
     """
+    from . import csvfast
+
     p = Path(path)
-    if not p.is_file():
-        raise TinyGMMError(f"data file not found: {p}")
-    raw = p.read_bytes()
+    raw = read_data_file(p)
     sha = hashlib.sha256(raw).hexdigest()
-    text = _decode(raw, p)
-    if not text.strip():
+    body = _check_bytes(raw, p)
+    del raw
+    if not body.strip() or (not body.isascii() and not body.decode("utf-8").strip()):
         raise TinyGMMError(f"{p}: the file is empty")
-    rows = [(line, r) for line, r in _read_rows(text, p) if any(c.strip() for c in r)]
-    header = [h.strip() for h in rows[0][1]]
-    # (CSV line number, cells) for every non-blank data row
-    body = rows[1:]
-    if not body:
+    try:
+        if reader == "reference":
+            raise csvfast.Fallback
+        table: Table = csvfast.read(body, p)
+        return _dataset(table, p, str(path), sha, features, dropna, check_constant)
+    except csvfast.Fallback:
+        table = RowTable(body.decode("utf-8"), p)
+        return _dataset(table, p, str(path), sha, features, dropna, check_constant)
+
+
+def _default_features(table: Table, p: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Every numeric column that is not a row id, and (name, reason) of each column left out."""
+    features: list[str] = []
+    left_out: list[tuple[str, str]] = []
+    for j, h in enumerate(table.header):
+        if not h:
+            left_out.append((f"column {j + 1}", "it has no name (e.g. a pandas index)"))
+            continue
+        if table.column_is_numeric(j):
+            if _is_id_name(h) and table.distinct_counts(j):
+                left_out.append((h, "a row id: an id name and distinct whole numbers"))
+            else:
+                features.append(h)
+            continue
+        hint = table.number_like_hint(j)
+        if hint:
+            raise TinyGMMError(
+                f"{p}: column {h!r} looks numeric but is not plain numbers ({hint}); "
+                "write bare numbers such as 1234.5, or leave it out with --features"
+            )
+        left_out.append((h, "not numeric"))
+    if not features:
+        raise TinyGMMError(f"{p}: no numeric column found; columns are {', '.join(table.header)}")
+    return features, left_out
+
+
+def _dataset(
+    table: Table,
+    p: Path,
+    path: str,
+    sha: str,
+    features: list[str] | None,
+    dropna: bool,
+    check_constant: bool,
+) -> Dataset:
+    header = table.header
+    if table.n_rows == 0:
         raise TinyGMMError(f"{p}: has a header but no data rows")
     if all(_NUMBER_RE.fullmatch(h) for h in header):
         raise TinyGMMError(
             f"{p}: the first line ({', '.join(header[:4])}{', ...' if len(header) > 4 else ''}) looks like data, "
             "not column names; add a header row"
         )
-
     dups = sorted(n for n, c in Counter(header).items() if c > 1)
+    left_out: list[tuple[str, str]] = []
     if features is None:
-        features = []
-        for j, h in enumerate(header):
-            if not h:
-                continue  # unnamed column, e.g. a pandas index
-            if _column_is_numeric(body, j):
-                if not _looks_like_id(h, body, j):
-                    features.append(h)
-                continue
-            hint = _number_like_column(body, j)
-            if hint:
-                raise TinyGMMError(
-                    f"{p}: column {h!r} looks numeric but is not plain numbers ({hint}); "
-                    "write bare numbers such as 1234.5, or leave it out with --features"
-                )
-        if not features:
-            raise TinyGMMError(f"{p}: no numeric column found; columns are {', '.join(header)}")
+        features, left_out = _default_features(table, p)
     for name in features:
         if name not in header:
             raise TinyGMMError(f"{p}: no column {name!r}; available columns: {', '.join(repr(h) for h in header)}")
@@ -169,52 +266,89 @@ def load_csv(
             raise TinyGMMError(f"{p}: column name {name!r} appears more than once in the header")
         _check_name(p, name)
     cols = [header.index(n) for n in features]
-
-    X = np.empty((len(body), len(cols)), dtype=np.float64)
-    bad: dict[int, str] = {}  # CSV line -> first problem on it
-    width = len(header)
-    for r, (line, cells) in enumerate(body):
-        # extra non-empty cells shift columns, e.g. an unquoted 1,000 split in two
-        extra = cells[width:]
-        if any(c.strip() for c in extra):
-            bad[line] = f"the row has {len(cells)} cells but the header has {width} (a ',' inside a number?)"
-        for c, j in enumerate(cols):
-            if j >= len(cells):
-                value, problem = np.nan, f"missing (the row has {len(cells)} of {width} cells)"
-            else:
-                value, problem = _parse_cell(cells[j].strip())
-            if problem and line not in bad:
-                bad[line] = f"{features[c]!r} is {problem}"
-            X[r, c] = value
+    X, bad, bad_rows = table.values(cols, list(features))
     dropped: list[int] = []
     if bad:
-        lines = sorted(bad)
+        bad_lines = sorted(bad)
         if not dropna:
-            first_line = lines[0]
+            first_line = bad_lines[0]
             raise TinyGMMError(
-                f"{p}: {len(lines)} row(s) with unusable values at line(s) {_lines_list(lines)} "
+                f"{p}: {len(bad_lines)} row(s) with unusable values at line(s) {_lines_list(bad_lines)} "
                 f"(line {first_line}: {bad[first_line]}); fix them or pass --dropna to drop those rows"
             )
-        keep = [i for i, (line, _) in enumerate(body) if line not in bad]
-        X = X[keep]
-        dropped = lines
+        X = np.delete(X, bad_rows, axis=0)
+        dropped = bad_lines
         if X.shape[0] == 0:
-            raise TinyGMMError(f"{p}: no rows left after --dropna dropped {len(lines)} row(s)")
+            raise TinyGMMError(f"{p}: no rows left after --dropna dropped {len(bad_lines)} row(s)")
+    if check_constant:
+        _check_constant(X, features, p)
+    return Dataset(X=X, feature_names=list(features), path=path, sha256=sha, dropped_lines=dropped, left_out=left_out)
 
-    for c, name in enumerate(features if check_constant else []):
+
+def _check_constant(X: np.ndarray, features: list[str], p: Path) -> None:
+    for c, name in enumerate(features):
         col = X[:, c]
-        if np.all(col == col[0]):
+        lo, hi = float(col.min()), float(col.max())
+        if lo == hi:
             raise TinyGMMError(
-                f"{p}: column {name!r} is constant ({col[0]:g}); a Gaussian mixture cannot use it, "
+                f"{p}: column {name!r} is constant ({lo:g}); a Gaussian mixture cannot use it, "
                 "leave it out of --features"
             )
-        c32 = col.astype(np.float32)
-        if np.all(c32 == c32[0]):
+        if np.float32(lo) == np.float32(hi):
             raise TinyGMMError(
-                f"{p}: column {name!r} is constant at float32 precision (from {col.min():.10g} to {col.max():.10g}); "
+                f"{p}: column {name!r} is constant at float32 precision (from {lo:.10g} to {hi:.10g}); "
                 "the device would see one value; rescale it (e.g. subtract its mean) or leave it out of --features"
             )
-    return Dataset(X=X, feature_names=list(features), path=str(path), sha256=sha, dropped_lines=dropped)
+
+
+class RowTable:
+    """The reference reader: every record as a list of strings (csv module), checked cell by cell."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        rows = [(line, r) for line, r in _read_rows(text, path) if any(c.strip() for c in r)]
+        if not rows:
+            raise TinyGMMError(f"{path}: has no values (every cell is empty)")
+        self.header = [h.strip() for h in rows[0][1]]
+        # (CSV line number, cells) for every non-blank data row
+        self.body = rows[1:]
+        self.n_rows = len(self.body)
+
+    def column_is_numeric(self, j: int) -> bool:
+        return _column_is_numeric(self.body, j)
+
+    def number_like_hint(self, j: int) -> str | None:
+        return _number_like_column(self.body, j)
+
+    def distinct_counts(self, j: int) -> bool:
+        cells = [cells[j].strip() if j < len(cells) else "" for _, cells in self.body]
+        return _distinct_counts(cells)
+
+    def values(self, cols: list[int], names: list[str]) -> tuple[np.ndarray, dict[int, str], list[int]]:
+        X = np.empty((len(self.body), len(cols)), dtype=np.float64)
+        bad: dict[int, str] = {}
+        bad_rows: list[int] = []
+        for r, (line, cells) in enumerate(self.body):
+            problem = row_problem(cells, cols, names, len(self.header))
+            if problem:
+                bad[line] = problem
+                bad_rows.append(r)
+            for c, j in enumerate(cols):
+                X[r, c] = _parse_cell(cells[j].strip())[0] if j < len(cells) else np.nan
+        return X, bad, bad_rows
+
+
+def row_problem(cells: list[str], cols: list[int], names: list[str], width: int) -> str | None:
+    """The first problem of one record (as the reference reader reports it), or None."""
+    # extra non-empty cells shift columns, e.g. an unquoted 1,000 split in two
+    if any(c.strip() for c in cells[width:]):
+        return f"the row has {len(cells)} cells but the header has {width} (a ',' inside a number?)"
+    for name, j in zip(names, cols, strict=True):
+        if j >= len(cells):
+            return f"{name!r} is missing (the row has {len(cells)} of {width} cells)"
+        problem = _parse_cell(cells[j].strip())[1]
+        if problem:
+            return f"{name!r} is {problem}"
+    return None
 
 
 def _number_hint(cell: str) -> str | None:
@@ -283,10 +417,23 @@ def _number_like_column(body: list[tuple[int, list[str]]], j: int) -> str | None
     return first if total and like > total / 2 else None
 
 
-def _looks_like_id(name: str, body: list[tuple[int, list[str]]], j: int) -> bool:
-    """A row identifier (``CustomerID``, ``id``, ``row_id``: distinct integers), not a feature."""
-    key = name.strip().lower().replace(" ", "").replace("-", "_")
-    if not (key == "id" or key.endswith("id") or key.endswith("_id") or key in ("index", "row", "#")):
+# A name that says "row identifier": ``id``, ``ID``, ``row_id``, ``CustomerID``, ``sampleId``, ``index``, ``#``.
+# Words are split at non-letters and at lower->upper case steps, so ``Paid``, ``Humid``, ``PAID`` are not ids.
+_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_ID_WORDS = ("id", "index", "idx")
+_COUNT_RE = re.compile(r"\+?[0-9]+", re.ASCII)
+
+
+def _is_id_name(name: str) -> bool:
+    key = name.strip()
+    if key.lower() in ("#", "row", "rowid", "row#"):
+        return True
+    words = _WORD_RE.findall(key)
+    return bool(words) and words[-1].lower() in _ID_WORDS
+
+
+def _distinct_counts(cells: list[str]) -> bool:
+    """Every cell a whole number >= 0 (digits only) and no two equal: what a row id looks like."""
+    if not cells or not all(_COUNT_RE.fullmatch(c) for c in cells):
         return False
-    cells = [cells[j].strip() if j < len(cells) else "" for _, cells in body]
-    return all(c.isdigit() for c in cells) and len(set(cells)) == len(cells)
+    return len({int(c) for c in cells}) == len(cells)

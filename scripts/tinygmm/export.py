@@ -32,8 +32,6 @@ class ExportRequest:
 
     def input_hash(self) -> str:
         """Hash of everything an export depends on: data bytes, options, tool version."""
-        from dataclasses import asdict
-
         p = Path(self.data)
         data_sha = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"
         doc = {
@@ -41,7 +39,7 @@ class ExportRequest:
             "generator": _generator_fingerprint(),
             "data_sha256": data_sha,
             "features": self.features,
-            "options": asdict(self.options),  # type: ignore[call-overload]
+            "options": self.options.as_dict(),  # type: ignore[attr-defined]  (not n_jobs: it never changes the model)
             "dropna": self.dropna,
             "namespace": self.namespace,
             **({"fixed_point": True} if self.fixed_point else {}),

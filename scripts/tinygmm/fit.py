@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import sys
 import time
 import warnings
@@ -36,6 +38,9 @@ class FitOptions:
     n_init: int = 1
     random_state: int | None = 0
     scaler: str = "none"
+    # auto-K sweep: how many K values are fitted at once (None: one per core). Never changes a result:
+    # every K is fitted on one thread with its own copy of the options, whatever n_jobs is.
+    n_jobs: int | None = None
 
     def validate(self) -> None:
         if self.n_components is not None and self.n_components < 1:
@@ -60,9 +65,12 @@ class FitOptions:
             raise TinyGMMError(f"--tol must be a finite number > 0, got {self.tol}")
         if not (self.reg_covar >= 0 and math.isfinite(self.reg_covar)):
             raise TinyGMMError(f"--reg-covar must be a finite number >= 0, got {self.reg_covar}")
+        if self.n_jobs is not None and self.n_jobs < 1:
+            raise TinyGMMError(f"--n-jobs must be >= 1 (or omitted: all cores), got {self.n_jobs}")
 
     def as_dict(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """The options that define the model (n_jobs only decides how fast it is found)."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "n_jobs"}
 
 
 def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
@@ -89,6 +97,9 @@ class SweepRow:
     lrt_statistic: float | None = None
     lrt_df: int | None = None
     lrt_pvalue: float | None = None
+    # EM got stuck: this K's fit ended below the log-likelihood of this smaller K (which a K-component
+    # mixture can always match), so the row compares optima found, not model sizes
+    em_stuck_below: int | None = None
 
 
 @dataclass
@@ -125,11 +136,6 @@ def fit_scaler(X: np.ndarray, kind: str) -> tuple[object | None, np.ndarray, np.
 
     m = MinMaxScaler().fit(X)
     return m, m.data_min_.copy(), m.data_range_.copy()
-
-
-def scaler_params(X: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) such that the model sees (x - offset) / scale."""
-    return fit_scaler(X, kind)[1:]
 
 
 def _gmm(k: int, o: FitOptions):
@@ -191,13 +197,14 @@ def choose_k(rows: list[SweepRow], criterion: str, alpha: float) -> int:
 def fit(
     data: Dataset,
     options: FitOptions,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> FitResult:
     """Fit the scaler and the mixture; sweep K when ``n_components`` is None."""
     options.validate()
     n, d = data.X.shape
     scaler, offset, scale = fit_scaler(data.X, options.scaler)
-    Z = (data.X - offset) / scale
+    # (x - 0) / 1 is x bit for bit: no second copy of a large matrix without a scaler
+    Z = data.X if options.scaler == "none" else (data.X - offset) / scale
     if options.n_components is not None:
         if n < options.n_components:
             raise TinyGMMError(
@@ -210,23 +217,94 @@ def fit(
     k_max = min(options.max_components, n)
     if k_max < 1:
         raise TinyGMMError("no data rows to fit")
+    fitted = _sweep(Z, options, k_max, progress)
     rows: list[SweepRow] = []
-    fitted = {}
     for k in range(1, k_max + 1):
-        g, conv = _fit_one(k, Z, options)
-        ll = float(g.score(Z)) * n
+        _, _, score = fitted[k]
         npar = n_parameters(options.covariance_type, k, d)
-        row = SweepRow(k, ll, float(g.bic(Z)), float(g.aic(Z)), npar)
+        # scikit-learn's own formulas (GaussianMixture.bic / .aic), from one score(Z) per K
+        row = SweepRow(k, score * n, -2 * score * n + npar * math.log(n), -2 * score * n + 2 * npar, npar)
         if rows:
             stat, df, p = lrt(rows[-1], row)
-            row = SweepRow(k, ll, row.bic, row.aic, npar, stat, df, p)
+            row = dataclasses.replace(row, lrt_statistic=stat, lrt_df=df, lrt_pvalue=p)
         rows.append(row)
-        fitted[k] = (g, conv)
-        if progress:
-            progress(k, k_max)
+    rows = mark_em_stuck(rows)
     k = choose_k(rows, options.criterion, options.alpha)
-    g, conv = fitted[k]
+    g, conv, _ = fitted[k]
     return FitResult(g, offset, scale, rows, options.criterion, conv, scaler)
+
+
+# Below this many data cells a sweep runs in this process: starting worker processes would cost more.
+PARALLEL_MIN_CELLS = 200_000
+
+
+def _fit_k(k: int, Z: np.ndarray, o: FitOptions) -> tuple[int, object, bool, float]:
+    """One K of the sweep, on one thread (so the result is the same in any process, with any n_jobs)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        g, conv = _fit_one(k, Z, o)
+        score = float(g.score(Z))  # mean log-likelihood per sample
+    return k, g, conv, score
+
+
+def sweep_jobs(n_jobs: int | None, n_k: int, n_cells: int) -> int:
+    """Worker processes for a sweep of n_k values of K (1: in this process)."""
+    cores = os.cpu_count() or 1
+    jobs = cores if n_jobs is None else n_jobs
+    return max(1, min(jobs, n_k)) if n_cells >= PARALLEL_MIN_CELLS else 1
+
+
+def _sweep(
+    Z: np.ndarray, o: FitOptions, k_max: int, progress: Callable[..., None] | None
+) -> dict[int, tuple[object, bool, float]]:
+    """{K: (fitted mixture, converged, mean log-likelihood)} for K = 1..k_max, largest K first."""
+    order = list(range(k_max, 0, -1))  # the slowest fits first: workers finish together
+    total_work = sum(order)
+    jobs = sweep_jobs(o.n_jobs, k_max, Z.size)
+    if jobs == 1:
+        results = (_fit_k(k, Z, o) for k in order)
+    else:
+        from joblib import Parallel, delayed
+
+        # loky worker processes; Z reaches them as a read-only memory map, not a copy per task
+        results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_fit_k)(k, Z, o) for k in order)
+    fitted: dict[int, tuple[object, bool, float]] = {}
+    work = 0
+    if progress:
+        progress(0, k_max, 0.0)  # the sweep starts now
+    for k, g, conv, score in results:
+        fitted[k] = (g, conv, score)
+        work += k
+        if progress:
+            progress(len(fitted), k_max, work / total_work)
+    return fitted
+
+
+def mark_em_stuck(rows: list[SweepRow]) -> list[SweepRow]:
+    """Set ``em_stuck_below`` on every K whose log-likelihood is below a smaller K's best."""
+    out: list[SweepRow] = []
+    best_k, best_ll = None, -math.inf
+    for r in sorted(rows, key=lambda r: r.k):
+        stuck = best_k if r.log_likelihood < best_ll else None
+        out.append(dataclasses.replace(r, em_stuck_below=stuck))
+        if r.log_likelihood > best_ll:
+            best_k, best_ll = r.k, r.log_likelihood
+    return out
+
+
+def stuck_note(rows: list[SweepRow]) -> str | None:
+    """One sentence on the K values where EM got stuck, with what to try; None when there are none."""
+    stuck = [r for r in rows if r.em_stuck_below is not None]
+    if not stuck:
+        return None
+    ks = ", ".join(str(r.k) for r in stuck)
+    return (
+        f"EM got stuck for K={ks}: each fit ended with a lower log-likelihood than a smaller K "
+        "(a larger mixture can always do at least as well), so those rows compare local optima, not model "
+        "sizes, and a negative LRT statistic says nothing about the model; "
+        "try --n-init 5 (more starts per K) or --init-params k-means++"
+    )
 
 
 def sweep_table(rows: list[SweepRow], chosen: int, alpha: float) -> str:
@@ -239,27 +317,51 @@ def sweep_table(rows: list[SweepRow], chosen: int, alpha: float) -> str:
     lines = [head]
     for r in rows:
         mark = "  <- chosen" if r.k == chosen else ""
+        if r.em_stuck_below is not None:
+            mark += f"  * EM stuck: logL below K={r.em_stuck_below}'s"
         lines.append(
             f"{r.k:>3} {r.log_likelihood:>12.2f} {r.bic:>12.2f} {r.aic:>12.2f} "
             f"{f(r.lrt_statistic, '.2f'):>10} {f(r.lrt_df, 'd'):>4} {f(r.lrt_pvalue, '.3g'):>9}{mark}"
         )
     lines.append(f"(LRT: 2*(logL_K - logL_K-1) against chi2(df); alpha = {alpha})")
+    note = stuck_note(rows)
+    if note:
+        lines.append(f"(*: {note})")
     return "\n".join(lines)
 
 
 class Progress:
-    """Prints sweep progress on stderr once a sweep has run for over a second."""
+    """Prints sweep progress on stderr once a sweep has run for over a second: K values done,
+    elapsed time and an estimate of the time left (from the share of the work done, a K costing
+    about K times K=1)."""
 
     def __init__(self, label: str = "fitting") -> None:
         self.start = time.monotonic()
         self.label = label
         self.shown = False
 
-    def __call__(self, k: int, total: int) -> None:
+    def line(self, done: int, total: int, work: float | None = None) -> str:
+        elapsed = time.monotonic() - self.start
+        frac = done / total if work is None else work
+        text = f"{self.label}: {done}/{total} K values fitted, {_duration(elapsed)} elapsed"
+        if done < total and frac > 0:
+            text += f", about {_duration(elapsed * (1 - frac) / frac)} left"
+        return text
+
+    def __call__(self, done: int, total: int, work: float | None = None) -> None:
+        if done == 0:
+            self.start = time.monotonic()
+            return
         if time.monotonic() - self.start > 1.0 or self.shown:
             self.shown = True
+            text = self.line(done, total, work)
             if sys.stderr.isatty():
-                end = "\n" if k == total else ""
-                print(f"\r{self.label}: K={k}/{total}", end=end, file=sys.stderr, flush=True)
+                end = "\n" if done == total else ""
+                print(f"\r{text}\x1b[K", end=end, file=sys.stderr, flush=True)
             else:
-                print(f"{self.label}: K={k}/{total}", file=sys.stderr, flush=True)
+                print(text, file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s} s" if s < 120 else f"{s // 60} min {s % 60:02d} s"

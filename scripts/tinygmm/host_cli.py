@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import write_all
-from .client import WINDOW, DeviceClient, DeviceInfo, Reply, format_vector, open_port
+from .client import RX_BUDGET, WINDOW, DeviceClient, DeviceInfo, Reply, format_vector, open_port
 from .errors import TinyGMMError
 
 PORT_HELP = (
@@ -32,9 +32,11 @@ def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceC
     from .native import PtyDevice, find_native_firmware
 
     dev: PtyDevice | None = None
+    budget: int | None = RX_BUDGET  # a board's UART buffer, unless we know the device is the native build
     if port == "native" or port.startswith("native:"):
         dev = PtyDevice(find_native_firmware(port))
         port = dev.port
+        budget = None  # the native firmware reads a pty with a 4 KB buffer
     elif port == "simavr" or port.startswith("simavr:"):
         from .uno_sim import SimulatedUno, find_uno_firmware
 
@@ -42,7 +44,7 @@ def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceC
         port = dev.port
     ser = open_port(port, timeout)
     try:
-        client = DeviceClient(ser, timeout=timeout, window=window)
+        client = DeviceClient(ser, timeout=timeout, window=window, rx_budget=budget)
         client.sync()
         yield client
     finally:

@@ -109,6 +109,7 @@ class ExportedModel:
                 "sha256": data.sha256,
                 "rows": data.n_samples,
                 "dropped_lines": list(data.dropped_lines),
+                "left_out": [list(c) for c in getattr(data, "left_out", [])],
             },
             selection=[vars(r) for r in result.sweep],
             converged=bool(result.converged),

@@ -33,6 +33,7 @@ OPTIONS: tuple[tuple[str, str], ...] = (
     ("reg_covar", "--reg-covar"),
     ("n_init", "--n-init"),
     ("random_state", "--random-state"),
+    ("n_jobs", "--n-jobs"),
     ("header", "--header"),
     ("json", "--json"),
     ("vectors", "--vectors"),

@@ -171,7 +171,8 @@ def test_example_native_classifies_the_simulated_sensor(example_headers: dict[st
     assert right >= 38, r.stderr  # the three states are well apart: nearly every reading is right
     lines = r.stdout.splitlines()
     assert lines[0].startswith("READY tinygmm ")
-    assert lines[1].startswith("INFO components=3 features=2 names=temperature|vibration model=")
+    assert lines[1].startswith("INFO protocol=2 components=3 features=2 ")
+    assert lines[1].endswith(" names=temperature|vibration")
     running = next(int(k) for k, _, state in readings if state == "running")
     assert lines[2].startswith(f"OK {running} ")
 
@@ -214,7 +215,7 @@ def test_example_builds_with_platformio(tmp_path: Path, env: str) -> None:
     assert header.is_file() and not (project / "include").exists()
     if env == "native":
         run = subprocess.run([str(build / "program")], input="INFO\n", capture_output=True, text=True, timeout=30)
-        assert "INFO components=3 features=2 names=temperature|vibration" in run.stdout
+        assert re.search(r"^INFO protocol=2 components=3 features=2 .* names=temperature\|vibration$", run.stdout, re.M)
     else:
         assert "COVARIANCE_TYPE = tinygmm::COV_DIAG;" in header.read_text()
         print("\n" + "; ".join(re.findall(r"^(?:RAM|Flash):.*$", out, re.M)))

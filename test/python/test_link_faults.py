@@ -115,7 +115,7 @@ def test_whole_line_faults_never_misattribute_answers_v2(firmware: tuple[Path, P
         return holder["port"]
 
     t = time.monotonic()
-    with native_client(exe, wrap, timeout=0.3, window=16, retries=30) as (_, port, client):
+    with native_client(exe, wrap, timeout=0.3, window=16, retries=30, rx_budget=None) as (_, port, client):
         port.enabled = True
         replies = client.request_many([format_vector(x) for x in X])
     elapsed = time.monotonic() - t

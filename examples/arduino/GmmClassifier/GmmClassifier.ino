@@ -33,7 +33,8 @@ void serialWrite(void*, const char* data, size_t len) {
   Serial.write(reinterpret_cast<const uint8_t*>(data), len);
 }
 
-tinygmm::LineProtocol protocol(MODEL, serialWrite, 0);
+// the line buffer holds the longest request the host tools send for this many features
+tinygmm::LineProtocolWith<tinygmm::request_max(gmm::N_FEATURES)> protocol(MODEL, serialWrite, 0);
 
 void setup() {
   Serial.begin(115200);

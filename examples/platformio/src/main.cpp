@@ -74,7 +74,7 @@ SimulatedSensor sensor;
 static void serial_write(void*, const char* data, size_t len) {
   Serial.write(reinterpret_cast<const uint8_t*>(data), len);
 }
-static tinygmm::LineProtocol protocol(MODEL, serial_write, 0);
+static tinygmm::LineProtocolWith<tinygmm::request_max(gmm::N_FEATURES)> protocol(MODEL, serial_write, 0);
 static unsigned long last_reading = 0;
 
 void setup() {
@@ -121,7 +121,7 @@ int main() {
             static_cast<double>(x[0]), static_cast<double>(x[1]), k, seen, static_cast<double>(proba[k]),
             STATE_NAMES[truth]);
   }
-  tinygmm::LineProtocol protocol(MODEL, stdout_write, 0);
+  tinygmm::LineProtocolWith<tinygmm::request_max(gmm::N_FEATURES)> protocol(MODEL, stdout_write, 0);
   protocol.begin();
   char buf[256];
   for (;;) {

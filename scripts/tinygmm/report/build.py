@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import TinyGMMError
+from ..fit import stuck_note
 from ..model import ExportedModel
 from . import html as H
 from . import plots
@@ -133,6 +134,8 @@ def _selection(src: ReportSource, pngs: dict[str, bytes]) -> str:
         verdict = ""
         if r.lrt_statistic is not None and crit is not None:
             verdict = "significant" if r.lrt_statistic > crit else "not significant"
+        if r.em_stuck_below is not None:
+            verdict = f"EM stuck: log-likelihood below K={r.em_stuck_below}'s"
         rows.append(
             [
                 str(r.k),
@@ -150,6 +153,9 @@ def _selection(src: ReportSource, pngs: dict[str, bytes]) -> str:
         )
         classes.append("chosen" if r.k == k else "")
     parts.append(H.table(head, rows, row_classes=classes))
+    note = stuck_note(src.sweep)
+    if note:
+        parts.append(f'<div class="note">{H.e(note[0].upper() + note[1:])}.</div>')
     if src.chosen_by == "lrt":
         parts.append(
             "<p>With the LRT criterion, K grows while each step is significant and stops at the first step that is not.</p>"

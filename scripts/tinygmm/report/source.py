@@ -14,10 +14,10 @@ import numpy as np
 
 from ..data import Dataset, load_csv
 from ..errors import TinyGMMError
-from ..fit import FitOptions, SweepRow, fit
+from ..fit import FitOptions, SweepRow, fit, mark_em_stuck
 from ..model import ExportedModel
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[..., None]  # (K values done, total, share of the work done)
 
 
 @dataclass
@@ -161,7 +161,8 @@ def from_json(
         print(f"tinygmm: warning: {msg}", file=sys.stderr)
         notes.append(msg)
     try:
-        sweep = [SweepRow(**row) for row in model.selection]
+        # model JSONs written before EM-stuck rows were marked get them marked here
+        sweep = mark_em_stuck([SweepRow(**row) for row in model.selection])
     except TypeError:
         raise TinyGMMError(f"{jp}: unreadable 'selection' rows") from None
     if not sweep:
