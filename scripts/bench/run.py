@@ -20,6 +20,11 @@ implementation, on the same inputs:
 * host instructions per predict: ``valgrind --tool=callgrind`` on N predicts
   minus 0 predicts, divided by N, minus the same for an empty predict.
 
+Then the same implementations (but naive) on 32-bit MCU cores under QEMU
+(``targets.py``: Cortex-M0/M4F/M33, RV32IMC, Xtensa lx106 size only):
+instructions and code + model bytes per predict, with ``--targets``
+(default: all that can be built here; ``--quick``: Cortex-M0 only).
+
 emlearn's C code is used from the installed Python package at run time (never
 copied into this repository). Writes results.md and results.json.
 """
@@ -27,6 +32,7 @@ copied into this repository). Writes results.md and results.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -42,6 +48,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
+sys.path.insert(0, str(HERE))  # targets.py, also when this file is imported
+
+import targets  # noqa: E402  (scripts/bench/targets.py)
 
 from tinygmm.codegen import render_header  # noqa: E402
 from tinygmm.data import Dataset, load_csv  # noqa: E402
@@ -537,6 +546,8 @@ def render_markdown(doc: dict) -> str:
         "(\\*) does not fit an ATmega328P (2 KB SRAM / 32 KB flash): built and simulated for an ATmega2560 "
         "(same AVR core; calls cost one more cycle), deltas against the same firmware for that MCU."
     )
+    if any(c.get("targets") for c in doc["cases"]):
+        lines += ["", *targets.render(doc["cases"])]
     return "\n".join(lines) + "\n"
 
 
@@ -557,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="customer model only, fewer inputs (smoke test)")
     ap.add_argument(
         "--impls", default="tinygmm,tinygmm-fixed,tinygmm-fixed-int,emlearn,naive", help="comma-separated list"
+    )
+    ap.add_argument(
+        "--targets", help="QEMU targets, comma-separated, 'all' or 'none' (default: all; with --quick cortex-m0)"
     )
     a = ap.parse_args(argv)
     for tool in ("avr-gcc", "avr-size", "valgrind", "gcc", "g++"):
@@ -579,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp.name)
     try:
         harness = build_harness(work)
+        qemu_targets = targets.target_list(a.targets, a.quick)
         cases = build_cases(a.quick)
         out_cases = []
         for i, case in enumerate(cases):
@@ -597,6 +612,15 @@ def main(argv: list[str] | None = None) -> int:
             # the naive baseline takes per-feature models only (no projection)
             impls = [makers[n](case) for n in names if not (n == "naive" and case.model.projection is not None)]
             out_cases.append(measure_case(case, impls, harness, work / f"case{i}", 200 if a.quick else 2000))
+            if qemu_targets:
+                on_targets = [
+                    dataclasses.replace(im, glue=targets.INT_GLUE) if im.name == "tinygmm-fixed-int" else im
+                    for im in impls
+                    if im.name != "naive"
+                ]
+                out_cases[-1]["targets"] = targets.measure_case(
+                    case, on_targets, impl_baseline(case), work / f"case{i}" / "targets", c_floats, qemu_targets
+                )
         doc = {
             "command": "python3 scripts/bench/run.py" + (" --quick" if a.quick else ""),
             "toolchain": toolchain(),

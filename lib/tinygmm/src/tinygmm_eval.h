@@ -61,13 +61,14 @@ enum CovarianceType { COV_FULL = 0, COV_TIED = 1, COV_DIAG = 2, COV_SPHERICAL = 
 
 // Does log-probability v beat the best so far? Ties go to the lower component
 // index, as numpy's argmax (and so scikit-learn's predict) decides them.
-// Exactly one comparison. Without a hardware FPU (AVR, Cortex-M0) a float
+// Exactly one comparison. Without a hardware FPU (AVR, Cortex-M0, RV32IMC, Xtensa lx106) a float
 // comparison is a library call; there floats are compared as integers
 // instead: flipping the magnitude bits of negatives makes the signed integer
 // order the float order (NaN sorts above +inf, and -0 below +0, which c - q
 // never produces).
 #ifndef TINYGMM_SOFT_FLOAT
-#if defined(__AVR__) || (defined(__arm__) && !defined(__ARM_FP)) || defined(__SOFTFP__)
+#if defined(__AVR__) || (defined(__arm__) && !defined(__ARM_FP)) || defined(__SOFTFP__) || \
+    (defined(__riscv) && !defined(__riscv_flen)) || defined(__XTENSA_SOFT_FLOAT__)
 #define TINYGMM_SOFT_FLOAT 1
 #else
 #define TINYGMM_SOFT_FLOAT 0
