@@ -9,7 +9,28 @@
 static_assert(gmm::N_FEATURES <= TINYGMM_MAX_FEATURES,
               "model has more features than TINYGMM_MAX_FEATURES: raise it in build_flags");
 
+// A model exported with an anomaly threshold: every reply carries the input's
+// decision and the alarm of a k-of-n filter over the stream (k anomalous inputs
+// among the last n; -DTINYGMM_ALARM_K=.. -DTINYGMM_ALARM_N=.. to change them).
+#if defined(TINYGMM_MODEL_ANOMALY_gmm)
+#include "tinygmm_filter.h"
+#ifndef TINYGMM_ALARM_K
+#define TINYGMM_ALARM_K 3
+#endif
+#ifndef TINYGMM_ALARM_N
+#define TINYGMM_ALARM_N 5
+#endif
+#endif
+
 namespace tinygmm_device {
+
+#if defined(TINYGMM_MODEL_ANOMALY_gmm)
+static tinygmm::KOfN<TINYGMM_ALARM_N> alarm_filter(TINYGMM_ALARM_K);
+static const tinygmm::AnomalyInfo ANOMALY_INFO = {gmm::ANOMALY_THRESHOLD, TINYGMM_ALARM_K, TINYGMM_ALARM_N};
+static const tinygmm::AnomalyInfo* const ANOMALY = &ANOMALY_INFO;
+#else
+static const tinygmm::AnomalyInfo* const ANOMALY = 0;
+#endif
 
 // The line buffer holds the longest request the host client sends for this model
 // (tinygmm::request_max: 16 characters a feature + 13); -DTINYGMM_LINE_MAX=N in
@@ -30,14 +51,23 @@ inline void classify(const float* x, tinygmm::Classification* out) {
   out->label = static_cast<int16_t>(k);
   out->probability = proba[k];
   out->log_likelihood = ll;
+#if defined(TINYGMM_MODEL_ANOMALY_gmm)
+  const bool anomalous = !(ll >= gmm::ANOMALY_THRESHOLD);  // the score is at hand: no need for is_anomaly
+  out->anomaly = static_cast<int8_t>((anomalous ? 1 : 0) | (alarm_filter.update(anomalous) ? 2 : 0));
+#endif
 }
 
 static const tinygmm::DeviceModel MODEL = {
     static_cast<uint8_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
     gmm::FEATURE_NAMES, gmm::MODEL_HASH, classify};
 
-// The protocol for this model, with its line buffer: Protocol p(MODEL, write, ctx).
-typedef tinygmm::LineProtocolWith<LINE_MAX> Protocol;
+// The protocol for this model, with its line buffer and (when the model has one)
+// its anomaly threshold: Protocol p(MODEL, write, ctx).
+class Protocol : public tinygmm::LineProtocolWith<LINE_MAX> {
+ public:
+  Protocol(const tinygmm::DeviceModel& model, tinygmm::WriteFn write, void* ctx)
+      : tinygmm::LineProtocolWith<LINE_MAX>(model, write, ctx, ANOMALY) {}
+};
 
 }  // namespace tinygmm_device
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .anomaly import AnomalyOptions, AnomalyThreshold, Labelled
 from .errors import TinyGMMError
 from .model import ExportedModel
 
@@ -22,11 +23,12 @@ from .model import ExportedModel
 @dataclass(frozen=True)
 class ExportOptions:
     """What the header is made with, besides the model. New export options go here (and become
-    keyword arguments of export_model), e.g. an anomaly threshold."""
+    keyword arguments of export_model)."""
 
     namespace: str = "gmm"
     fixed_point: bool = False
     prune_below: float | None = None
+    anomaly: AnomalyOptions | None = None  # how the anomaly threshold is calibrated (None: no threshold)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class ModelSource:
 
     provenance: Callable[[ExportedModel], list[str]] | None = None
     input_hash: str | None = None
+    labelled: Labelled | None = None  # anomaly validation rows already loaded (X, y with 1 = anomalous, label)
 
 
 @dataclass
@@ -56,6 +59,7 @@ class ExportResult:
     fit: Any = None  # FitResult, on the CSV path
     pruned: PruneReport | None = None
     header: str = ""  # the header's text
+    anomaly: AnomalyThreshold | None = None  # the calibrated threshold, with an anomaly option
 
 
 def prune(m: ExportedModel, below: float, X: np.ndarray) -> tuple[ExportedModel, PruneReport]:
@@ -107,6 +111,27 @@ def default_provenance(m: ExportedModel) -> list[str]:
     ]
 
 
+def calibrate_anomaly(
+    m: ExportedModel, anomaly: AnomalyOptions | None, X: np.ndarray | None, labelled: Labelled | None = None
+) -> AnomalyThreshold | None:
+    """The threshold ``anomaly`` asks for, on the raw inputs X (the training rows), or without X on
+    inputs drawn from the mixture itself (m.sample_inputs); None without an anomaly option."""
+    from .anomaly import calibrate
+
+    if anomaly is None or not anomaly.enabled:
+        return None
+    g = m.to_sklearn()
+    rows = "training rows" if X is not None else "inputs drawn from the mixture"
+    t = calibrate(
+        anomaly,
+        lambda Z: g.score_samples(m.transform(Z)),  # what the device's score_samples computes
+        m.sample_inputs() if X is None else X,
+        m.feature_names,
+        labelled,
+    )
+    return None if t is None else replace(t, rows=rows)
+
+
 def write_outputs(
     m: ExportedModel,
     header: Path,
@@ -115,22 +140,34 @@ def write_outputs(
     X: np.ndarray | None,
     opts: ExportOptions,
     source: ModelSource,
-) -> tuple[list[Path], str]:
-    """Render every output, then write them all or none (see atomic.write_all)."""
+) -> tuple[list[Path], str, AnomalyThreshold | None]:
+    """Render every output, then write them all or none (see atomic.write_all).
+
+    X: raw inputs the golden vectors are drawn from and the anomaly threshold is calibrated on.
+    Returns the paths written, the header's text and the anomaly threshold (or None).
+    """
     from .atomic import write_all
     from .codegen import device_hash, model_constants, render_header, validate_c_text
     from .vectors import golden, render_vectors
 
+    threshold = calibrate_anomaly(m, opts.anomaly, X, source.labelled)
     constants = model_constants(m)  # generated once: the header's body and the model's hash
     m.remember_hash(device_hash(constants))
     provenance = (source.provenance or default_provenance)(m)
+    if threshold is not None:  # before the input-hash tag, which stays last
+        at = len(provenance) - 1 if provenance and provenance[-1].startswith("tinygmm-inputs:") else len(provenance)
+        provenance = [*provenance[:at], threshold.describe(), *provenance[at:]]
     files: dict[Path, str] = {}
-    text = render_header(m, provenance, opts.namespace, fixed_point=opts.fixed_point, constants=constants)
+    text = render_header(
+        m, provenance, opts.namespace, fixed_point=opts.fixed_point, constants=constants, anomaly=threshold
+    )
     validate_c_text(text)
     files[header] = text
     if json is not None:
         doc = jsonlib.loads(m.to_json())
         doc = {**({"input_hash": source.input_hash} if source.input_hash else {}), "provenance": provenance, **doc}
+        if threshold is not None:
+            doc["anomaly"] = threshold.to_dict()
         try:
             files[json] = jsonlib.dumps(doc, indent=1, allow_nan=False) + "\n"
         except ValueError:
@@ -140,7 +177,7 @@ def write_outputs(
         validate_c_text(vtext)
         files[vectors] = vtext
     write_all(files)
-    return list(files), text
+    return list(files), text, threshold
 
 
 def export_model(
@@ -154,6 +191,10 @@ def export_model(
     namespace: str = "gmm",
     fixed_point: bool = False,
     prune_below: float | None = None,
+    anomaly_quantile: float | None = None,
+    anomaly_threshold: float | None = None,
+    anomaly_validation: tuple[Any, Any] | None = None,
+    anomaly_max_fpr: float | None = None,
 ) -> ExportResult:
     """Export a fitted estimator as a standalone C++ header, with the same contract as ``tinygmm export``.
 
@@ -169,6 +210,13 @@ def export_model(
     namespace, fixed_point : as ``--namespace`` and ``--fixed-point``.
     prune_below : drop components lighter than this (a BayesianGaussianMixture's inactive
         ones); the result's ``pruned`` says how much that changes labels and log-likelihoods.
+    anomaly_quantile, anomaly_threshold, anomaly_validation, anomaly_max_fpr : at most one of
+        the first three adds an anomaly threshold (``is_anomaly``; anomalous when
+        ``score_samples(x) < threshold``), as ``--anomaly-quantile`` (the Q-quantile of the
+        scores of X, or without X of inputs drawn from the mixture), ``--anomaly-threshold``
+        (a log-likelihood) and ``--anomaly-validation`` (here ``(X_val, y_val)``: raw inputs and
+        labels, 1 or True = anomalous; the threshold with the best F1, or with anomaly_max_fpr
+        the best recall at that false-positive rate). The result's ``anomaly`` holds it.
 
     Returns
     -------
@@ -180,26 +228,42 @@ def export_model(
     from .paths import check_outputs, clean_stale_temps
     from .runtime import runtime_path
 
-    opts = ExportOptions(namespace=namespace, fixed_point=fixed_point, prune_below=prune_below)
+    labelled = None
+    anomaly = AnomalyOptions(
+        quantile=anomaly_quantile,
+        threshold=anomaly_threshold,
+        validation="anomaly_validation=(X_val, y_val)" if anomaly_validation is not None else None,
+        label="y_val" if anomaly_validation is not None else None,
+        max_fpr=anomaly_max_fpr,
+    )
+    anomaly.validate()
+    opts = ExportOptions(
+        namespace=namespace,
+        fixed_point=fixed_point,
+        prune_below=prune_below,
+        anomaly=anomaly if anomaly.enabled else None,
+    )
     check_identifier(namespace, "namespace=")
     outputs = {"header=": Path(header), "json=": _path(json), "vectors=": _path(vectors)}
     check_outputs(outputs, {"the C++ runtime": runtime_path()})
     clean_stale_temps([p for p in outputs.values() if p is not None])
     m = from_estimator(estimator, feature_names)
     Xa = None if X is None else _raw_inputs(X, m.n_features)
+    if anomaly_validation is not None:
+        labelled = _labelled(anomaly_validation, m.n_features)
     report = None
     if opts.prune_below is not None:
         m, report = prune(m, opts.prune_below, m.sample_inputs() if Xa is None else Xa)
-    written, text = write_outputs(
+    written, text, threshold = write_outputs(
         m,
         Path(header),
         outputs["json="],
         outputs["vectors="],
         Xa,
         opts,
-        ModelSource(),
+        ModelSource(labelled=labelled),
     )
-    return ExportResult(m, written, pruned=report, header=text)
+    return ExportResult(m, written, pruned=report, header=text, anomaly=threshold)
 
 
 def _path(p: str | Path | None) -> Path | None:
@@ -216,3 +280,21 @@ def _raw_inputs(X: Any, d: int) -> np.ndarray:
     if not np.all(np.isfinite(Xa)):
         raise TinyGMMError("X has non-finite values")
     return Xa
+
+
+def _labelled(validation: Any, d: int) -> Labelled:
+    """anomaly_validation=(X_val, y_val) checked: raw inputs, two classes, 1/True = anomalous."""
+    try:
+        X_val, y_val = validation
+    except (TypeError, ValueError):
+        raise TinyGMMError("anomaly_validation must be a pair (X_val, y_val)") from None
+    Xv = _raw_inputs(X_val, d)
+    try:
+        y = np.asarray(y_val, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise TinyGMMError(f"anomaly_validation's y_val must be 0/1 labels ({exc})") from None
+    if len(y) != len(Xv) or not np.all((y == 0) | (y == 1)):
+        raise TinyGMMError(f"anomaly_validation's y_val must be {len(Xv)} labels, 0 (normal) or 1 (anomalous)")
+    if not (np.any(y == 1) and np.any(y == 0)):
+        raise TinyGMMError("anomaly_validation: the labelled rows must hold both classes, normal and anomalous")
+    return Xv, y.astype(np.int64), "1"

@@ -83,6 +83,34 @@ def fit_options(a: argparse.Namespace):  # -> FitOptions
     return o
 
 
+def add_anomaly_options(p: argparse.ArgumentParser) -> None:
+    """How export calibrates the anomaly threshold (see tinygmm.anomaly)."""
+    g = p.add_argument_group("anomaly threshold (anomalous: score_samples(x) < threshold)")
+    g.add_argument("--anomaly-quantile", type=float, metavar="Q", help="threshold = Q-quantile of the training rows' scores")
+    g.add_argument("--anomaly-threshold", type=float, metavar="T", help="threshold = this log-likelihood")
+    g.add_argument("--anomaly-validation", metavar="CSV", help="labelled rows: the threshold with the best F1")
+    g.add_argument("--anomaly-label", metavar="COLUMN", help="with --anomaly-validation: the label column")
+    g.add_argument("--anomaly-positive", metavar="VALUE", help="the label value meaning anomalous (default 1)")
+    g.add_argument("--anomaly-max-fpr", type=float, metavar="F", help="best recall with a false-positive rate <= F")
+
+
+def anomaly_options(a: argparse.Namespace):  # -> AnomalyOptions | None
+    from .anomaly import AnomalyOptions
+
+    o = AnomalyOptions(
+        quantile=a.anomaly_quantile,
+        threshold=a.anomaly_threshold,
+        validation=a.anomaly_validation,
+        label=a.anomaly_label,
+        positive=a.anomaly_positive,
+        max_fpr=a.anomaly_max_fpr,
+    )
+    o.validate()
+    if not o.enabled:
+        return None
+    return o
+
+
 def cmd_export_model(a: argparse.Namespace) -> int:
     """``export --model FILE``: a saved estimator through the same export path."""
     from .data import parse_feature_list
@@ -100,6 +128,7 @@ def cmd_export_model(a: argparse.Namespace) -> int:
         namespace=a.namespace,
         fixed_point=a.fixed_point,
         trust_pickle=a.trust_pickle,
+        anomaly=anomaly_options(a),
     )
     check_request(req, writing=False)  # export_saved_model checks permissions too
     if a.if_changed and up_to_date(req):
@@ -111,6 +140,8 @@ def cmd_export_model(a: argparse.Namespace) -> int:
         f"tinygmm: {m.options.get('estimator')}: K={m.n_components} D={m.n_features} "
         f"{m.covariance_type} model {m.model_hash} -> " + ", ".join(str(p) for p in res.written)
     )
+    if res.anomaly is not None:
+        print(f"tinygmm: {res.anomaly.describe()}")
     return 0
 def _left_out(name: str, why: str) -> str:
     return f"{name} ({why})" if name.startswith("column ") else f"{name!r} ({why})"
@@ -145,6 +176,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         dropna=a.dropna,
         namespace=a.namespace,
         fixed_point=a.fixed_point,
+        anomaly=anomaly_options(a),
     )
     check_request(req, writing=False)  # run_export checks permissions too
     if a.if_changed and _up_to_date(req, up_to_date):
@@ -172,6 +204,8 @@ def cmd_export(a: argparse.Namespace) -> int:
         print(f"tinygmm: --dropna dropped {len(dropped)} row(s) at CSV line(s) {', '.join(map(str, dropped[:20]))}")
     if not m.converged:
         print("tinygmm: warning: EM did not converge; consider a larger --max-iter or --tol", file=sys.stderr)
+    if res.anomaly is not None:
+        print(f"tinygmm: {res.anomaly.describe()}")  # type: ignore[attr-defined]
     print(
         f"tinygmm: K={m.n_components} D={m.n_features} {m.covariance_type} model {m.model_hash} -> "
         + ", ".join(str(p) for p in res.written)
@@ -226,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also emit the integer path (quantize, predict_fixed, predict_q) for MCUs without an FPU",
     )
+    add_anomaly_options(p)
     o.add_argument("--if-changed", action="store_true", help="do nothing when the outputs already match the inputs")
     o.add_argument(
         "--platformio",

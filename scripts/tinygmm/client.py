@@ -33,8 +33,9 @@ BAUD = 115200
 WINDOW = 8  # requests in flight (the pipelining window): the default of every command
 V1_LINE_MAX = 128  # the line limit of protocol-v1 firmware (v2 announces its own in INFO)
 _NUM = r"-?(?:inf|nan|\d+(?:\.\d+)?(?:e[+-]\d+)?)"
-# OK <label> <probability> <log-likelihood>, then any fields a later protocol appends
-_OK = re.compile(rf"^OK (-?\d+) ({_NUM}) ({_NUM})(?: \S+)*$")
+# OK <label> <probability> <log-likelihood>, then any fields a later protocol appends; the first
+# of them, with an anomaly threshold (INFO threshold=), is <flags> 0..3 (bit 0 anomalous, bit 1 alarm)
+_OK = re.compile(rf"^OK (-?\d+) ({_NUM}) ({_NUM})((?: \S+)*)$")
 _INFO_V1 = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)$")
 _READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
 # Bytes the device may have to hold in its UART receive buffer at most. A device
@@ -61,6 +62,15 @@ class Reply:
     probability: float | None = None
     log_likelihood: float | None = None
     latency: float = 0.0
+    anomaly: int | None = None  # with a threshold: bit 0 this input is anomalous, bit 1 the k-of-n alarm
+
+    @property
+    def is_anomaly(self) -> bool | None:
+        return None if self.anomaly is None else bool(self.anomaly & 1)
+
+    @property
+    def alarm(self) -> bool | None:
+        return None if self.anomaly is None else bool(self.anomaly & 2)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +89,8 @@ class DeviceInfo:
     model: str
     protocol: int = 1
     line_max: int | None = None  # announced from protocol v2 on
+    threshold: float | None = None  # the model's anomaly threshold (None: it has none)
+    alarm: tuple[int, int] | None = None  # (k, n) of the device's k-of-n alarm filter
 
 
 @dataclass
@@ -160,7 +172,9 @@ def format_vector(x: Sequence[float]) -> str:
 def parse_reply(line: str) -> Reply | None:
     m = _OK.match(line)
     if m:
-        return Reply(line, int(m.group(1)), float(m.group(2)), float(m.group(3)))
+        extra = m.group(4).split()
+        flags = int(extra[0]) if extra and extra[0] in ("0", "1", "2", "3") else None
+        return Reply(line, int(m.group(1)), float(m.group(2)), float(m.group(3)), anomaly=flags)
     if line.startswith("ERR ") and line[4:].strip() and line.isprintable():
         return Reply(line)
     return None
@@ -197,7 +211,25 @@ def parse_info(body: str) -> DeviceInfo | None:
     model = fields.get("model", "")
     if k is None or d is None or proto is None or not re.fullmatch(r"[0-9a-f]+", model):
         return None
-    return DeviceInfo(k, d, names.split("|"), model, proto, line_max)
+    threshold, alarm = _anomaly_fields(fields)
+    if "threshold" in fields and threshold is None:
+        return None  # a threshold the device's INFO garbled: not an INFO to trust
+    return DeviceInfo(k, d, names.split("|"), model, proto, line_max, threshold, alarm)
+
+
+def _anomaly_fields(fields: dict[str, str]) -> tuple[float | None, tuple[int, int] | None]:
+    """INFO's anomaly keys: threshold=<T> (a finite log-likelihood) and alarm=<k>/<n> (1 <= k <= n)."""
+    if "threshold" not in fields:
+        return None, None
+    try:
+        t = float(fields["threshold"])
+    except ValueError:
+        return None, None
+    k_text, slash, n_text = fields.get("alarm", "").partition("/")
+    k, n = _uint(k_text), _uint(n_text)
+    if not math.isfinite(t) or not slash or k is None or n is None or not 1 <= k <= n:
+        return None, None
+    return t, (k, n)
 
 
 def impossible(reply: Reply, info: DeviceInfo | None) -> str | None:
@@ -212,6 +244,15 @@ def impossible(reply: Reply, info: DeviceInfo | None) -> str | None:
         return f"probability {p:g} is below 1/{info.components}: it cannot be the largest of {info.components}"
     if math.isnan(ll) or ll == math.inf:
         return f"log-likelihood {ll:g} is not a number or -inf"
+    if info is not None and info.threshold is not None:
+        t = info.threshold
+        if reply.anomaly is None:
+            return "no anomaly flags, though the device's INFO has a threshold"
+        # the device decides on the float32 score; the reply prints it to 7 digits
+        if abs(ll - t) > 1e-5 * max(1.0, abs(t)) and reply.is_anomaly != (ll < t):
+            return f"anomaly flag {int(bool(reply.is_anomaly))} contradicts log-likelihood {ll:g} vs threshold {t:g}"
+        if reply.is_anomaly and info.alarm is not None and info.alarm[0] == 1 and not reply.alarm:
+            return "an anomalous input without the alarm of a 1-of-n filter"
     return None
 
 

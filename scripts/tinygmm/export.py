@@ -28,6 +28,7 @@ class ExportRequest:
     dropna: bool = False
     namespace: str = "gmm"
     fixed_point: bool = False
+    anomaly: object = None  # anomaly.AnomalyOptions | None
 
     def input_hash(self) -> str:
         """Hash of everything an export depends on: data bytes, options, tool version."""
@@ -43,6 +44,7 @@ class ExportRequest:
             "namespace": self.namespace,
             **({"fixed_point": True} if self.fixed_point else {}),
             "vectors": self.vectors is not None,
+            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),  # type: ignore[attr-defined]
         }
         text = json.dumps(doc, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -60,6 +62,7 @@ class ModelRequest:
     namespace: str = "gmm"
     fixed_point: bool = False
     trust_pickle: bool = False
+    anomaly: object = None  # anomaly.AnomalyOptions | None
 
     def input_hash(self) -> str:
         p = Path(self.model)
@@ -71,6 +74,7 @@ class ModelRequest:
             "namespace": self.namespace,
             "fixed_point": self.fixed_point,
             "vectors": self.vectors is not None,
+            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),  # type: ignore[attr-defined]
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -97,11 +101,11 @@ def export_saved_model(req: ModelRequest) -> ExportResult:
             f"{INPUT_HASH_TAG} {req.input_hash()}",
         ]
 
-    opts = ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point)
-    written, text = write_outputs(
+    opts = ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly)  # type: ignore[arg-type]
+    written, text, threshold = write_outputs(
         model, req.header, req.json, req.vectors, None, opts, ModelSource(provenance, req.input_hash())
     )
-    return ExportResult(model, written, header=text)
+    return ExportResult(model, written, header=text, anomaly=threshold)
 
 
 def _generator_fingerprint() -> str:
@@ -116,6 +120,7 @@ def _generator_fingerprint() -> str:
         here / "estimator.py",
         here / "vectors.py",
         here / "ctext.py",
+        here / "anomaly.py",
     ):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -134,7 +139,11 @@ def check_request(req: ExportRequest | ModelRequest, writing: bool = True) -> No
     check_identifier(req.namespace)
     source = ("the training data", req.data) if isinstance(req, ExportRequest) else ("the saved model", req.model)
     outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
-    check_outputs(outputs, {source[0]: Path(source[1]), "the C++ runtime": runtime_path()}, writable=writing)
+    inputs = {source[0]: Path(source[1]), "the C++ runtime": runtime_path()}
+    validation = getattr(req.anomaly, "validation", None)
+    if validation is not None:
+        inputs["the anomaly validation data"] = Path(validation)
+    check_outputs(outputs, inputs, writable=writing)
     clean_stale_temps([p for p in outputs.values() if p is not None])
 
 
@@ -186,6 +195,11 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     check_request(req)
     data = load_csv(req.data, req.features, dropna=req.dropna)
     check_feature_names(data.feature_names)
+    labelled = None
+    if req.anomaly is not None:  # a bad validation file fails before the fit
+        from .anomaly import load_validation
+
+        labelled = load_validation(req.anomaly, data.feature_names)  # type: ignore[arg-type]
     result = fit(data, opts, progress)
     model = ExportedModel.from_fit(result, data, opts.as_dict())
 
@@ -201,13 +215,13 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
             f"{INPUT_HASH_TAG} {req.input_hash()}",
         ]
 
-    written, text = write_outputs(
+    written, text, threshold = write_outputs(
         model,
         req.header,
         req.json,
         req.vectors,
         data.X,
-        ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point),
-        ModelSource(provenance, req.input_hash()),
+        ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly),  # type: ignore[arg-type]
+        ModelSource(provenance, req.input_hash(), labelled=labelled),
     )
-    return ExportResult(model, written, fit=result, header=text)
+    return ExportResult(model, written, fit=result, header=text, anomaly=threshold)

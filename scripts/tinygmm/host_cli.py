@@ -76,7 +76,10 @@ def _progress(label: str) -> Any:
 
 def _reply_text(r: Reply) -> str:
     if r.ok:
-        return f"label={r.label} probability={r.probability:.6g} log_likelihood={r.log_likelihood:.7g}"
+        text = f"label={r.label} probability={r.probability:.6g} log_likelihood={r.log_likelihood:.7g}"
+        if r.anomaly is not None:
+            text += f" anomaly={int(bool(r.is_anomaly))} alarm={int(bool(r.alarm))}"
+        return text
     return r.line
 
 
@@ -127,9 +130,10 @@ def cmd_stream(a: argparse.Namespace) -> int:
     if out is not None:
         text = io.StringIO()
         w = csv.writer(text, lineterminator="\n")
-        w.writerow([*header, "label", "probability", "log_likelihood"])
+        anomaly = info.threshold is not None
+        w.writerow([*header, "label", "probability", "log_likelihood", *(["anomaly", "alarm"] if anomaly else [])])
         for row, r in zip(body, replies, strict=True):
-            w.writerow([*row, *(_cols(r))])
+            w.writerow([*row, *(_cols(r)), *(_anomaly_cols(r) if anomaly else [])])
         try:
             write_all({out: text.getvalue()})
         except OSError as exc:
@@ -147,6 +151,47 @@ def _cols(r: Reply) -> list[str]:
     if r.ok:
         return [str(r.label), f"{r.probability:.6g}", f"{r.log_likelihood:.7g}"]
     return ["", "", r.line]
+
+
+def _anomaly_cols(r: Reply) -> list[str]:
+    if r.anomaly is None:
+        return ["", ""]
+    return [str(int(bool(r.is_anomaly))), str(int(bool(r.alarm)))]
+
+
+def check_anomaly(info: DeviceInfo, threshold: float | None, json_path: str) -> None:
+    """The device's threshold (INFO) must be the model JSON's, as the header holds it (float32)."""
+    if threshold is None and info.threshold is None:
+        return
+    if threshold is None:
+        raise TinyGMMError(
+            f"the device has an anomaly threshold ({info.threshold:g}) but {json_path} has none: "
+            "pass the JSON exported with it"
+        )
+    if info.threshold is None:
+        raise TinyGMMError(
+            f"{json_path} has an anomaly threshold ({threshold:.9g}) but the device reports none: "
+            "flash the firmware built from this export"
+        )
+    want = float(np.float32(threshold))
+    if abs(info.threshold - want) > 1e-6 * max(1.0, abs(want)):
+        raise TinyGMMError(
+            f"the device's anomaly threshold {info.threshold:.9g} differs from {json_path}'s {want:.9g}: "
+            "flash the firmware built from this export"
+        )
+
+
+def anomaly_agreement(
+    replies: list[Reply], scores: np.ndarray, threshold: float, far: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(clear, mismatch): rows whose scikit-learn score is further from the threshold than
+    the device's score_samples tolerance (1e-3, or 1e-5 relative far out), and those of them
+    where the device's decision is not scikit-learn's score_samples < threshold."""
+    has = np.array([r.ok and r.anomaly is not None for r in replies], dtype=bool)
+    got = np.array([bool(r.is_anomaly) for r in replies], dtype=bool)
+    tol = np.where(far, 1e-5 * np.abs(scores), 1e-3)
+    clear = np.abs(scores - threshold) > tol
+    return clear, clear & (~has | (got != (scores < threshold)))
 
 
 def _print_link_stats(client: DeviceClient) -> None:
@@ -170,11 +215,13 @@ def check_model(info: DeviceInfo, model: Any, json_path: str) -> None:
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
+    from .anomaly import load_threshold
     from .data import load_csv
     from .model import ExportedModel
     from .vectors import is_near_tie, make_inputs, sklearn_outputs
 
     model = ExportedModel.load(a.json)
+    threshold = load_threshold(a.json)
     data_path = a.data or model.data.get("path")
     if not data_path or not Path(data_path).is_file():
         raise TinyGMMError(f"no data to verify with: pass a CSV (the model's data file {data_path!r} is not here)")
@@ -185,6 +232,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
     with connect(a.port, a.timeout, a.window) as client:
         info = client.info()
         check_model(info, model, a.json)
+        check_anomaly(info, None if threshold is None else threshold.threshold, a.json)
         replies = client.request_many([format_vector(x) for x in X], progress=_progress("verify"))
         _print_link_stats(client)
     ref = sklearn_outputs(model, X)
@@ -220,8 +268,23 @@ def cmd_verify(a: argparse.Namespace) -> int:
     ties = np.flatnonzero(~decided)
     for i in ties[:5]:
         print(f"  near-tie row {i + 1}: x={format_vector(X[i])} device label {labels[i]}, sklearn {ref['label'][i]}")
-    ok = len(bad) == 0
-    print("verify: PASS" if ok else f"verify: FAIL ({len(bad)} mismatches)")
+    n_bad = len(bad)
+    if threshold is not None:
+        clear, wrong = anomaly_agreement(replies, ref["log_likelihood"], threshold.threshold, is_far)
+        flagged = np.array([bool(r.is_anomaly) for r in replies])
+        print(
+            f"anomaly decisions (threshold {threshold.threshold:.9g}): {100.0 * (~wrong[clear]).mean():.2f}% of "
+            f"{int(clear.sum())} rows agree with scikit-learn's score_samples < threshold; "
+            f"{int((~clear).sum())} within float32 resolution of it; device flags {int(flagged.sum())} of {len(X)}"
+        )
+        for i in np.flatnonzero(wrong)[:10]:
+            print(
+                f"  anomaly mismatch row {i + 1}: x={format_vector(X[i])} device={replies[i].line!r} "
+                f"sklearn score {ref['log_likelihood'][i]:.7g}"
+            )
+        n_bad += int(wrong.sum())
+    ok = n_bad == 0
+    print("verify: PASS" if ok else f"verify: FAIL ({n_bad} mismatches)")
     return 0 if ok else 1
 
 

@@ -129,7 +129,7 @@ def stamp_key(argv: list[str], project: Path) -> str:
 
     h = hashlib.sha256()
     h.update(json.dumps([__version__, _generator_fingerprint(), argv]).encode())
-    for flag in ("--data", "--model"):  # the input file's bytes (a CSV, or a saved estimator)
+    for flag in ("--data", "--model", "--anomaly-validation"):  # input files' bytes (CSV, saved estimator)
         if flag in argv:
             path = Path(argv[argv.index(flag) + 1])
             path = path if path.is_absolute() else project / path

@@ -41,9 +41,15 @@ OPTIONS: tuple[tuple[str, str], ...] = (
     ("trust_pickle", "--trust-pickle"),
     ("namespace", "--namespace"),
     ("fixed_point", "--fixed-point"),
+    ("anomaly_quantile", "--anomaly-quantile"),
+    ("anomaly_threshold", "--anomaly-threshold"),
+    ("anomaly_validation", "--anomaly-validation"),
+    ("anomaly_label", "--anomaly-label"),
+    ("anomaly_positive", "--anomaly-positive"),
+    ("anomaly_max_fpr", "--anomaly-max-fpr"),
 )
 # options naming files (relative to the project folder)
-PATHS = frozenset({"data", "model", "header", "json", "vectors"})
+PATHS = frozenset({"data", "model", "header", "json", "vectors", "anomaly_validation"})
 # flags without a value: the option is a boolean (1/yes/true/on)
 SWITCHES = frozenset({"--dropna", "--fixed-point", "--trust-pickle"})
 TRUE = ("1", "yes", "true", "on")

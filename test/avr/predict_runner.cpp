@@ -6,6 +6,8 @@
 //   P <i> <predict(x)>                                   (float model)
 //   P <i> <predict(x)> <predict_q(x)> <in> zq[0..D-1] <predict_fixed(ZQ[i])>
 //                                                         (with --fixed-point; zq = quantize(x), 0s if !in)
+//   ... then, with PREDICT_RUNNER_ANOMALY (a model with a threshold): is_anomaly_fixed(ZQ[i])
+//   (fixed point only), is_anomaly(x), is_anomaly_q(x) (fixed point only)
 // then END. On AVR predict runs the soft-float code path (and the hand-written
 // kernel where there is one), on the host the same source runs with
 // -DTINYGMM_SOFT_FLOAT=1, so the two outputs must be identical line for line.
@@ -29,6 +31,15 @@ int main() {
     for (int d = 0; d < gmm::N_FEATURES; ++d) uart_put_int(in ? zq[d] : 0);
     for (int d = 0; d < gmm::N_FEATURES; ++d) zq[d] = TINYGMM_READ_I16(inputs::ZQ + i * gmm::N_FEATURES + d);
     uart_put_int(gmm::predict_fixed(zq));
+#if defined(PREDICT_RUNNER_ANOMALY)
+    uart_put_int(gmm::is_anomaly_fixed(zq));
+#endif
+#endif
+#if defined(PREDICT_RUNNER_ANOMALY)
+    uart_put_int(gmm::is_anomaly(x) ? 1 : 0);
+#if defined(PREDICT_RUNNER_FIXED)
+    uart_put_int(gmm::is_anomaly_q(x) ? 1 : 0);
+#endif
 #endif
     uart_putc('\n');
   }

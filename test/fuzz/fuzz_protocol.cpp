@@ -50,9 +50,12 @@ void fake_classify(const float* x, tinygmm::Classification* out) {
   out->label = x[0] > 0 ? 1 : 0;
   out->probability = 0.75f;
   out->log_likelihood = -x[0] * x[0];
+  out->anomaly = out->log_likelihood < -1.0f ? 1 : 0;  // the anomaly extension, without filter state
 }
 
 const tinygmm::DeviceModel kFake = {1, 2, "only", "0123456789abcdef", fake_classify};
+// the fake has a threshold: its OK replies gain the flags field, its INFO threshold= and alarm=
+const tinygmm::AnomalyInfo kFakeAnomaly = {-1.0f, 1, 1};
 
 void check(bool ok, const char* what) {
   if (!ok) {
@@ -214,20 +217,21 @@ void check_lines(const Sink& s, size_t expected, size_t info_len, const Expect* 
   check(lines == expected, "exactly one reply per non-empty line");
 }
 
-void run(const tinygmm::DeviceModel& model, const char* probe, const uint8_t* data, size_t size) {
+void run(const tinygmm::DeviceModel& model, const tinygmm::AnomalyInfo* anomaly, const char* probe,
+         const uint8_t* data, size_t size) {
   static Sink info, fresh, s;
   // the INFO line's length for this model, and the answer a fresh instance gives to the probe
   info.len = 0;
-  tinygmm::LineProtocolWith<kLineMax> p0(model, sink_write, &info);
+  tinygmm::LineProtocolWith<kLineMax> p0(model, sink_write, &info, anomaly);
   p0.feed("INFO\n", 5);
   const size_t info_len = info.len - 1;
   fresh.len = 0;
-  tinygmm::LineProtocolWith<kLineMax> p1(model, sink_write, &fresh);
+  tinygmm::LineProtocolWith<kLineMax> p1(model, sink_write, &fresh, anomaly);
   p1.feed(probe, strlen(probe));
 
   s.len = 0;
   s.overflow = false;
-  tinygmm::LineProtocolWith<kLineMax> p(model, sink_write, &s);
+  tinygmm::LineProtocolWith<kLineMax> p(model, sink_write, &s, anomaly);
   p.feed(reinterpret_cast<const char*>(data), size);
   static Expect seeds[kMaxLines];
   const size_t n_seeds = expected_seeds(data, size, seeds);
@@ -242,7 +246,8 @@ void run(const tinygmm::DeviceModel& model, const char* probe, const uint8_t* da
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  run(tinygmm_device::MODEL, "19,39\n", data, size);
-  run(kFake, "-2.5\n", data, size);
+  // (the demo model has no threshold: a k-of-n alarm's state would outlive the input)
+  run(tinygmm_device::MODEL, 0, "19,39\n", data, size);
+  run(kFake, &kFakeAnomaly, "-2.5\n", data, size);
   return 0;
 }

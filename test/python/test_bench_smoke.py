@@ -44,3 +44,22 @@ def test_bench_quick(tmp_path) -> None:
         assert r["agree_in_range"] > 0.9, name
     assert res["tinygmm"]["agree_in_range"] == 1.0 and res["tinygmm"]["agree_far"] == 1.0
     assert res["tinygmm"]["sram_bytes"] == 0
+
+
+def test_anomaly_bench_quick(tmp_path) -> None:
+    """scripts/bench/anomaly.py --quick: detectors side by side, and the decision's AVR cost."""
+    if not Path("/usr/include/simavr/sim_avr.h").is_file():
+        pytest.skip("libsimavr-dev not installed (apt-get install libsimavr-dev simavr)")
+    if shutil.which("avr-gcc") is None or shutil.which("avr-size") is None:
+        pytest.skip("avr-gcc / avr-size not installed")
+    cmd = [sys.executable, str(ROOT / "scripts" / "bench" / "anomaly.py"), "--quick", "--out", str(tmp_path)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    doc = json.loads((tmp_path / "anomaly.json").read_text())
+    assert (tmp_path / "anomaly.md").read_text().startswith("# Anomaly detection benchmark")
+    (ds,) = doc["datasets"]
+    assert {"IsolationForest", "OneClassSVM", "LocalOutlierFactor"} <= set(ds["quality"])
+    for name, r in ds["quality"].items():
+        assert 0.5 < r["roc_auc"] <= 1.0 and 0.0 <= r["f1_quantile"] <= 1.0, name
+    c = doc["customers"]
+    assert c["is_anomaly"]["equals_sklearn"] == 1.0 and c["score_samples < T"]["equals_sklearn"] == 1.0
+    assert all(c[f]["cycles_mean"] > 100 and c[f]["flash_bytes"] > 100 for f in ("predict", "is_anomaly"))

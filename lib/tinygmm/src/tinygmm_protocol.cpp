@@ -203,8 +203,10 @@ uint8_t format_float(float value, char* buf, uint8_t digits) {
   return static_cast<uint8_t>(p - buf);
 }
 
-LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max)
+LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max,
+                           const AnomalyInfo* anomaly)
     : model_(model),
+      anomaly_(anomaly),
       write_(write),
       ctx_(ctx),
       line_(line),
@@ -413,6 +415,14 @@ void LineProtocol::handle_line() {
         put_int(line_max_);
         put_flash(TINYGMM_STR(" model="));
         put_flash(model_.model_hash);
+        if (anomaly_) {  // anomaly extension
+          put_flash(TINYGMM_STR(" threshold="));
+          put_float(anomaly_->threshold, 9);
+          put_flash(TINYGMM_STR(" alarm="));
+          put_int(anomaly_->alarm_k);
+          put("/", 1);
+          put_int(anomaly_->alarm_n);
+        }
         put_flash(TINYGMM_STR(" names="));  // last: names run to the end of the line
         put_flash(model_.feature_names);
         end_line();
@@ -431,6 +441,7 @@ void LineProtocol::handle_line() {
   switch (r.status) {
     case PARSE_OK: {
       Classification c;
+      c.anomaly = -1;
       model_.classify(x, &c);
       // Far out the log-likelihood may be below -FLT_MAX: it is sent as -inf,
       // with the label and probability still meaningful. Anything else not
@@ -446,6 +457,10 @@ void LineProtocol::handle_line() {
       put_float(c.probability, 6);
       put(" ", 1);
       put_float(c.log_likelihood, 7);
+      if (anomaly_ && c.anomaly >= 0) {  // anomaly extension: <flags>
+        put(" ", 1);
+        put_int(c.anomaly);
+      }
       end_line();
       return;
     }

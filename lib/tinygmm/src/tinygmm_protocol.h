@@ -8,6 +8,10 @@
 //                          log-likelihood is -inf when it is below -FLT_MAX)
 //   "INFO"              -> INFO protocol=2 components=<K> features=<D> line_max=<L> model=<hash> names=<n1|n2|...>
 //                          (key=value fields, names= always last: it runs to the end of the line)
+//   with an anomaly threshold (LineProtocol's AnomalyInfo), OK gains one field after
+//   the log-likelihood, <flags>: bit 0 this input is anomalous (log-likelihood <
+//   threshold), bit 1 the stream's k-of-n alarm is raised (0..3); and INFO gains the
+//   keys threshold=<T> alarm=<k>/<n> before names=. Without one, both are as above.
 //   anything malformed  -> exactly one "ERR <reason>" line:
 //       ERR count expected <D> got <n>   wrong number of values
 //       ERR empty-field <i>             ",," or a leading/trailing comma
@@ -60,6 +64,14 @@ struct Classification {
   int16_t label;
   float probability;
   float log_likelihood;
+  int8_t anomaly;  // -1 (set by the protocol before classify): none; else bit 0 anomalous, bit 1 alarm
+};
+
+// The model's anomaly threshold and the k-of-n alarm filter's parameters.
+struct AnomalyInfo {
+  float threshold;
+  uint8_t alarm_k;
+  uint8_t alarm_n;
 };
 
 // What the protocol needs to know about the model. On AVR feature_names and
@@ -110,7 +122,9 @@ uint8_t format_float(float v, char* buf, uint8_t digits);
 // a buffer of line_max + 1 chars it uses for as long as it lives (see LineProtocolWith).
 class LineProtocol {
  public:
-  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max);
+  // anomaly: the model's threshold (null: the model has none)
+  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max,
+               const AnomalyInfo* anomaly = 0);
   void begin();  // announces READY
   void feed(char c);
   void feed(const char* data, size_t len);
@@ -127,6 +141,7 @@ class LineProtocol {
   void end_line();
 
   const DeviceModel& model_;
+  const AnomalyInfo* anomaly_;
   WriteFn write_;
   void* ctx_;
   char* line_;
@@ -143,8 +158,8 @@ class LineProtocol {
 template <uint16_t LineMax>
 class LineProtocolWith : public LineProtocol {
  public:
-  LineProtocolWith(const DeviceModel& model, WriteFn write, void* ctx)
-      : LineProtocol(model, write, ctx, buffer_, LineMax) {}
+  LineProtocolWith(const DeviceModel& model, WriteFn write, void* ctx, const AnomalyInfo* anomaly = 0)
+      : LineProtocol(model, write, ctx, buffer_, LineMax, anomaly) {}
 
  private:
   char buffer_[LineMax + 1];

@@ -19,7 +19,16 @@ from .footprint import TARGETS, footprint
 from .source import ReportSource, resolve_plot_features
 
 # Every PNG a report may write; ones a new report does not produce are removed so a directory never mixes runs.
-PNG_NAMES = ("features.png", "pairs.png", "selection_ic.png", "selection_lrt.png", "clusters.png", "clusters_1d.png")
+PNG_NAMES = (
+    "features.png",
+    "pairs.png",
+    "selection_ic.png",
+    "selection_lrt.png",
+    "clusters.png",
+    "clusters_1d.png",
+    "anomaly_scores.png",  # anomaly.PNGS
+    "anomaly_curves.png",
+)
 
 LRT_SENTENCE = (
     "Each step K−1 → K is a likelihood-ratio test: the statistic 2·(LL(K) − LL(K−1)) on the total "
@@ -326,6 +335,15 @@ def build(src: ReportSource, plot_features: list[str] | None = None) -> Report:
     v3 = _view3d(src, pair, colours)
     if v3 is not None:
         sections.append(("view3d-section", "3-D view", v3))
+    if src.anomaly is not None:  # ---- anomaly threshold (report/anomaly.py) ----
+        from . import anomaly
+
+        g = m.to_sklearn()
+        val = None
+        if src.validation is not None:
+            val = (g.score_samples(m.transform(src.validation[0])), src.validation[1])
+        body = anomaly.section(src.anomaly, g.score_samples(m.transform(X)), val, pngs)
+        sections.append(("anomaly", "Anomaly threshold", body))
     sections.append(("model", "Model parameters", _model_table(src, colours)))
     sections.append(("footprint", "Header footprint", _footprint(m)))
     title = f"tinygmm report — K = {m.n_components}, {m.n_features} feature{'s' if m.n_features > 1 else ''}"

@@ -23,6 +23,12 @@ MODEL_OPTION_DESTS = (
     "n_init",
     "random_state",
     "scaler",
+    "anomaly_quantile",
+    "anomaly_threshold",
+    "anomaly_validation",
+    "anomaly_label",
+    "anomaly_positive",
+    "anomaly_max_fpr",
 )
 
 
@@ -42,6 +48,9 @@ def register(
         if action.dest == "data":
             action.required = False
             action.help = "training CSV with a header row (required unless --json; with --json, overrides its path)"
+    from ..cli import add_anomaly_options
+
+    add_anomaly_options(p)
     g = p.add_argument_group("report")
     g.add_argument(
         "--json",
@@ -94,7 +103,10 @@ def cmd_report(
             raise TinyGMMError("report needs --data CSV (to fit a model) or --json MODEL (an exported model)")
         features = parse_feature_list(a.features)
         options = fit_options(a)
-        src = source.from_data(a.data, features, a.dropna, options, progress, plot_features)  # type: ignore[arg-type]
+        from ..cli import anomaly_options
+
+        anomaly = anomaly_options(a)
+        src = source.from_data(a.data, features, a.dropna, options, progress, plot_features, anomaly)  # type: ignore[arg-type]
     report = build.build(src, plot_features)
     index = build.write(report, a.out)
     extra = ", interactive 3-D view" if report.has_3d else ""

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,8 @@ class ReportSource:
     origin: str  # what the model came from, for the page header
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     notes: list[str] = field(default_factory=list)
+    anomaly: Any = None  # anomaly.AnomalyThreshold | None
+    validation: tuple[np.ndarray, np.ndarray] | None = None  # (X, labels 1 = anomalous) it was calibrated on
 
     @property
     def chosen_k(self) -> int:
@@ -85,15 +88,26 @@ def from_data(
     options: FitOptions,
     progress: ProgressFn | None = None,
     plot_features: list[str] | None = None,
+    anomaly: Any = None,  # anomaly.AnomalyOptions | None
 ) -> ReportSource:
     """Fit exactly as ``tinygmm export`` would, plus the K sweep when K was fixed."""
+    from ..anomaly import calibrate, load_validation
+
     options.validate()
     data = load_csv(path, features, dropna=dropna)
     resolve_plot_features(data.feature_names, plot_features)  # fail before the (slow) fit
+    labelled = load_validation(anomaly, data.feature_names) if anomaly is not None else None
     result = fit(data, options, progress)
     model = ExportedModel.from_fit(result, data, options.as_dict())
     sweep = result.sweep or _sweep(data, options, model.n_components, progress)
-    return _finish(ReportSource(data, model, options, sweep, result.chosen_by, f"fitted on {path}"))
+    src = ReportSource(data, model, options, sweep, result.chosen_by, f"fitted on {path}")
+    if anomaly is not None:
+        g = model.to_sklearn()
+        src.anomaly = calibrate(
+            anomaly, lambda X: g.score_samples(model.transform(X)), data.X, data.feature_names, labelled
+        )
+        src.validation = None if labelled is None else (labelled[0], labelled[1])
+    return _finish(src)
 
 
 def _options_from_json(doc: dict[str, object]) -> FitOptions:
@@ -159,4 +173,21 @@ def from_json(
         )
     chosen_by = "fixed" if options.n_components is not None else options.criterion
     src = ReportSource(data, model, options, sweep, chosen_by, f"model {jp} (data {path})", notes=notes)
+    _anomaly_from_json(src, jp)
     return _finish(src)
+
+
+def _anomaly_from_json(src: ReportSource, jp: Path) -> None:
+    """The threshold stored in the JSON and, when still at hand, the validation rows it was chosen on."""
+    from ..anomaly import load_labelled, load_threshold
+
+    src.anomaly = t = load_threshold(jp)
+    v = t.validation if t is not None else {}
+    if not v.get("file"):
+        return
+    vp = _find_data(str(v["file"]), jp)
+    if not vp.is_file():
+        src.notes.append(f"The anomaly threshold's validation file {v['file']} was not found: no ROC/PR curves.")
+        return
+    X, y, _ = load_labelled(vp, list(src.model.feature_names), str(v["label"]), str(v.get("positive")))
+    src.validation = (X, y)
