@@ -1,7 +1,8 @@
 """The models and inputs that test/qemu/runner.cpp runs, and the parsing of its output.
 
 One runner per target holds several models (the demo model, the four
-covariance types, an EXACT model, all exported with the fixed-point path) and
+covariance types, an EXACT model, a StandardScaler + PCA + GaussianMixture
+pipeline, all exported with the fixed-point path and an anomaly threshold) and
 the protocol script, so each target is compiled and run once per session.
 """
 
@@ -11,11 +12,16 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from pipelines import data as cancer_data
+from pipelines import fitted as fitted_pipeline
 from synth import fitted_model, floor_ring, mixture_data, tiny_variance_data
+from tinygmm.anomaly import AnomalyThreshold, calibrate_quantile
 from tinygmm.codegen import fixed_point, render_header
+from tinygmm.estimator import from_estimator
 from tinygmm.model import ExportedModel
 from tinygmm.vectors import GoldenVectors, golden, is_near_tie, make_inputs, sklearn_outputs
 
@@ -34,7 +40,23 @@ class RunnerModel:
     model: ExportedModel
     golden: GoldenVectors
     xp: np.ndarray  # predict inputs (float32 values)
-    zq: np.ndarray  # fixed-point inputs for predict_fixed
+    zq: np.ndarray  # fixed-point inputs for predict_fixed (n_dims columns: after the projection)
+    threshold: AnomalyThreshold  # 5 % of the training rows below it
+    estimator: Any = None  # the fitted scikit-learn pipeline the model was exported from, if any
+
+    @property
+    def n_dims(self) -> int:
+        return self.model.n_dims
+
+    def sklearn_scores(self, X: np.ndarray) -> np.ndarray:
+        return sklearn_scores(self.model, self.estimator, X)
+
+
+def sklearn_scores(m: ExportedModel, estimator: Any, X: np.ndarray) -> np.ndarray:
+    """score_samples of the fitted estimator itself (the pipeline), else of the exported model."""
+    if estimator is not None:
+        return estimator.score_samples(np.asarray(X, dtype=np.float64))
+    return m.to_sklearn().score_samples(m.transform(X))
 
 
 def predict_inputs(X: np.ndarray, seed: int) -> np.ndarray:
@@ -53,18 +75,35 @@ def predict_inputs(X: np.ndarray, seed: int) -> np.ndarray:
     return np.vstack([rows, box, far, odd]).astype(np.float32)
 
 
-def runner_model(name: str, m: ExportedModel, X: np.ndarray, seed: int, gv: GoldenVectors | None = None) -> RunnerModel:
+def runner_model(
+    name: str, m: ExportedModel, X: np.ndarray, seed: int, gv: GoldenVectors | None = None, estimator: Any = None
+) -> RunnerModel:
     xp = predict_inputs(X, seed)
-    q = fixed_point(m)
+    q = fixed_point(m.mixture_view())
     rng = np.random.default_rng(seed)
     n_data = len(xp) - 20
     zq = np.vstack(
         [
-            np.clip(np.round(q.z(xp[:n_data].astype(np.float64)) * 2.0**q.F), -32767, 32767),
-            rng.integers(-32767, 32768, (len(xp) - n_data, m.n_features)),
+            np.clip(np.round(q.z(m.project(xp[:n_data].astype(np.float64))) * 2.0**q.F), -32767, 32767),
+            rng.integers(-32767, 32768, (len(xp) - n_data, m.n_dims)),
         ]
     ).astype(np.int64)
-    return RunnerModel(name, m, gv if gv is not None else golden(m, X), xp, zq)
+    threshold = calibrate_quantile(lambda Z: sklearn_scores(m, estimator, Z), X, 0.05)
+    return RunnerModel(name, m, gv if gv is not None else golden(m, X), xp, zq, threshold, estimator)
+
+
+def pipeline_model() -> RunnerModel:
+    """StandardScaler + PCA(4) + GaussianMixture(4, full) on load_breast_cancer (30 features):
+    golden vectors are the pipeline's own predict / predict_proba / score_samples."""
+    est = fitted_pipeline("gmm-full", "standard+pca4")
+    m = from_estimator(est)
+    X = cancer_data()
+    x, far = make_inputs(m, X, n_in=40, n_far=20, seed=5)
+    ref = sklearn_outputs(m, x)  # the near-tie rule needs the top-two gap
+    gv = GoldenVectors(
+        x, est.predict(x), est.predict_proba(x), est.score_samples(x), far, is_near_tie(ref["gap"], ref["top"])
+    )
+    return runner_model("cancer_pca", m, X, 16, gv, est)
 
 
 def exact_model() -> RunnerModel:
@@ -92,6 +131,7 @@ def runner_models(customers: ExportedModel, customers_X: np.ndarray) -> list[Run
         X = mixture_data(d, k, n=300, seed=d * 10 + k)
         models.append(runner_model(name, fitted_model(X, k, cov, scaler, seed=k), X, d + k))
     models.append(exact_model())
+    models.append(pipeline_model())
     return models
 
 
@@ -109,7 +149,9 @@ def _floats(a: np.ndarray) -> str:
 def write_sources(models: list[RunnerModel], out: Path) -> None:
     """<name>.h, <name>_in.h for every model and runner_models.h, into out."""
     for r in models:
-        header = render_header(r.model, [f"test/qemu runner model {r.name}"], namespace=r.name, fixed_point=True)
+        header = render_header(
+            r.model, [f"test/qemu runner model {r.name}"], namespace=r.name, fixed_point=True, anomaly=r.threshold
+        )
         (out / f"{r.name}.h").write_text(header)
         far = ", ".join(str(int(f)) for f in r.golden.far)
         zq = ", ".join(str(int(v)) for v in r.zq.ravel())
@@ -122,6 +164,7 @@ def write_sources(models: list[RunnerModel], out: Path) -> None:
             f"static const uint8_t FAR[] = {{{far}}};\n"
             f"static const int NP = {len(r.xp)};\n"
             f"static const float XP[] = {{{_floats(r.xp)}}};\n"
+            f"static const int ZD = {r.n_dims};  // zq's length: the mixture's dimension\n"
             f"static const int16_t ZQ[] = {{{zq}}};\n"
             "}\n"
         )
@@ -145,6 +188,7 @@ class ModelOutput:
     header: list[str]
     v_lines: list[str] = field(default_factory=list)
     p_lines: list[str] = field(default_factory=list)
+    a_lines: list[str] = field(default_factory=list)
     cost: list[int] = field(default_factory=list)  # ticks: predict over all NP, predict_fixed, loop
 
 
@@ -173,6 +217,8 @@ def parse(lines: list[str]) -> RunnerOutput:
             cur.v_lines.append(ln)
         elif ln.startswith("P ") and cur:
             cur.p_lines.append(ln)
+        elif ln.startswith("A ") and cur:
+            cur.a_lines.append(ln)
         elif ln.startswith("C "):
             models[ln.split()[1]].cost = [int(t) for t in ln.split()[2:]]
         elif ln.startswith("CAL "):

@@ -1,12 +1,15 @@
 """The exported models and the serial protocol on 32-bit MCU cores under QEMU, without PlatformIO.
 
-test/qemu/runner.cpp holds six models (the demo model, the four covariance
-types, an EXACT model, all with the fixed-point path) and the protocol script;
-it is built once per target (qemu_targets.py) and once for the host, and run
-once per session:
+test/qemu/runner.cpp holds seven models (the demo model, the four covariance
+types, an EXACT model, a StandardScaler + PCA(4) + GaussianMixture pipeline on
+load_breast_cancer's 30 features, all with the fixed-point path and an anomaly
+threshold at the 5 % quantile of their training scores) and the protocol
+script; it is built once per target (qemu_targets.py) and once for the host,
+and run once per session:
 
 * Cortex-M0 (microbit), RV32IMC (virt): soft float, like the RP2040, SAMD21 and
   ESP32-C3. The predict paths (predict, predict_q, quantize, predict_fixed) and
+  the anomaly decisions (is_anomaly, is_anomaly_q, is_anomaly_fixed) and
   every protocol reply are identical, line for line, to the host's build of the
   same source with -DTINYGMM_SOFT_FLOAT=1; probabilities and log-likelihoods go
   through the target's libm (newlib, picolibc), so they are compared with
@@ -38,6 +41,7 @@ import pytest
 from conftest import ROOT, require_tool
 from qemu_runner import ModelOutput, RunnerModel, RunnerOutput, hex_float, parse, runner_models, write_sources
 from qemu_targets import BY_NAME, QEMU_DIR, TARGETS, Target, build, code_size, run
+from test_anomaly_device import fixed_reference
 from test_avr_sim import (
     GoldenRun,
     compare_replies,
@@ -47,13 +51,14 @@ from test_avr_sim import (
     protocol_script,
     write_script_header,
 )
+from test_pipeline_parity import parity_failures as pipeline_failures
 from tinygmm.codegen import fixed_point
 from tinygmm.data import load_csv
 from tinygmm.vectors import is_near_tie, sklearn_outputs
 
 LIB_DIR = ROOT / "lib" / "tinygmm" / "src"
 HOST_FLAGS = ["-std=gnu++11", "-O1", "-Wall", "-Wextra", "-Werror"]
-MODEL_NAMES = ["customers", "sph2", "tied3", "diag4", "full8", "exact3"]
+MODEL_NAMES = ["customers", "sph2", "tied3", "diag4", "full8", "exact3", "cancer_pca"]
 RUN_TARGETS = [t.name for t in TARGETS]
 
 
@@ -125,7 +130,7 @@ def runs(sources: Sources) -> Runs:
 def golden_run(r: RunnerModel, out: ModelOutput, flash: int) -> GoldenRun:
     m = r.model
     d, k = m.n_features, m.n_components
-    n, dd, kk, model_hash = out.header[1:]
+    n, dd, kk, model_hash = out.header[1:5]
     assert (int(n), int(dd), int(kk), model_hash) == (len(r.golden.X), d, k, m.model_hash)
     rows = [ln.split()[1:] for ln in out.v_lines]
     assert [int(row[0]) for row in rows] == list(range(len(r.golden.X))), "missing or extra V lines"
@@ -149,7 +154,17 @@ def check_golden(r: RunnerModel, out: RunnerOutput, flash: int, where: str) -> N
     assert r.name in out.models, f"{where}: no output for model {r.name}"
     run_ = golden_run(r, out.models[r.name], flash)
     assert np.array_equal(run_.X, r.golden.X.astype(np.float32)), f"{where}: inputs changed on the way"
-    failures = parity_failures(run_)
+    if r.estimator is None:
+        failures = parity_failures(run_)
+    else:
+        # the pipeline's own outputs (score_samples tolerance as in test_pipeline_parity: its box points
+        # are far from the data in 30 dimensions), and the device's entry points agreeing with each other
+        x = run_.X.astype(np.float64)
+        failures = pipeline_failures(where, r.estimator, r.model, x, run_.far, run_.predict, run_.proba, run_.ll)
+        same = (run_.label == run_.predict) & (run_.argmax == run_.predict) & (run_.ll == run_.score)
+        failures += [
+            f"{where}: classify / predict_proba / score_samples disagree on vector {i}" for i in np.flatnonzero(~same)
+        ]
     assert not failures, f"{where} differs from scikit-learn:\n" + "\n".join(failures[:20])
 
 
@@ -157,7 +172,7 @@ def check_predict(r: RunnerModel, out: RunnerOutput, where: str) -> None:
     """predict equal to scikit-learn away from near ties, predict_q too wherever quantize
     accepts the input and the integer model is decided, predict_fixed the integer argmax."""
     m = r.model
-    d = m.n_features
+    d = m.n_dims
     rows = [ln.split()[1:] for ln in out.models[r.name].p_lines]
     assert [int(row[0]) for row in rows] == list(range(len(r.xp))), f"{where}: missing or extra P lines"
     pred = np.array([int(row[1]) for row in rows])
@@ -166,20 +181,73 @@ def check_predict(r: RunnerModel, out: RunnerOutput, where: str) -> None:
     decided = ~is_near_tie(ref["gap"], ref["top"])
     bad = np.flatnonzero(pred[ok][decided] != ref["label"][decided])
     assert bad.size == 0, f"{where}: predict differs from scikit-learn on inputs {np.flatnonzero(ok)[decided][bad]}"
-    lpq, _ = fixed_point(m).log_prob_q(r.zq)
+    if r.estimator is not None:
+        bad = np.flatnonzero(pred[ok][decided] != r.estimator.predict(r.xp[ok].astype(np.float64))[decided])
+        assert bad.size == 0, f"{where}: predict differs from the pipeline on inputs {np.flatnonzero(ok)[decided][bad]}"
+    lpq, _ = fixed_point(m.mixture_view()).log_prob_q(r.zq)
     got = np.array([int(row[4 + d]) for row in rows])
     assert np.array_equal(got, np.argmax(lpq, axis=1)), f"{where}: predict_fixed is not the integer argmax"
 
 
+def check_anomaly(r: RunnerModel, out: RunnerOutput, where: str) -> float:
+    """is_anomaly equal to scikit-learn's score_samples < threshold away from the threshold's float32
+    resolution (the score tolerance: 1e-3 in range, 1e-5 relative far out), decision_function the
+    device's score minus ANOMALY_THRESHOLD, is_anomaly_fixed exactly the integer model's decision,
+    is_anomaly_q right wherever the score is further from the threshold than the fixed-point bound.
+    Returns the fraction of the finite inputs that last check applies to (small for the EXACT
+    model, whose bound is wide)."""
+    mo = out.models[r.name]
+    thr32 = float(np.float32(r.threshold.threshold))
+    assert hex_float(mo.header[5]) == thr32, f"{where}: ANOMALY_THRESHOLD {mo.header[5]}"
+    rows = [ln.split()[1:] for ln in mo.a_lines]
+    assert [int(row[0]) for row in rows] == list(range(len(r.xp))), f"{where}: missing or extra A lines"
+    flag = np.array([row[1] == "1" for row in rows])
+    flag_q = np.array([row[2] == "1" for row in rows])
+    fixed = np.array([int(row[3]) for row in rows])
+    score = np.array([hex_float(row[4]) for row in rows], dtype=np.float32)
+    decision = np.array([hex_float(row[5]) for row in rows], dtype=np.float32)
+
+    fin = np.isfinite(score)
+    assert np.array_equal(decision[fin], score[fin] - np.float32(thr32)), f"{where}: decision_function"
+    assert np.all(np.isneginf(decision[~fin]) | np.isnan(decision[~fin])), f"{where}: decision_function off the scores"
+
+    ok = np.all(np.isfinite(r.xp), axis=1)
+    x = r.xp[ok].astype(np.float64)
+    ref = r.sklearn_scores(x)
+    n_far = 20  # predict_inputs: data rows, box, 20 far points, 3 non-finite
+    far = np.arange(len(r.xp))[ok] >= len(r.xp) - 3 - n_far
+    tol = np.where(far, 1e-5 * np.abs(ref), np.maximum(1e-3, 1e-5 * np.abs(ref)))
+    clear = np.abs(ref - r.threshold.threshold) > tol
+    want = ref < r.threshold.threshold
+    bad = np.flatnonzero(clear & (flag[ok] != want))
+    assert bad.size == 0, f"{where}: is_anomaly differs from scikit-learn on inputs {np.flatnonzero(ok)[bad]}"
+    assert want[~far].any() and (~want[~far]).any() and want[far].all(), f"{where}: trivial decisions"
+    assert clear.mean() > 0.95, f"{where}: too many inputs near the threshold"
+
+    view = r.model.mixture_view()
+    assert np.array_equal(fixed, fixed_reference(view, r.threshold, r.zq)), f"{where}: is_anomaly_fixed"
+    assert (fixed >= 0).mean() > 0.5, f"{where}: the integer decision rarely decides"
+    quantized = np.array([ln.split()[4] == "1" for ln in mo.p_lines])[ok]
+    eps, _ = fixed_point(view).log_prob_error(r.model.project(x))
+    clear_q = clear & (~quantized | (np.abs(ref - r.threshold.threshold) > eps.max(axis=1) + 1e-3))
+    bad = np.flatnonzero(clear_q & (flag_q[ok] != want))
+    assert bad.size == 0, f"{where}: is_anomaly_q differs from scikit-learn on inputs {np.flatnonzero(ok)[bad]}"
+    return float(clear_q.mean())
+
+
 def test_runner_models_cover_the_cases(sources: Sources) -> None:
-    """Four covariance types, an EXACT model, and every model exported with the fixed-point path."""
+    """Four covariance types, an EXACT model, a pipeline whose PCA reduces 30 features to 4, and
+    every model exported with the fixed-point path and an anomaly threshold."""
     ms = [r.model for r in sources.models.values()]
     assert {m.covariance_type for m in ms} == {"full", "tied", "diag", "spherical"}
     assert list(sources.models) == MODEL_NAMES
     for name in MODEL_NAMES:
         header = (sources.out / f"{name}.h").read_text()
-        assert "predict_fixed" in header
+        assert "predict_fixed" in header and "is_anomaly_q" in header and "ANOMALY_THRESHOLD" in header
         assert ("EXACT = true" in header) == (name == "exact3"), name
+        assert ("N_DIMS" in header) == (name == "cancer_pca"), name
+    pca = sources.models["cancer_pca"].model
+    assert pca.projection is not None and (pca.n_features, pca.n_dims) == (30, 4)
 
 
 @pytest.mark.parametrize("model", MODEL_NAMES)
@@ -201,12 +269,28 @@ def test_predict_paths_on_target(runs: Runs, sources: Sources, host: RunnerOutpu
             diff = [(a, h) for a, h in zip(got, want, strict=True) if a != h]
             assert not diff, f"{target} model {name} differs from the host: {diff[:5]}"
         else:
-            d = r.model.n_features
+            d = r.model.n_dims
             g = np.array([[int(v) for v in ln.split()[1:]] for ln in got])
             h = np.array([[int(v) for v in ln.split()[1:]] for ln in want])
             assert np.array_equal(g[:, 4 + d], h[:, 4 + d]), f"{target} {name}: predict_fixed differs from the host"
             both = (g[:, 3] == 1) & (h[:, 3] == 1)
             assert np.abs(g[both, 4 : 4 + d] - h[both, 4 : 4 + d]).max(initial=0) <= 1, f"{target} {name}: quantize"
+
+
+@pytest.mark.parametrize("target", RUN_TARGETS)
+def test_anomaly_on_target(runs: Runs, sources: Sources, host: RunnerOutput, target: str) -> None:
+    """The anomaly decisions as scikit-learn's (check_anomaly); on soft float, is_anomaly, is_anomaly_q
+    and is_anomaly_fixed line for line the host's (the scores go through the target's libm)."""
+    t, out, _ = runs.get(target)
+    checked = []
+    for name, r in sources.models.items():
+        checked.append(check_anomaly(r, out, f"{target} model {name}"))
+        if t.soft_float:
+            got = [ln.split()[:5] for ln in out.models[name].a_lines]
+            want = [ln.split()[:5] for ln in host.models[name].a_lines]
+            diff = [(a, h) for a, h in zip(got, want, strict=True) if a != h]
+            assert not diff, f"{target} model {name}: anomaly decisions differ from the host: {diff[:5]}"
+    assert np.mean(checked) > 0.5, f"{target}: is_anomaly_q checked on {checked} of the inputs"
 
 
 @pytest.mark.parametrize("target", RUN_TARGETS)
@@ -298,6 +382,7 @@ def test_fused_multiply_adds_keep_the_tolerances(sources: Sources, host: RunnerO
     for name, r in sources.models.items():
         check_golden(r, fused, 0, f"host with FMA, model {name}")
         check_predict(r, fused, f"host with FMA, model {name}")
+        check_anomaly(r, fused, f"host with FMA, model {name}")
     problems = compare_replies(fused.protocol, host.protocol)
     assert not problems, "the protocol differs with FMA:\n" + "\n".join(problems[:20])
 

@@ -5,16 +5,20 @@
 //
 // The test writes runner_models.h:
 //   #include "<name>.h"        each model's header, exported with --namespace <name> --fixed-point
+//                              and an anomaly threshold (a pipeline's with its PCA projection)
 //   #include "<name>_in.h"     namespace <name>_in { NG, XG[NG*D], FAR[NG];   golden inputs
-//                                                    NP, XP[NP*D], ZQ[NP*D]; } predict inputs
+//                                                    NP, XP[NP*D], ZD,        predict inputs
+//                                                    ZQ[NP*ZD]; }  (ZD: N_DIMS after a projection)
 //   #define RUNNER_MODELS(X) X(<name>) X(<name>) ...
 // and protocol_script.h (static const char SCRIPT[] = "...", as for test/avr).
 //
 // Output (floats as the 8 hex digits of their IEEE-754 bits):
-//   MODEL <name> <NG> <D> <K> <model-hash>
+//   MODEL <name> <NG> <D> <K> <model-hash> <ANOMALY_THRESHOLD>
 //   V <i> <far> <predict> <classify-label> <predict_proba-argmax> <classify-ticks>
 //     <classify-ll> <score_samples> x[0..D-1] proba[0..K-1]            NG lines
-//   P <i> <predict> <predict_q> <in> zq[0..D-1] <predict_fixed(ZQ[i])>  NP lines
+//   P <i> <predict> <predict_q> <in> zq[0..ZD-1] <predict_fixed(ZQ[i])>  NP lines
+//   A <i> <is_anomaly> <is_anomaly_q> <is_anomaly_fixed(ZQ[i])>
+//     <score_samples> <decision_function>                              NP lines
 //   CAL 20000 <ticks for 20000 instructions>                          first line
 //   C <name> <ticks of predict, predict_fixed and an empty call, summed over the NP inputs>
 //   READY/OK/INFO/ERR ...      the protocol's replies to SCRIPT, fed 1..7 bytes at a time
@@ -76,7 +80,7 @@ static void calibrate() {
 
 #define RUNNER_DEFINE(NS)                                                                  \
   struct NS##_t {                                                                          \
-    enum { D = NS::N_FEATURES, K = NS::N_COMPONENTS };                                     \
+    enum { D = NS::N_FEATURES, K = NS::N_COMPONENTS, ZD = NS##_in::ZD };                  \
     static const char* name() { return #NS; }                                              \
     static const char* hash() { return NS::MODEL_HASH; }                                   \
     static int ng() { return NS##_in::NG; }                                                \
@@ -92,6 +96,11 @@ static void calibrate() {
     static int predict_q(const float* x) { return NS::predict_q(x); }                      \
     static bool quantize(const float* x, int16_t* zq) { return NS::quantize(x, zq); }      \
     static int predict_fixed(const int16_t* zq) { return NS::predict_fixed(zq); }          \
+    static float threshold() { return NS::ANOMALY_THRESHOLD; }                             \
+    static bool is_anomaly(const float* x) { return NS::is_anomaly(x); }                   \
+    static bool is_anomaly_q(const float* x) { return NS::is_anomaly_q(x); }               \
+    static int is_anomaly_fixed(const int16_t* zq) { return NS::is_anomaly_fixed(zq); }    \
+    static float decision_function(const float* x) { return NS::decision_function(x); }    \
   };
 RUNNER_MODELS(RUNNER_DEFINE)
 
@@ -104,6 +113,7 @@ static void run_model() {
   uart_put_int(M::K);
   uart_putc(' ');
   uart_puts(M::hash());
+  put_hex(M::threshold());
   uart_putc('\n');
 
   float x[M::D];
@@ -133,7 +143,7 @@ static void run_model() {
     uart_putc('\n');
   }
 
-  int16_t zq[M::D];
+  int16_t zq[M::ZD];
   for (int i = 0; i < M::np(); ++i) {
     for (int d = 0; d < M::D; ++d) x[d] = M::xp()[i * M::D + d];
     uart_putc('P');
@@ -142,9 +152,22 @@ static void run_model() {
     uart_put_int(M::predict_q(x));
     const bool in = M::quantize(x, zq);
     uart_put_int(in ? 1 : 0);
-    for (int d = 0; d < M::D; ++d) uart_put_int(in ? zq[d] : 0);
-    for (int d = 0; d < M::D; ++d) zq[d] = M::zq()[i * M::D + d];
+    for (int d = 0; d < M::ZD; ++d) uart_put_int(in ? zq[d] : 0);
+    for (int d = 0; d < M::ZD; ++d) zq[d] = M::zq()[i * M::ZD + d];
     uart_put_int(M::predict_fixed(zq));
+    uart_putc('\n');
+  }
+
+  for (int i = 0; i < M::np(); ++i) {
+    for (int d = 0; d < M::D; ++d) x[d] = M::xp()[i * M::D + d];
+    for (int d = 0; d < M::ZD; ++d) zq[d] = M::zq()[i * M::ZD + d];
+    uart_putc('A');
+    uart_put_int(i);
+    uart_put_int(M::is_anomaly(x) ? 1 : 0);
+    uart_put_int(M::is_anomaly_q(x) ? 1 : 0);
+    uart_put_int(M::is_anomaly_fixed(zq));
+    put_hex(M::score_samples(x));
+    put_hex(M::decision_function(x));
     uart_putc('\n');
   }
 
@@ -152,7 +175,7 @@ static void run_model() {
   uint64_t t_float = 0, t_fixed = 0, t_empty = 0;
   for (int i = 0; i < M::np(); ++i) {
     const float* xi = M::xp() + i * M::D;
-    const int16_t* zi = M::zq() + i * M::D;
+    const int16_t* zi = M::zq() + i * M::ZD;
     uint32_t t0 = counter();
     sink = M::predict(xi);
     t_float += elapsed(t0);
