@@ -45,13 +45,9 @@ static const uint16_t LINE_MAX = tinygmm::request_max(gmm::N_FEATURES);
 #endif
 
 inline void classify(const float* x, tinygmm::Classification* out) {
-  float proba[gmm::N_COMPONENTS];
-  float ll;
-  const int k = gmm::classify(x, proba, &ll);
-  out->label = static_cast<int16_t>(k);
-  out->probability = proba[k];
-  out->log_likelihood = ll;
+  tinygmm::classify_with<gmm::N_COMPONENTS, gmm::classify>(x, out);
 #if defined(TINYGMM_MODEL_ANOMALY_gmm)
+  const float ll = out->log_likelihood;
   const bool anomalous = !(ll >= gmm::ANOMALY_THRESHOLD);  // the score is at hand: no need for is_anomaly
   out->anomaly = static_cast<int8_t>((anomalous ? 1 : 0) | (alarm_filter.update(anomalous) ? 2 : 0));
 #endif

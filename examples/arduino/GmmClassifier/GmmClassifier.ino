@@ -17,17 +17,10 @@
 #include "GMM.h"
 #include <tinygmm_protocol.h>
 
-void classifyForProtocol(const float* x, tinygmm::Classification* out) {
-  float proba[gmm::N_COMPONENTS];
-  float ll;
-  const int k = gmm::classify(x, proba, &ll);
-  out->label = static_cast<int16_t>(k);
-  out->probability = proba[k];
-  out->log_likelihood = ll;
-}
-
+// what the protocol needs to know about the model, and how to classify with it
 const tinygmm::DeviceModel MODEL = {static_cast<uint8_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
-                                    gmm::FEATURE_NAMES, gmm::MODEL_HASH, classifyForProtocol};
+                                    gmm::FEATURE_NAMES, gmm::MODEL_HASH,
+                                    tinygmm::classify_with<gmm::N_COMPONENTS, gmm::classify>};
 
 void serialWrite(void*, const char* data, size_t len) {
   Serial.write(reinterpret_cast<const uint8_t*>(data), len);

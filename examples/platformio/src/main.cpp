@@ -53,16 +53,9 @@ void learn_components() {
 }
 
 // ---- the serial protocol, with this model behind it ----
-void classify_for_protocol(const float* x, tinygmm::Classification* out) {
-  float proba[gmm::N_COMPONENTS];
-  float ll;
-  const int k = gmm::classify(x, proba, &ll);
-  out->label = static_cast<int16_t>(k);
-  out->probability = proba[k];
-  out->log_likelihood = ll;
-}
 const tinygmm::DeviceModel MODEL = {static_cast<uint8_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
-                                    gmm::FEATURE_NAMES, gmm::MODEL_HASH, classify_for_protocol};
+                                    gmm::FEATURE_NAMES, gmm::MODEL_HASH,
+                                    tinygmm::classify_with<gmm::N_COMPONENTS, gmm::classify>};
 
 SimulatedSensor sensor;
 

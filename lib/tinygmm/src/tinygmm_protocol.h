@@ -67,6 +67,18 @@ struct Classification {
   int8_t anomaly;  // -1 (set by the protocol before classify): none; else bit 0 anomalous, bit 1 alarm
 };
 
+// A DeviceModel's classify from a generated header's classify(x, proba, &ll) with K components:
+//   {..., tinygmm::classify_with<gmm::N_COMPONENTS, gmm::classify>}
+template <int K, int (*Classify)(const float*, float*, float*)>
+void classify_with(const float* x, Classification* out) {
+  float proba[K];
+  float ll;
+  const int k = Classify(x, proba, &ll);
+  out->label = static_cast<int16_t>(k);
+  out->probability = proba[k];
+  out->log_likelihood = ll;
+}
+
 // The model's anomaly threshold and the k-of-n alarm filter's parameters.
 struct AnomalyInfo {
   float threshold;
