@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,33 +34,6 @@ from tinygmm.client import DeviceClient, format_vector, open_port  # noqa: E402
 from tinygmm.uno_sim import SimulatedUno, build_bridge, build_uno_firmware, simavr_available  # noqa: E402
 
 LINK_BYTES_PER_S = 115200 / 10
-
-
-def export(project: Path, args: list[str]) -> None:
-    import shutil
-
-    shutil.copytree(ROOT / "src", project / "src")
-    shutil.copytree(ROOT / "lib", project / "lib")
-    (project / "include").mkdir()
-    shutil.copy(ROOT / "include" / "tinygmm_device.h", project / "include")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tinygmm",
-            "export",
-            *args,
-            "--header",
-            "include/GMM.h",
-            "--json",
-            "include/GMM.json",
-            "--vectors",
-            "none",
-        ],
-        cwd=project,
-        check=True,
-        capture_output=True,
-    )
 
 
 def measure(elf: Path, bridge: Path, X: np.ndarray) -> dict[str, float]:
@@ -112,25 +84,14 @@ def main() -> int:
     if missing:
         print(f"uno_link: {missing}", file=sys.stderr)
         return 2
+    from fw import make_project
     from synth import mixture_data
 
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         bridge = build_bridge(t / "simavr_uart")
         demo = t / "demo"
-        export(
-            demo,
-            [
-                "--data",
-                str(ROOT / "data" / "customers.csv"),
-                "--features",
-                "Age,Spending Score (1-100)",
-                "--n-components",
-                "4",
-                "--random-state",
-                "42",
-            ],
-        )
+        make_project(demo)  # the demo model (K=4), as the tests' firmware fixture
         wide = t / "wide"
         wide.mkdir()
         Xw = mixture_data(8, 10, n=160, seed=3)
@@ -138,7 +99,7 @@ def main() -> int:
             w = csv.writer(fh)
             w.writerow([f"f{i}" for i in range(8)])
             w.writerows([[f"{v:.6g}" for v in row] for row in Xw])
-        export(wide, ["--data", str(wide / "wide.csv"), "--n-components", "10", "--random-state", "0"])
+        make_project(wide, ["--data", str(wide / "wide.csv"), "--n-components", "10", "--random-state", "0"])
         rng = np.random.default_rng(0)
         cases = [
             (

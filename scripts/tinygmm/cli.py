@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import TinyGMMError
@@ -113,25 +113,13 @@ def anomaly_options(a: argparse.Namespace):  # -> AnomalyOptions | None
 
 def cmd_export_model(a: argparse.Namespace) -> int:
     """``export --model FILE``: a saved estimator through the same export path."""
-    from .data import parse_feature_list
     from .export import ModelRequest, check_request, export_saved_model, up_to_date
-    from .paths import output_path
 
     if a.data is not None:
         raise TinyGMMError("--model exports a saved estimator; --data (fit on a CSV) cannot be given with it")
-    req = ModelRequest(
-        model=a.model,
-        features=parse_feature_list(a.features),
-        header=output_path("--header", a.header),
-        json=output_path("--json", a.json),
-        vectors=None if a.vectors in (None, "none") else output_path("--vectors", a.vectors),
-        namespace=a.namespace,
-        fixed_point=a.fixed_point,
-        trust_pickle=a.trust_pickle,
-        anomaly=anomaly_options(a),
-    )
+    req = ModelRequest(model=a.model, trust_pickle=a.trust_pickle, **_request_args(a))
     check_request(req, writing=False)  # export_saved_model checks permissions too
-    if a.if_changed and up_to_date(req):
+    if a.if_changed and _up_to_date(req, up_to_date):
         print(f"tinygmm: {a.header} is up to date")
         return 0
     res = export_saved_model(req)
@@ -143,6 +131,24 @@ def cmd_export_model(a: argparse.Namespace) -> int:
     if res.anomaly is not None:
         print(f"tinygmm: {res.anomaly.describe()}")
     return 0
+
+
+def _request_args(a: argparse.Namespace) -> dict[str, Any]:
+    """What both export requests (--data and --model) take from the command line alike."""
+    from .data import parse_feature_list
+    from .paths import output_path
+
+    return {
+        "features": parse_feature_list(a.features),
+        "header": output_path("--header", a.header),
+        "json": output_path("--json", a.json),
+        "vectors": None if a.vectors in (None, "none") else output_path("--vectors", a.vectors),
+        "namespace": a.namespace,
+        "fixed_point": a.fixed_point,
+        "anomaly": anomaly_options(a),
+    }
+
+
 def _left_out(name: str, why: str) -> str:
     return f"{name} ({why})" if name.startswith("column ") else f"{name!r} ({why})"
 
@@ -156,7 +162,6 @@ def _up_to_date(req: object, check: Callable[[object], bool]) -> bool:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .data import parse_feature_list
 
     if a.model is not None:
         return cmd_export_model(a)
@@ -164,20 +169,8 @@ def cmd_export(a: argparse.Namespace) -> int:
         raise TinyGMMError("export needs --data CSV (to fit a model) or --model FILE (a saved estimator)")
     from .export import ExportRequest, check_request, run_export, up_to_date
     from .fit import Progress, sweep_table
-    from .paths import output_path
 
-    req = ExportRequest(
-        data=a.data,
-        features=parse_feature_list(a.features),
-        options=fit_options(a),
-        header=output_path("--header", a.header),
-        json=output_path("--json", a.json),
-        vectors=None if a.vectors in (None, "none") else output_path("--vectors", a.vectors),
-        dropna=a.dropna,
-        namespace=a.namespace,
-        fixed_point=a.fixed_point,
-        anomaly=anomaly_options(a),
-    )
+    req = ExportRequest(data=a.data, options=fit_options(a), dropna=a.dropna, **_request_args(a))
     check_request(req, writing=False)  # run_export checks permissions too
     if a.if_changed and _up_to_date(req, up_to_date):
         print(f"tinygmm: {a.header} is up to date")
