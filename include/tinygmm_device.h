@@ -36,12 +36,12 @@ static const tinygmm::AnomalyInfo* const ANOMALY = 0;
 // (tinygmm::request_max: 16 characters a feature + 13); -DTINYGMM_LINE_MAX=N in
 // build_flags makes it larger, for hand-typed lines with more digits.
 #if defined(TINYGMM_LINE_MAX)
-static const uint16_t LINE_MAX = TINYGMM_LINE_MAX;
+static const uint16_t LINE_CAPACITY = TINYGMM_LINE_MAX;
 static_assert(TINYGMM_LINE_MAX >= tinygmm::request_max(gmm::N_FEATURES),
               "TINYGMM_LINE_MAX is below the longest request the host sends for this model "
               "(16 * N_FEATURES + 13): raise it in build_flags, or drop it to size the buffer by itself");
 #else
-static const uint16_t LINE_MAX = tinygmm::request_max(gmm::N_FEATURES);
+static const uint16_t LINE_CAPACITY = tinygmm::request_max(gmm::N_FEATURES);
 #endif
 
 inline void classify(const float* x, tinygmm::Classification* out) {
@@ -59,10 +59,10 @@ static const tinygmm::DeviceModel MODEL = {
 
 // The protocol for this model, with its line buffer and (when the model has one)
 // its anomaly threshold: Protocol p(MODEL, write, ctx).
-class Protocol : public tinygmm::LineProtocolWith<LINE_MAX> {
+class Protocol : public tinygmm::LineProtocolWith<LINE_CAPACITY> {
  public:
   Protocol(const tinygmm::DeviceModel& model, tinygmm::WriteFn write, void* ctx)
-      : tinygmm::LineProtocolWith<LINE_MAX>(model, write, ctx, ANOMALY) {}
+      : tinygmm::LineProtocolWith<LINE_CAPACITY>(model, write, ctx, ANOMALY) {}
 };
 
 }  // namespace tinygmm_device

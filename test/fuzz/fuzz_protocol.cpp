@@ -28,7 +28,7 @@
 namespace {
 
 const size_t kMaxReply = 160;  // longest OK/ERR line (INFO is checked separately)
-const uint16_t kLineMax = tinygmm_device::LINE_MAX;  // both models get a buffer of this size
+const uint16_t kLineMax = tinygmm_device::LINE_CAPACITY;  // both models get a buffer of this size
 
 struct Sink {
   char data[1 << 16];

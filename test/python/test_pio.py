@@ -9,7 +9,8 @@ packages already installed, since they never fetch or build third-party code:
 * in the PlatformIO core dir ($PLATFORMIO_CORE_DIR, default ~/.platformio): the
   platforms native and atmelavr, the packages tool-scons, toolchain-atmelavr,
   framework-arduino-avr and tool-simavr,
-* the Unity library, either already in this project's .pio/libdeps/<env>/Unity
+* the Unity library, in this project's .pio/libdeps/<env>/Unity, in PlatformIO's global
+  library folder <core>/lib/Unity (where an offline install puts it),
   or in the directory $TINYGMM_UNITY_DIR (a Unity package with its .piopm); it
   is copied into the temporary project's .pio/libdeps/<env>/.
 
@@ -60,8 +61,11 @@ def unity_source(env: str) -> Path | None:
     if given:
         p = Path(given).expanduser()
         return p if (p / "library.json").is_file() and (p / "src" / "unity.h").is_file() else None
-    p = ROOT / ".pio" / "libdeps" / env / "Unity"
-    return p if (p / "src" / "unity.h").is_file() else None
+    # this project's own copy, else PlatformIO's global library folder (where an offline install puts it)
+    for p in (ROOT / ".pio" / "libdeps" / env / "Unity", core_dir() / "lib" / "Unity"):
+        if (p / "src" / "unity.h").is_file():
+            return p
+    return None
 
 
 def missing_for(envs: list[str]) -> str | None:
@@ -79,7 +83,7 @@ def missing_for(envs: list[str]) -> str | None:
         if env == "uno_sim" and shutil.which("timeout") is None:
             return "coreutils 'timeout' (used by uno_sim's test_testing_command) is missing"
         if unity_source(env) is None:
-            where = os.environ.get("TINYGMM_UNITY_DIR") or f"{ROOT}/.pio/libdeps/{env}/Unity"
+            where = os.environ.get("TINYGMM_UNITY_DIR") or f"{ROOT}/.pio/libdeps/{env}/Unity or {core}/lib/Unity"
             return f"the Unity library is not available at {where} (set TINYGMM_UNITY_DIR to a Unity package dir)"
     return None
 

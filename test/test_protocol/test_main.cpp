@@ -295,13 +295,13 @@ void test_too_long(void) {
   FRESH_PROTOCOL();
   reset_out();
   feed_flash(P("1,2,3"));
-  for (int i = 5; i < FAKE_LINE_MAX; ++i) proto->feed(' ');
+  for (uint16_t i = 5; i < FAKE_LINE_MAX; ++i) proto->feed(' ');
   proto->feed('\n');
   EXPECT_OUT("OK 1 0.625 -7\n", "line of LINE_MAX chars");
 
   reset_out();
   feed_flash(P("1,2,3"));
-  for (int i = 5; i < FAKE_LINE_MAX + 1; ++i) proto->feed(' ');
+  for (uint16_t i = 5; i < FAKE_LINE_MAX + 1; ++i) proto->feed(' ');
   EXPECT_OUT("", "no reply before the newline");
   proto->feed('\n');
   EXPECT_OUT("ERR too-long\n", "line of LINE_MAX+1 chars");
@@ -667,7 +667,7 @@ void test_device_model(void) {
   EXP_P(" features=");
   exp_int(gmm::N_FEATURES);
   EXP_P(" line_max=");
-  exp_int(tinygmm_device::LINE_MAX);
+  exp_int(tinygmm_device::LINE_CAPACITY);
   EXP_P(" model=");
   exp_add(gmm::MODEL_HASH, true);
   EXP_P(" names=");
