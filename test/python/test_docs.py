@@ -206,8 +206,6 @@ def run_pycon(block: Block, globs: dict[str, object]) -> None:
 
 def test_site_builds_strict(tmp_path: Path) -> None:
     """Every page in the nav, every link and anchor resolving, the CLI reference generated: no warning."""
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("material")
     r = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path)],
         cwd=ROOT,
@@ -254,7 +252,11 @@ def test_blocks_that_show_output_are_marked_to_run() -> None:
                 problems.append(f"{b.where}: a '$ ' prompt in a {b.language or 'plain'} block: make it ```console")
             if b.language in ("python", "py", "") and any(line.startswith(">>> ") for line in lines):
                 problems.append(f"{b.where}: '>>>' in a {b.language or 'plain'} block: make it ```pycon")
-            if b.language in RUN_LANGUAGES and b.title.startswith(SKIP_TITLE) and not b.title[len(SKIP_TITLE) :].strip():
+            if (
+                b.language in RUN_LANGUAGES
+                and b.title.startswith(SKIP_TITLE)
+                and not b.title[len(SKIP_TITLE) :].strip()
+            ):
                 problems.append(f'{b.where}: title="{SKIP_TITLE}" needs a reason')
     assert not problems, "\n".join(problems)
 
