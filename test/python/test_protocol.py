@@ -172,25 +172,27 @@ def test_far_out_input_gives_minus_inf_and_sklearns_label(firmware: tuple[Path, 
 
 
 def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path]) -> None:
-    """The README's ``pio device monitor`` line and its ``request*HH`` → ``reply*HH`` example, sent to the
-    firmware built from the project (the AVR build prints the same digits: test_avr_sim)."""
+    """The docs' ``pio device monitor`` line (docs/getting-started.md) and the spec's ``request*HH`` →
+    ``reply*HH`` and v2 examples (docs/protocol.md), sent to the firmware built from the project (the AVR
+    build prints the same digits: test_avr_sim)."""
     from tinygmm.client import check_signed, reply_seed, sign
 
     _, exe = firmware
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    typed = re.search(r"# type (\S+) <Enter>\s+->\s+(OK .*)$", readme, re.M)
-    assert typed, "the README shows a line typed in the monitor and its reply"
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    typed = re.search(r"answers `([^`]+)` with\s+`(OK [^`]*)`", (docs / "getting-started.md").read_text())
+    assert typed, "docs/getting-started.md shows a line typed in the monitor and its reply"
     assert replies(exe, typed.group(1) + "\n") == [typed.group(2).strip()]
-    m = re.search(r"`([^`*]+)\*([0-9A-F]{2})` → `([^`*]+\*[0-9A-F]{2})`", readme)
-    assert m, "the README shows a signed request and its reply"
+    spec = (docs / "protocol.md").read_text()
+    m = re.search(r"`([^`*]+)\*([0-9A-F]{2})` → `([^`*]+\*[0-9A-F]{2})`", spec)
+    assert m, "docs/protocol.md shows a signed request and its reply"
     request, hh, reply = m.groups()
     assert sign(request)[0] == f"{request}*{hh}"
     assert replies(exe, f"{request}*{hh}\n") == [reply]
     assert check_signed(reply, reply_seed(request)) is not None
     from tinygmm.client import check_tagged, sign2
 
-    m2 = re.search(r"`([^`*#]+)#([0-9A-F]{4})\*([0-9A-F]{8})` → `([^`]+ #[0-9A-F]{4}\*[0-9A-F]{8})`", readme)
-    assert m2, "the README shows a v2 request and its reply"
+    m2 = re.search(r"`([^`*#]+)#([0-9A-F]{4})\*([0-9A-F]{8})` → `([^`]+ #[0-9A-F]{4}\*[0-9A-F]{8})`", spec)
+    assert m2, "docs/protocol.md shows a v2 request and its reply"
     request, rid, crc, reply = m2.groups()
     wire, seed = sign2(request, int(rid, 16))
     assert wire == f"{request}#{rid}*{crc}"
@@ -259,7 +261,7 @@ def test_v2_replies_echo_the_id_and_check_only_against_their_own_request(firmwar
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_the_crc_covers_every_character_before_the_star(firmware: tuple[Path, Path], version: int) -> None:
-    """Leading blanks are part of what the CRC covers, as the README says: a request signed over them is
+    """Leading blanks are part of what the CRC covers, as docs/protocol.md says: a request signed over them is
     answered, the same request signed without them is a checksum error."""
     from tinygmm.client import check_signed, check_tagged, sign, sign2
 
