@@ -4,20 +4,19 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #if defined(__AVR__)
 #include <avr/pgmspace.h>
 #define TINYGMM_STR(s) PSTR(s)
 #define TINYGMM_FLASH_BYTE(p) pgm_read_byte(p)
 #define TINYGMM_FLASH_DATA PROGMEM
-#define TINYGMM_FLASH_COPY(dst, src, n) memcpy_P(dst, src, n)
+#define TINYGMM_FLASH_PTR(p) pgm_read_ptr(p)
 #define TINYGMM_STRTOF strtod
 #else
 #define TINYGMM_STR(s) (s)
 #define TINYGMM_FLASH_BYTE(p) (*(p))
 #define TINYGMM_FLASH_DATA
-#define TINYGMM_FLASH_COPY(dst, src, n) memcpy(dst, src, n)
+#define TINYGMM_FLASH_PTR(p) (*(p))
 #define TINYGMM_STRTOF strtof
 #endif
 
@@ -31,20 +30,25 @@ bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Case-insensitive: does [s, end) equal the lowercase word w?
+// Case-insensitive: does [s, end) equal the lowercase word w (in flash on AVR: TINYGMM_STR)?
 bool equals_word(const char* s, const char* end, const char* w) {
-  while (s < end && *w) {
-    if (lower(*s) != *w) return false;
-    ++s;
-    ++w;
+  for (;; ++s, ++w) {
+    const char c = static_cast<char>(TINYGMM_FLASH_BYTE(w));
+    if (s == end || c == 0) return s == end && c == 0;
+    if (lower(*s) != c) return false;
   }
-  return s == end && *w == 0;
+}
+
+// inf, infinity or nan: a word strtof would take as a number (not a command; refused as a value)
+bool is_non_finite_word(const char* s, const char* end) {
+  return equals_word(s, end, TINYGMM_STR("inf")) || equals_word(s, end, TINYGMM_STR("infinity")) ||
+         equals_word(s, end, TINYGMM_STR("nan"));
 }
 
 ParseStatus parse_number(char* begin, char* end, float* out) {
   const char* p = begin;
   if (*p == '+' || *p == '-') ++p;
-  if (equals_word(p, end, "inf") || equals_word(p, end, "infinity") || equals_word(p, end, "nan")) {
+  if (is_non_finite_word(p, end)) {
     return PARSE_NOT_FINITE;
   }
   // Only decimal notation: strtof would also take hex floats on some libcs.
@@ -441,8 +445,7 @@ void LineProtocol::dispatch(char* request) {
   if (is_alpha(*request)) {
     char* w = request;
     while (is_alpha(*w)) ++w;
-    const bool numeric_word = equals_word(request, w, "inf") || equals_word(request, w, "infinity") ||
-                              equals_word(request, w, "nan") || equals_word(request, w, "e");
+    const bool numeric_word = is_non_finite_word(request, w) || equals_word(request, w, TINYGMM_STR("e"));
     if (!numeric_word) {
       if (!dispatch_command(request, w)) {
         if (w - request > 16) w = request + 16;
@@ -458,45 +461,29 @@ void LineProtocol::dispatch(char* request) {
 
 namespace {
 
-// Case-insensitive: does [s, end) equal the lowercase word w (in flash on AVR)?
-bool equals_word_flash(const char* s, const char* end, const char* w) {
-  for (;; ++s, ++w) {
-    const char c = static_cast<char>(TINYGMM_FLASH_BYTE(w));
-    if (s == end || c == 0) return s == end && c == 0;
-    if (lower(*s) != c) return false;
-  }
-}
-
-// The commands, by name: to add one, a name here, a Command and a case in dispatch_command.
+// The commands' names (lowercase, in flash on AVR), in the order of LineProtocol::Command.
 const char kInfoName[] TINYGMM_FLASH_DATA = "info";
-
-struct CommandName {
-  const char* name;  // lowercase, in flash on AVR
-  bool takes_args;   // false: "NAME anything" is an unknown command
-};
-const CommandName kCommandNames[] TINYGMM_FLASH_DATA = {
-    {kInfoName, false},  // COMMAND_INFO
-};
+const char* const kCommandNames[] TINYGMM_FLASH_DATA = {kInfoName};
 
 }  // namespace
 
 // The command named by [word, end), run with the rest of the request; false if there is none.
+// To add one: its name above, its Command, and its case here.
 bool LineProtocol::dispatch_command(char* word, char* end) {
+  uint8_t i = 0;
+  while (i < sizeof kCommandNames / sizeof kCommandNames[0] &&
+         !equals_word(word, end, static_cast<const char*>(TINYGMM_FLASH_PTR(&kCommandNames[i]))))
+    ++i;
   char* args = end;
   while (is_space(*args)) ++args;
-  for (uint8_t i = 0; i < sizeof kCommandNames / sizeof kCommandNames[0]; ++i) {
-    CommandName c;
-    TINYGMM_FLASH_COPY(&c, &kCommandNames[i], sizeof c);
-    if (!equals_word_flash(word, end, c.name)) continue;
-    if (!c.takes_args && *args) return false;
-    switch (static_cast<Command>(i)) {
-      case COMMAND_INFO:
-        command_info();
-        break;
-    }
-    return true;
+  switch (static_cast<Command>(i)) {
+    case COMMAND_INFO:
+      if (*args) return false;  // "INFO anything" is not INFO
+      command_info();
+      return true;
+    default:
+      return false;  // no such command
   }
-  return false;
 }
 
 void LineProtocol::command_info() {

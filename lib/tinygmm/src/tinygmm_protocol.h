@@ -156,7 +156,7 @@ class LineProtocol {
 
  private:
   // The commands, in the order of their names in kCommandNames (tinygmm_protocol.cpp).
-  enum Command { COMMAND_INFO = 0 };
+  enum Command { COMMAND_INFO = 0, N_COMMANDS };
   void command_info();
 
   void handle_line();

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import TinyGMMError
 from ..model import ExportedModel
-from .clit import cfloat, float_array, int_array
+from .clit import cfloat, float_array, index_array, int_array
 from .spaces import (
     HALF_SQRT,
     discriminative_order,
@@ -268,8 +268,9 @@ def fixed_tables(m: ExportedModel, q: FixedPoint, bins: FixedBins) -> str:
                 else "fixed point: zq[i] = round((x[Q_PERM[i]] - Q_A[i]) * Q_GAIN[i])",
             ),
             float_array("Q_GAIN", q.gain, max(d, 1), "2^F / scale"),
-            "// evaluation order of the features (most discriminative first)\n"
-            f"static constexpr uint8_t Q_PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, q.perm))}}};\n",
+            index_array(
+                "Q_PERM", [int(v) for v in q.perm], "evaluation order of the features (most discriminative first)"
+            ),
             "// per component: y = acc >> Q_SHIFT, 16 unless the component is very narrow\n"
             f"static constexpr uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(v)) for v in q.shift)}}};\n",
             int_array("Q_RQ", "int32_t", rq, d + 1, "per component: cq, then bq_j - 2^(shift - 1) per column (int32)"),

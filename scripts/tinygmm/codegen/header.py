@@ -68,7 +68,9 @@ def runtime_needs(m: ExportedModel, constants: str, fixed_point: bool, anomaly: 
     """
     dims = m.n_dims if m.projection is not None else m.n_features
     kernel = "tinygmm::full_predict<" in constants and dims <= AVR_KERNEL_MAX_DIMS
-    return RuntimeNeeds(avr_kernel=kernel, projection=m.projection is not None, anomaly=anomaly, fixed_point=fixed_point)
+    return RuntimeNeeds(
+        avr_kernel=kernel, projection=m.projection is not None, anomaly=anomaly, fixed_point=fixed_point
+    )
 
 
 def render_header(
