@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=e993973d2a225661
-// tinygmm-inputs: 688d7aa95d1c9e15
+// tinygmm-inputs: 914373d09b2c58fb
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -524,9 +524,9 @@ namespace tinygmm {
 #if TINYGMM_AVR_KERNEL
 // predict for full-covariance models on AVR, hand-written for size (the
 // whole of predict: transform, start hint, visiting loop, overflow retry):
-// avr-gcc keeps neither the unrolled columns nor the float arguments in
-// registers across the soft-float calls, and this kernel is about a third of
-// the flash of the C++ predict it replaces (see docs/runtime.md).
+// one loop over columns instead of the unrolled C++ code, the state in one
+// stack frame, the tables' addresses as immediates (flash figures in
+// docs/runtime.md).
 // It performs the same float operations (avr-libc's __subsf3 / __mulsf3 /
 // __addsf3, in the same order) with the same visiting order, bound,
 // partial-sum pruning and tie rule as the C++ code (tinygmm_predict.h), so its answer is

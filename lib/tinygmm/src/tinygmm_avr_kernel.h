@@ -13,9 +13,9 @@ namespace tinygmm {
 #if TINYGMM_AVR_KERNEL
 // predict for full-covariance models on AVR, hand-written for size (the
 // whole of predict: transform, start hint, visiting loop, overflow retry):
-// avr-gcc keeps neither the unrolled columns nor the float arguments in
-// registers across the soft-float calls, and this kernel is about a third of
-// the flash of the C++ predict it replaces (see docs/runtime.md).
+// one loop over columns instead of the unrolled C++ code, the state in one
+// stack frame, the tables' addresses as immediates (flash figures in
+// docs/runtime.md).
 // It performs the same float operations (avr-libc's __subsf3 / __mulsf3 /
 // __addsf3, in the same order) with the same visiting order, bound,
 // partial-sum pruning and tie rule as the C++ code (tinygmm_predict.h), so its answer is
