@@ -161,9 +161,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         hashes[d] = res.model.model_hash
     includes = "\n".join(f'#include "m{d}.h"' for d in DIMS)
     model_lines = "\n".join(f"MODEL(m{d})" for d in DIMS)
-    cases = "\n".join(
-        f"  if (d == {d}) return run<{request_max(d)}, {d}>(m{d}_model, form);" for d in DIMS
-    )
+    cases = "\n".join(f"  if (d == {d}) return run<{request_max(d)}, {d}>(m{d}_model, form);" for d in DIMS)
     src = tmp / "harness.cpp"
     src.write_text(HARNESS % {"includes": includes, "models": model_lines, "cases": cases})
     harness = compile_cpp(cxx, src, [tmp, LIB], tmp / "harness")
