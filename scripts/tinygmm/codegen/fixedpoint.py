@@ -1,4 +1,4 @@
-"""The integer model of the --fixed-point path and its error bound (see tinygmm_eval.h)."""
+"""The integer model of the --fixed-point path and its error bound (see tinygmm_fixed.h)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ QUANT_MAGIC = 12582912.0  # 1.5 * 2^23: x + MAGIC rounds x to an integer in the 
 
 @dataclass
 class FixedPoint:
-    """The integer model of the --fixed-point path (see tinygmm_eval.h).
+    """The integer model of the --fixed-point path (see tinygmm_fixed.h).
 
     Everything is in the evaluation's feature order: z_i is input feature
     ``perm[i]`` (the most discriminative first, which the bins of
