@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import TinyGMMError
 from ..model import ExportedModel
-from .clit import MAX_INDEXED_FEATURES, byte_array, float_array, index_array, int_array
+from .clit import BYTE_INDEXED_FEATURES, MAX_INDEXED_FEATURES, byte_array, float_array, index_array, int_array
 from .spaces import (
     EXACT_LIMIT,
     HALF_SQRT,
@@ -284,7 +284,7 @@ def policy_body(f: Frame, rec: Records, rec_len: int, transform_call: str, hint:
         "    return tinygmm::full_predict<K, D, 4 * R, HINT_BINS, RECORDS, ORDER, IN_OFFSET, PERM, "
         + hint_tables
         + ">(x);\n  }\n#endif\n"
-        if t == "full" and not exact
+        if t == "full" and not exact and d <= BYTE_INDEXED_FEATURES  # (the kernel reads a uint8_t PERM)
         else ""
     )
     return (
