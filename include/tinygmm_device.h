@@ -6,8 +6,9 @@
 #include "GMM.h"
 #include "tinygmm_protocol.h"
 
-static_assert(gmm::N_FEATURES <= TINYGMM_MAX_FEATURES,
-              "model has more features than TINYGMM_MAX_FEATURES: raise it in build_flags");
+// Every buffer below is sized from the model (N_FEATURES: the input, before any projection).
+static_assert(gmm::N_FEATURES >= 1 && gmm::N_FEATURES <= tinygmm::MAX_FEATURES,
+              "the serial protocol takes models of 1 to 4095 features (its line length is 16-bit)");
 
 // A model exported with an anomaly threshold: every reply carries the input's
 // decision and the alarm of a k-of-n filter over the stream (k anomalous inputs
@@ -41,7 +42,7 @@ static_assert(TINYGMM_LINE_MAX >= tinygmm::request_max(gmm::N_FEATURES),
               "TINYGMM_LINE_MAX is below the longest request the host sends for this model "
               "(16 * N_FEATURES + 13): raise it in build_flags, or drop it to size the buffer by itself");
 #else
-static const uint16_t LINE_CAPACITY = tinygmm::request_max(gmm::N_FEATURES);
+static const uint16_t LINE_CAPACITY = static_cast<uint16_t>(tinygmm::request_max(gmm::N_FEATURES));
 #endif
 
 inline void classify(const float* x, tinygmm::Classification* out) {
@@ -54,15 +55,15 @@ inline void classify(const float* x, tinygmm::Classification* out) {
 }
 
 static const tinygmm::DeviceModel MODEL = {
-    static_cast<uint8_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
+    static_cast<uint16_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
     gmm::FEATURE_NAMES, gmm::MODEL_HASH, classify};
 
-// The protocol for this model, with its line buffer and (when the model has one)
-// its anomaly threshold: Protocol p(MODEL, write, ctx).
-class Protocol : public tinygmm::LineProtocolWith<LINE_CAPACITY> {
+// The protocol for this model, with its line buffer, room for N_FEATURES values and
+// (when the model has one) its anomaly threshold: Protocol p(MODEL, write, ctx).
+class Protocol : public tinygmm::LineProtocolWith<LINE_CAPACITY, gmm::N_FEATURES> {
  public:
   Protocol(const tinygmm::DeviceModel& model, tinygmm::WriteFn write, void* ctx)
-      : tinygmm::LineProtocolWith<LINE_CAPACITY>(model, write, ctx, ANOMALY) {}
+      : tinygmm::LineProtocolWith<LINE_CAPACITY, gmm::N_FEATURES>(model, write, ctx, ANOMALY) {}
 };
 
 }  // namespace tinygmm_device

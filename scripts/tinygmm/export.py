@@ -110,12 +110,12 @@ def export_saved_model(req: ModelRequest) -> ExportResult:
 
 def _generator_fingerprint() -> str:
     """Hash of the C++ runtime and the code generators, so editing either regenerates the header."""
-    from .runtime import runtime_path
+    from .runtime import runtime_paths
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in (
-        runtime_path(),
+        *runtime_paths(),
         *sorted((here / "codegen").glob("*.py")),
         here / "estimator.py",
         here / "vectors.py",

@@ -200,11 +200,11 @@ def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path])
     assert check_tagged(reply, int(rid, 16), seed) is not None
 
 
-def test_twenty_features_with_raised_limits_and_long_signed_lines(tmp_path: Path) -> None:
-    """D = 20 needs TINYGMM_MAX_FEATURES raised in build_flags (the default stops the build with a message
-    saying so); the line buffer sizes itself (333 characters), a TINYGMM_LINE_MAX below that stops the build.
-    Requests are then over 256 characters, and the length in the reply's seed is taken modulo 256 on both
-    sides, for v1's CRC-8 and v2's CRC-32."""
+def test_twenty_features_with_long_signed_lines(tmp_path: Path) -> None:
+    """D = 20 builds with no flag (every buffer is sized from the model's N_FEATURES); the line buffer
+    sizes itself (333 characters), a TINYGMM_LINE_MAX below that stops the build. Requests are then
+    over 256 characters, and the length in the reply's seed is taken modulo 256 on both sides, for
+    v1's CRC-8 and v2's CRC-32."""
     from fw import build_firmware, make_project
     from tinygmm.client import check_signed, check_tagged, format_vector, sign, sign2
     from tinygmm.errors import TinyGMMError
@@ -214,11 +214,9 @@ def test_twenty_features_with_raised_limits_and_long_signed_lines(tmp_path: Path
     csv = tmp_path / "d20.csv"
     np.savetxt(csv, X, delimiter=",", header=",".join(f"f{i}" for i in range(20)), comments="")
     project = make_project(tmp_path / "project", ["--data", str(csv), "--n-components", "2"])
-    with pytest.raises(TinyGMMError, match="more features than TINYGMM_MAX_FEATURES: raise it in build_flags"):
-        build_firmware(project)
     with pytest.raises(TinyGMMError, match="TINYGMM_LINE_MAX is below the longest request"):
-        build_firmware(project, ["-DTINYGMM_MAX_FEATURES=20", "-DTINYGMM_LINE_MAX=300"])
-    exe = build_firmware(project, ["-DTINYGMM_MAX_FEATURES=20"])
+        build_firmware(project, ["-DTINYGMM_LINE_MAX=300"])
+    exe = build_firmware(project)
     m = model(project)
     x = X[:3].astype(np.float32).astype(np.float64)  # "-1.23456789e-05,...": 16 characters a value
     requests = [format_vector(v) for v in x]

@@ -13,13 +13,7 @@
 #include "tinygmm_device.h"
 #include "tinygmm_protocol.h"
 
-#if defined(ARDUINO)
-#include <Arduino.h>
-#endif
-#if defined(TINYGMM_TEST_SIMAVR)
-#include <avr/interrupt.h>
-#include <avr/sleep.h>
-#endif
+#include "../common/unity_main.h"  // main(), or setup()/loop() on a board: calls run_all
 
 #if defined(__AVR__)
 #include <avr/pgmspace.h>
@@ -427,6 +421,27 @@ void test_parse_vector(void) {
   TEST_ASSERT_EQUAL_UINT8(3, r.field);
 }
 
+// The buffer bounds the parser, whatever the expected count says.
+void test_parse_vector_never_writes_past_its_buffer(void) {
+  float v[4] = {0, 0, 0, -7.0f};
+  char line[24];
+  strcpy(line, "1,2,3,4");
+  ParseResult r = tinygmm::parse_vector(line, v, 4, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_NO_ROOM, r.status);
+  TEST_ASSERT_EQUAL_UINT16(4, r.count);
+  TEST_ASSERT_EQUAL_FLOAT(3.0f, v[2]);
+  TEST_ASSERT_EQUAL_FLOAT(-7.0f, v[3]);  // untouched
+
+  strcpy(line, "1,2,3,4,5");  // a wrong count is still a wrong count
+  r = tinygmm::parse_vector(line, v, 4, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_COUNT, r.status);
+  TEST_ASSERT_EQUAL_FLOAT(-7.0f, v[3]);
+
+  strcpy(line, "1,2,3,zz");  // a bad value beyond the buffer is not reached
+  r = tinygmm::parse_vector(line, v, 4, 3);
+  TEST_ASSERT_EQUAL_INT(tinygmm::PARSE_NO_ROOM, r.status);
+}
+
 void check_float(float value, uint8_t digits, const char* text_flash, int line) {
   char buf[20];
   const uint8_t n = tinygmm::format_float(value, buf, digits);
@@ -729,6 +744,7 @@ static int run_all(void) {
   RUN_TEST(test_byte_by_byte);
   RUN_TEST(test_garbage_recovery);
   RUN_TEST(test_parse_vector);
+  RUN_TEST(test_parse_vector_never_writes_past_its_buffer);
   RUN_TEST(test_format_float);
   RUN_TEST(test_checksum);
   RUN_TEST(test_checksum_binds_length);
@@ -736,22 +752,3 @@ static int run_all(void) {
   RUN_TEST(test_device_model);
   return UNITY_END();
 }
-
-#if defined(ARDUINO)
-void setup() {
-#if !defined(TINYGMM_TEST_SIMAVR)
-  delay(2000);  // a real board resets when the port opens: let the host attach
-#endif
-  run_all();
-#if defined(TINYGMM_TEST_SIMAVR)
-  Serial.flush();
-  cli();  // simavr: "sleeping with interrupts off, quitting gracefully"
-  sleep_enable();
-  sleep_cpu();
-#endif
-}
-
-void loop() {}
-#else
-int main(void) { return run_all(); }
-#endif

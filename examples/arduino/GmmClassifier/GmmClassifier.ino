@@ -18,7 +18,7 @@
 #include <tinygmm_protocol.h>
 
 // what the protocol needs to know about the model, and how to classify with it
-const tinygmm::DeviceModel MODEL = {static_cast<uint8_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
+const tinygmm::DeviceModel MODEL = {static_cast<uint16_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
                                     gmm::FEATURE_NAMES, gmm::MODEL_HASH,
                                     tinygmm::classify_with<gmm::N_COMPONENTS, gmm::classify>};
 

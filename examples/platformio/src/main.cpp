@@ -53,7 +53,7 @@ void learn_components() {
 }
 
 // ---- the serial protocol, with this model behind it ----
-const tinygmm::DeviceModel MODEL = {static_cast<uint8_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
+const tinygmm::DeviceModel MODEL = {static_cast<uint16_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
                                     gmm::FEATURE_NAMES, gmm::MODEL_HASH,
                                     tinygmm::classify_with<gmm::N_COMPONENTS, gmm::classify>};
 

@@ -9,10 +9,14 @@
 #include <avr/pgmspace.h>
 #define TINYGMM_STR(s) PSTR(s)
 #define TINYGMM_FLASH_BYTE(p) pgm_read_byte(p)
+#define TINYGMM_FLASH_DATA PROGMEM
+#define TINYGMM_FLASH_PTR(p) pgm_read_ptr(p)
 #define TINYGMM_STRTOF strtod
 #else
 #define TINYGMM_STR(s) (s)
 #define TINYGMM_FLASH_BYTE(p) (*(p))
+#define TINYGMM_FLASH_DATA
+#define TINYGMM_FLASH_PTR(p) (*(p))
 #define TINYGMM_STRTOF strtof
 #endif
 
@@ -26,20 +30,25 @@ bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Case-insensitive: does [s, end) equal the lowercase word w?
+// Case-insensitive: does [s, end) equal the lowercase word w (in flash on AVR: TINYGMM_STR)?
 bool equals_word(const char* s, const char* end, const char* w) {
-  while (s < end && *w) {
-    if (lower(*s) != *w) return false;
-    ++s;
-    ++w;
+  for (;; ++s, ++w) {
+    const char c = static_cast<char>(TINYGMM_FLASH_BYTE(w));
+    if (s == end || c == 0) return s == end && c == 0;
+    if (lower(*s) != c) return false;
   }
-  return s == end && *w == 0;
+}
+
+// inf, infinity or nan: a word strtof would take as a number (not a command; refused as a value)
+bool is_non_finite_word(const char* s, const char* end) {
+  return equals_word(s, end, TINYGMM_STR("inf")) || equals_word(s, end, TINYGMM_STR("infinity")) ||
+         equals_word(s, end, TINYGMM_STR("nan"));
 }
 
 ParseStatus parse_number(char* begin, char* end, float* out) {
   const char* p = begin;
   if (*p == '+' || *p == '-') ++p;
-  if (equals_word(p, end, "inf") || equals_word(p, end, "infinity") || equals_word(p, end, "nan")) {
+  if (is_non_finite_word(p, end)) {
     return PARSE_NOT_FINITE;
   }
   // Only decimal notation: strtof would also take hex floats on some libcs.
@@ -65,27 +74,34 @@ ParseStatus parse_number(char* begin, char* end, float* out) {
 
 }  // namespace
 
-ParseResult parse_vector(char* line, float* out, uint8_t expected) {
+namespace {
+
+uint16_t saturate16(size_t n) { return static_cast<uint16_t>(n >= 0xFFFFu ? 0xFFFFu : n); }
+
+}  // namespace
+
+ParseResult parse_vector(char* line, float* out, uint16_t expected, uint16_t capacity) {
   ParseResult r = {PARSE_OK, 0, 0};
   ParseStatus first_bad = PARSE_OK;
-  uint8_t first_field = 0;
-  unsigned n = 0;
+  uint16_t first_field = 0;
+  const size_t room = expected < capacity ? expected : capacity;  // values stored: never past out[capacity - 1]
+  size_t n = 0;
   char* p = line;
   while (is_space(*p)) ++p;
   while (*p) {
     if (*p == ',') {  // leading comma or ",,"
       r.status = PARSE_EMPTY_FIELD;
-      r.field = static_cast<uint8_t>(n + 1 > 255 ? 255 : n + 1);
+      r.field = saturate16(n + 1);
       return r;
     }
     char* start = p;
     while (*p && *p != ',' && !is_space(*p)) ++p;
     ++n;
-    if (n <= expected && first_bad == PARSE_OK) {
+    if (n <= room && first_bad == PARSE_OK) {
       const ParseStatus s = parse_number(start, p, &out[n - 1]);
       if (s != PARSE_OK) {
         first_bad = s;
-        first_field = static_cast<uint8_t>(n);
+        first_field = saturate16(n);
       }
     }
     while (is_space(*p)) ++p;
@@ -94,17 +110,19 @@ ParseResult parse_vector(char* line, float* out, uint8_t expected) {
       while (is_space(*p)) ++p;
       if (*p == 0) {  // trailing comma
         r.status = PARSE_EMPTY_FIELD;
-        r.field = static_cast<uint8_t>(n + 1 > 255 ? 255 : n + 1);
+        r.field = saturate16(n + 1);
         return r;
       }
     }
   }
-  r.count = static_cast<uint8_t>(n > 255 ? 255 : n);
+  r.count = saturate16(n);
   if (n != expected) {
     r.status = PARSE_COUNT;
   } else if (first_bad != PARSE_OK) {
     r.status = first_bad;
     r.field = first_field;
+  } else if (expected > capacity) {
+    r.status = PARSE_NO_ROOM;
   }
   return r;
 }
@@ -204,12 +222,14 @@ uint8_t format_float(float value, char* buf, uint8_t digits) {
 }
 
 LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max,
-                           const AnomalyInfo* anomaly)
+                           float* values, uint16_t max_values, const AnomalyInfo* anomaly)
     : model_(model),
       anomaly_(anomaly),
       write_(write),
       ctx_(ctx),
       line_(line),
+      values_(values),
+      max_values_(max_values),
       line_max_(line_max),
       len_(0),
       overflow_(false),
@@ -321,7 +341,7 @@ void LineProtocol::begin() {
   end_line();
 }
 
-void LineProtocol::reply_error(const char* reason_flash, int value) {
+void LineProtocol::reply_error(const char* reason_flash, long value) {
   put_flash(TINYGMM_STR("ERR "));
   put_flash(reason_flash);
   if (value >= 0) {
@@ -356,19 +376,37 @@ void LineProtocol::feed(char c) {
   line_[len_++] = c == 0 ? '\x1a' : c;  // a NUL must not end the line early: ASCII SUB
 }
 
+// A line, from feed(): framing, checking, dispatch.
 void LineProtocol::handle_line() {
+  char* request = unframe();
+  if (request) dispatch(request);
+}
+
+// ---- framing ------------------------------------------------------------
+// The line without its surrounding blanks and its signature: v2 "#IIII*CCCCCCCC" or
+// v1 "*HH" (see check_signature). Null when there is nothing to answer (an empty
+// line) or the envelope already got its answer (ERR checksum, ERR empty-field).
+char* LineProtocol::unframe() {
   char* p = line_;
   while (is_space(*p)) ++p;
   char* end = p;
   while (*end) ++end;
   while (end > p && is_space(end[-1])) --end;
-  if (end == p) return;  // empty line: ignored
+  if (end == p) return 0;  // empty line: ignored
   *end = 0;
+  if (!check_signature(p)) return 0;
+  return p;
+}
 
-  // Optional signature: v2 "#IIII*CCCCCCCC" or v1 "*HH". The CRC covers every character
-  // of the line before the '*' (leading blanks too). The reply is signed from the
-  // request's CRC continued over one byte, its length: a request that lost or gained
-  // bytes yet kept its CRC then still gets a reply the host cannot verify.
+// ---- checking -----------------------------------------------------------
+// The CRC covers every character of the line before the '*' (leading blanks
+// too). The reply is signed from the request's CRC continued over one byte, its
+// length: a request that lost or gained bytes yet kept its CRC then still gets a
+// reply the host cannot verify. Cuts the signature off the line (begin: its first
+// non-blank) and says whether the request is to be answered.
+bool LineProtocol::check_signature(char* begin) {
+  char* end = begin;
+  while (*end) ++end;
   const size_t n = static_cast<size_t>(end - line_);
   uint32_t want = 0;
   uint32_t id = 0;
@@ -381,68 +419,103 @@ void LineProtocol::handle_line() {
   } else if (n >= 3 && end[-3] == '*' && parse_hex_or(end - 2, 2, &want) == 0) {
     sign_ = 1;
     signed_len = n - 3;
+  } else {
+    return true;  // unsigned
   }
-  if (sign_) {
-    const char length = static_cast<char>(signed_len & 0xFF);
-    const uint32_t got = sign_ == 2 ? crc32(0, line_, signed_len) : crc8(0, line_, signed_len);
-    crc_ = sign_ == 2 ? crc32(got, &length, 1) : crc8(static_cast<uint8_t>(got), &length, 1);
-    end = line_ + signed_len - (sign_ == 2 ? 5 : 0);  // the request without its signature
-    *end = 0;
-    if (got != want) {
-      reply_error(TINYGMM_STR("checksum"), -1);
-      return;
-    }
-    while (end > p && is_space(end[-1])) *--end = 0;
-    if (end <= p) {
-      reply_error(TINYGMM_STR("empty-field"), 1);
-      return;
-    }
+  const char length = static_cast<char>(signed_len & 0xFF);
+  const uint32_t got = sign_ == 2 ? crc32(0, line_, signed_len) : crc8(0, line_, signed_len);
+  crc_ = sign_ == 2 ? crc32(got, &length, 1) : crc8(static_cast<uint8_t>(got), &length, 1);
+  end = line_ + signed_len - (sign_ == 2 ? 5 : 0);  // the request without its signature
+  *end = 0;
+  if (got != want) {
+    reply_error(TINYGMM_STR("checksum"), -1);
+    return false;
   }
+  while (end > begin && is_space(end[-1])) *--end = 0;
+  if (end <= begin) {
+    reply_error(TINYGMM_STR("empty-field"), 1);
+    return false;
+  }
+  return true;
+}
 
-  // A word that is not a number is a command.
-  if (is_alpha(*p)) {
-    char* w = p;
+// ---- dispatch -----------------------------------------------------------
+// A word that is not a number is a command; anything else is a vector.
+void LineProtocol::dispatch(char* request) {
+  if (is_alpha(*request)) {
+    char* w = request;
     while (is_alpha(*w)) ++w;
-    const bool numeric_word = equals_word(p, w, "inf") || equals_word(p, w, "infinity") ||
-                              equals_word(p, w, "nan") || equals_word(p, w, "e");
+    const bool numeric_word = is_non_finite_word(request, w) || equals_word(request, w, TINYGMM_STR("e"));
     if (!numeric_word) {
-      if (w == end && equals_word(p, end, "info")) {
-        put_flash(TINYGMM_STR("INFO protocol=2 components="));
-        put_int(model_.n_components);
-        put_flash(TINYGMM_STR(" features="));
-        put_int(model_.n_features);
-        put_flash(TINYGMM_STR(" line_max="));
-        put_int(line_max_);
-        put_flash(TINYGMM_STR(" model="));
-        put_flash(model_.model_hash);
-        if (anomaly_) {  // anomaly extension
-          put_flash(TINYGMM_STR(" threshold="));
-          put_float(anomaly_->threshold, 9);
-          put_flash(TINYGMM_STR(" alarm="));
-          put_int(anomaly_->alarm_k);
-          put("/", 1);
-          put_int(anomaly_->alarm_n);
-        }
-        put_flash(TINYGMM_STR(" names="));  // last: names run to the end of the line
-        put_flash(model_.feature_names);
+      if (!dispatch_command(request, w)) {
+        if (w - request > 16) w = request + 16;
+        put_flash(TINYGMM_STR("ERR unknown-command "));
+        put(request, static_cast<size_t>(w - request));
         end_line();
-        return;
       }
-      if (w - p > 16) w = p + 16;
-      put_flash(TINYGMM_STR("ERR unknown-command "));
-      put(p, static_cast<size_t>(w - p));
-      end_line();
       return;
     }
   }
+  answer_vector(request);
+}
 
-  float x[TINYGMM_MAX_FEATURES];
-  const ParseResult r = parse_vector(p, x, model_.n_features);
+namespace {
+
+// The commands' names (lowercase, in flash on AVR), in the order of LineProtocol::Command.
+const char kInfoName[] TINYGMM_FLASH_DATA = "info";
+const char* const kCommandNames[] TINYGMM_FLASH_DATA = {kInfoName};
+
+}  // namespace
+
+// The command named by [word, end), run with the rest of the request; false if there is none.
+// To add one: its name above, its Command, and its case here.
+bool LineProtocol::dispatch_command(char* word, char* end) {
+  uint8_t i = 0;
+  while (i < sizeof kCommandNames / sizeof kCommandNames[0] &&
+         !equals_word(word, end, static_cast<const char*>(TINYGMM_FLASH_PTR(&kCommandNames[i]))))
+    ++i;
+  char* args = end;
+  while (is_space(*args)) ++args;
+  switch (static_cast<Command>(i)) {
+    case COMMAND_INFO:
+      if (*args) return false;  // "INFO anything" is not INFO
+      command_info();
+      return true;
+    default:
+      return false;  // no such command
+  }
+}
+
+void LineProtocol::command_info() {
+  put_flash(TINYGMM_STR("INFO protocol=2 components="));
+  put_int(model_.n_components);
+  put_flash(TINYGMM_STR(" features="));
+  put_int(model_.n_features);
+  put_flash(TINYGMM_STR(" line_max="));
+  put_int(line_max_);
+  put_flash(TINYGMM_STR(" model="));
+  put_flash(model_.model_hash);
+  if (anomaly_) {  // anomaly extension
+    put_flash(TINYGMM_STR(" threshold="));
+    put_float(anomaly_->threshold, 9);
+    put_flash(TINYGMM_STR(" alarm="));
+    put_int(anomaly_->alarm_k);
+    put("/", 1);
+    put_int(anomaly_->alarm_n);
+  }
+  put_flash(TINYGMM_STR(" names="));  // last: names run to the end of the line
+  put_flash(model_.feature_names);
+  end_line();
+}
+
+// A vector: parsed into values (max_values floats, from LineProtocolWith), classified, answered.
+void LineProtocol::answer_vector(char* text) {
+  const ParseResult r = parse_vector(text, values_, model_.n_features, max_values_);
   switch (r.status) {
     case PARSE_OK: {
       Classification c;
       c.anomaly = -1;
-      model_.classify(x, &c);
+      model_.classify(values_, &c);
       // Far out the log-likelihood may be below -FLT_MAX: it is sent as -inf,
       // with the label and probability still meaningful. Anything else not
       // finite would be a model fault.
@@ -470,6 +543,9 @@ void LineProtocol::handle_line() {
       put_flash(TINYGMM_STR(" got "));
       put_int(r.count);
       end_line();
+      return;
+    case PARSE_NO_ROOM:  // the model has more features than this protocol's value buffer
+      reply_error(TINYGMM_STR("too-long"), -1);
       return;
     case PARSE_EMPTY_FIELD:
       reply_error(TINYGMM_STR("empty-field"), r.field);

@@ -21,8 +21,9 @@
 //       ERR unknown-command <word>      a word that is not a command
 //       ERR overflow                    the model gave no usable answer (NaN);
 //                                       does not happen with a generated GMM.h
-//       ERR too-long                    line longer than line_max characters;
-//                                       discarded up to the next newline
+//       ERR too-long                    line longer than line_max characters
+//                                       (discarded up to the next newline), or
+//                                       more values than the device can hold
 //       ERR checksum                    a signed request whose CRC does not match
 //   empty lines are ignored silently. Replies may gain fields at their end in
 //   later versions (before the v2 tag): readers ignore fields they do not know.
@@ -48,17 +49,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef TINYGMM_MAX_FEATURES
-#define TINYGMM_MAX_FEATURES 16
-#endif
-
 namespace tinygmm {
 
 // The longest request line the host client sends for a model of n features: n values
 // of at most 15 characters ("%.9g" of a float32: "-1.23456789e-05"), n - 1 commas and
 // the 14 characters of the v2 signature "#IIII*CCCCCCCC" (v1's "*HH" is shorter).
 // The device glue sizes the line buffer with it, so every request the client builds fits.
-constexpr uint16_t request_max(uint8_t n_features) { return static_cast<uint16_t>(16u * n_features + 13u); }
+// (32-bit, so that it cannot wrap: a LineProtocolWith<request_max(n)> above 65535 does not compile.)
+constexpr uint32_t request_max(uint32_t n_features) { return 16ul * n_features + 13ul; }
+
+// The most features a model may have for the protocol (request_max(n) <= 65535).
+const uint16_t MAX_FEATURES = 4095;
 
 struct Classification {
   int16_t label;
@@ -89,8 +90,8 @@ struct AnomalyInfo {
 // What the protocol needs to know about the model. On AVR feature_names and
 // model_hash point to flash (PROGMEM), as in a generated GMM.h.
 struct DeviceModel {
-  uint8_t n_features;
-  uint8_t n_components;
+  uint16_t n_features;    // up to MAX_FEATURES
+  uint8_t n_components;   // up to 127, as the exporter allows
   const char* feature_names;  // joined with '|'
   const char* model_hash;
   void (*classify)(const float* x, Classification* out);
@@ -105,19 +106,25 @@ enum ParseStatus {
   PARSE_BAD_NUMBER,
   PARSE_NOT_FINITE,
   PARSE_OUT_OF_RANGE,
-  PARSE_UNKNOWN_COMMAND
+  PARSE_UNKNOWN_COMMAND,
+  PARSE_NO_ROOM  // expected more values than out can hold
 };
 
 struct ParseResult {
   ParseStatus status;
-  uint8_t field;  // 1-based field of the first bad value
-  uint8_t count;  // number of values found (saturates at 255)
+  uint16_t field;  // 1-based field of the first bad value (saturates at 65535)
+  uint16_t count;  // number of values found (saturates at 65535)
 };
 
 // Parses "x1,x2 x3" into out[expected]. The line is modified while parsing
 // and restored before returning. Structural errors (empty fields) come
-// first, then the value count, then the first bad value.
-ParseResult parse_vector(char* line, float* out, uint8_t expected);
+// first, then the value count, then the first bad value. It never writes
+// past out[capacity - 1]: with expected > capacity a line of expected values
+// is PARSE_NO_ROOM.
+ParseResult parse_vector(char* line, float* out, uint16_t expected, uint16_t capacity);
+inline ParseResult parse_vector(char* line, float* out, uint16_t expected) {
+  return parse_vector(line, out, expected, expected);
+}
 
 // CRC-8, polynomial 0x07, continuing from crc.
 uint8_t crc8(uint8_t crc, const char* data, size_t len);
@@ -131,21 +138,35 @@ uint32_t crc32(uint32_t crc, const char* data, size_t len);
 uint8_t format_float(float v, char* buf, uint8_t digits);
 
 // The protocol state machine. It keeps lines of up to line_max characters in `line`,
-// a buffer of line_max + 1 chars it uses for as long as it lives (see LineProtocolWith).
+// a buffer of line_max + 1 chars, and parses a line's values into `values`, a buffer
+// of max_values floats; it uses both for as long as it lives. Construct a
+// LineProtocolWith, which owns both.
 class LineProtocol {
  public:
-  // anomaly: the model's threshold (null: the model has none)
-  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max,
-               const AnomalyInfo* anomaly = 0);
   void begin();  // announces READY
   void feed(char c);
   void feed(const char* data, size_t len);
   uint32_t replies() const { return replies_; }
   uint16_t line_max() const { return line_max_; }
 
+ protected:
+  // anomaly: the model's threshold (null: the model has none)
+  LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max, float* values,
+               uint16_t max_values, const AnomalyInfo* anomaly);
+
  private:
+  // The commands, in the order of their names in kCommandNames (tinygmm_protocol.cpp).
+  enum Command { COMMAND_INFO = 0, N_COMMANDS };
+  void command_info();
+
   void handle_line();
-  void reply_error(const char* reason_flash, int value);
+  char* unframe();                    // framing: the request without blanks and signature, or null
+  bool check_signature(char* begin);  // checking: CRC of a signed request; sets up the reply's signature
+  void dispatch(char* request);       // dispatch: a command, or a vector
+  bool dispatch_command(char* word, char* end);
+  void answer_vector(char* text);
+
+  void reply_error(const char* reason_flash, long value);
   void put(const char* s, size_t n);
   void put_flash(const char* s);
   void put_int(long v);
@@ -157,6 +178,8 @@ class LineProtocol {
   WriteFn write_;
   void* ctx_;
   char* line_;
+  float* values_;
+  uint16_t max_values_;
   uint16_t line_max_;
   uint16_t len_;
   bool overflow_;
@@ -166,15 +189,22 @@ class LineProtocol {
   uint32_t crc_;   // running CRC of the reply line (CRC-8 in the low byte for v1)
 };
 
-// A LineProtocol with its own buffer for lines of up to LineMax characters.
-template <uint16_t LineMax>
+// A LineProtocol with its own buffers: lines of up to LineMax characters, and the
+// values of a line, MaxValues floats. The default is the number of features whose
+// requests fit LineMax (the inverse of request_max), so LineProtocolWith<request_max(D)>
+// holds D values; a model with more features than MaxValues gets ERR too-long for
+// its vectors (the parser never writes past the buffer). Pass the model's N_FEATURES
+// to say so exactly: LineProtocolWith<request_max(gmm::N_FEATURES), gmm::N_FEATURES>.
+template <uint16_t LineMax, uint16_t MaxValues = (LineMax >= 29 ? (LineMax - 13) / 16 : 1)>
 class LineProtocolWith : public LineProtocol {
  public:
   LineProtocolWith(const DeviceModel& model, WriteFn write, void* ctx, const AnomalyInfo* anomaly = 0)
-      : LineProtocol(model, write, ctx, buffer_, LineMax, anomaly) {}
+      : LineProtocol(model, write, ctx, buffer_, LineMax, values_, MaxValues, anomaly) {}
 
  private:
+  static_assert(MaxValues >= 1, "LineProtocolWith needs room for at least one value");
   char buffer_[LineMax + 1];
+  float values_[MaxValues];
 };
 
 }  // namespace tinygmm

@@ -1,9 +1,10 @@
 """Render a model as a standalone C++ header (data and thin glue only).
 
-All algorithms live in ``lib/tinygmm/src/tinygmm_eval.h``; this package
+All algorithms live in the runtime, ``lib/tinygmm/src/tinygmm_*.h``; this package
 precomputes every x-independent quantity in float64 and prints it with
-float32 round-trip precision, then pastes that runtime in so the header
-needs nothing but <math.h>, <stdint.h> (and <avr/pgmspace.h> on AVR).
+float32 round-trip precision, then pastes the runtime's parts the model uses
+(see runtime.py) so the header needs nothing but <math.h>, <stdint.h> (and
+<avr/pgmspace.h> on AVR).
 
 One module per concept:
 

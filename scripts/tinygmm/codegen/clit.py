@@ -42,6 +42,23 @@ def int_array(name: str, ctype: str, values: list[int], per_line: int, comment: 
     return f"// {comment}\nstatic constexpr {ctype} {name}[{len(items)}] TINYGMM_FLASH = {{\n{body}\n}};\n"
 
 
+# Feature indices (PERM, Q_PERM) are uint8_t tables up to this many features, uint16_t tables
+# up to MAX_INDEXED_FEATURES; the runtime's read_index reads either.
+BYTE_INDEXED_FEATURES = 256
+MAX_INDEXED_FEATURES = 65536
+
+
+def index_type(n: int) -> str:
+    """The C type of an index into n features (n <= MAX_INDEXED_FEATURES, checked by device_arrays)."""
+    return "uint8_t" if n <= BYTE_INDEXED_FEATURES else "uint16_t"
+
+
+def index_array(name: str, values: list[int], comment: str) -> str:
+    """A one-line array of feature indices in flash, of the narrowest type that holds them."""
+    ctype = index_type(len(values))
+    return f"// {comment}\nstatic constexpr {ctype} {name}[{len(values)}] TINYGMM_FLASH = {{{', '.join(str(int(v)) for v in values)}}};\n"
+
+
 def byte_array(name: str, values: list[int], comment: str | None) -> str:
     """A one-line uint8_t array in flash."""
     return (

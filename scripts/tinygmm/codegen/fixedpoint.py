@@ -1,4 +1,4 @@
-"""The integer model of the --fixed-point path and its error bound (see tinygmm_eval.h)."""
+"""The integer model of the --fixed-point path and its error bound (see tinygmm_fixed.h)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import TinyGMMError
 from ..model import ExportedModel
-from .clit import cfloat, float_array, int_array
+from .clit import cfloat, float_array, index_array, int_array
 from .spaces import (
     HALF_SQRT,
     discriminative_order,
@@ -25,7 +25,7 @@ QUANT_MAGIC = 12582912.0  # 1.5 * 2^23: x + MAGIC rounds x to an integer in the 
 
 @dataclass
 class FixedPoint:
-    """The integer model of the --fixed-point path (see tinygmm_eval.h).
+    """The integer model of the --fixed-point path (see tinygmm_fixed.h).
 
     Everything is in the evaluation's feature order: z_i is input feature
     ``perm[i]`` (the most discriminative first, which the bins of
@@ -268,8 +268,9 @@ def fixed_tables(m: ExportedModel, q: FixedPoint, bins: FixedBins) -> str:
                 else "fixed point: zq[i] = round((x[Q_PERM[i]] - Q_A[i]) * Q_GAIN[i])",
             ),
             float_array("Q_GAIN", q.gain, max(d, 1), "2^F / scale"),
-            "// evaluation order of the features (most discriminative first)\n"
-            f"static constexpr uint8_t Q_PERM[{d}] TINYGMM_FLASH = {{{', '.join(map(str, q.perm))}}};\n",
+            index_array(
+                "Q_PERM", [int(v) for v in q.perm], "evaluation order of the features (most discriminative first)"
+            ),
             "// per component: y = acc >> Q_SHIFT, 16 unless the component is very narrow\n"
             f"static constexpr uint8_t Q_SHIFT[{k}] TINYGMM_FLASH = {{{', '.join(str(int(v)) for v in q.shift)}}};\n",
             int_array("Q_RQ", "int32_t", rq, d + 1, "per component: cq, then bq_j - 2^(shift - 1) per column (int32)"),

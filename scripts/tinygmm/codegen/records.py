@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import TinyGMMError
 from ..model import ExportedModel
-from .clit import byte_array, float_array, int_array
+from .clit import BYTE_INDEXED_FEATURES, MAX_INDEXED_FEATURES, byte_array, float_array, index_array, int_array
 from .spaces import (
     EXACT_LIMIT,
     HALF_SQRT,
@@ -210,7 +210,7 @@ def centring(f: Frame) -> tuple[list[str], str]:
     ]
     if perm is not None or f.m.covariance_type == "full":  # (the AVR kernel for full models always reads PERM)
         tables.append(
-            byte_array(
+            index_array(
                 "PERM",
                 list(perm if perm is not None else range(d)),
                 "feature order of the evaluation (most discriminative first): w[i] = x[PERM[i]] - IN_OFFSET[i]",
@@ -284,7 +284,7 @@ def policy_body(f: Frame, rec: Records, rec_len: int, transform_call: str, hint:
         "    return tinygmm::full_predict<K, D, 4 * R, HINT_BINS, RECORDS, ORDER, IN_OFFSET, PERM, "
         + hint_tables
         + ">(x);\n  }\n#endif\n"
-        if t == "full" and not exact
+        if t == "full" and not exact and d <= BYTE_INDEXED_FEATURES  # (the kernel reads a uint8_t PERM)
         else ""
     )
     return (
@@ -309,6 +309,11 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
     k = m.n_components
     if k > 127:
         raise TinyGMMError(f"{k} components: the device runtime supports at most 127")
+    if m.n_features > MAX_INDEXED_FEATURES:
+        raise TinyGMMError(
+            f"{m.n_features} features: the device runtime supports at most {MAX_INDEXED_FEATURES} "
+            "(reduce them, e.g. with a PCA in a pipeline)"
+        )
     f = frame(m)
     rec = RECORD_BUILDERS[m.covariance_type](f)
     arrays, transform_call = centring(f)
