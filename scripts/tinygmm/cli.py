@@ -259,11 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--platformio",
         metavar="INI",
-        help="take the custom_gmm_* options of a platformio.ini ([env], then [env:NAME] given by --env); "
-        "flags given after it override them",
+        help="take the custom_gmm_* options of a platformio.ini as PlatformIO reads them for [env:NAME] "
+        "(extends, [env], ${...}); flags given after it override them",
     )
     o.add_argument(
-        "--env", help="with --platformio: the [env:NAME] whose overrides apply (default: first default_envs)"
+        "--env", help="with --platformio: the [env:NAME] to read (default: the first of default_envs, else of the file)"
     )
     p.set_defaults(func=cmd_export)
 

@@ -137,12 +137,12 @@ def check_request(
     """
     from .ctext import check_identifier
     from .paths import check_outputs, clean_stale_temps
-    from .runtime import runtime_path
+    from .runtime import library_files
 
     check_identifier(req.namespace)
     source = ("the training data", req.data) if isinstance(req, ExportRequest) else ("the saved model", req.model)
     outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
-    inputs = {source[0]: Path(source[1]), "the C++ runtime": runtime_path(), **(protect or {})}
+    inputs = {source[0]: Path(source[1]), **library_files(), **(protect or {})}
     validation = getattr(req.anomaly, "validation", None)
     if validation is not None:
         inputs["the anomaly validation data"] = Path(validation)

@@ -24,3 +24,13 @@ def runtime_path() -> Path:
     if not path.is_file():
         raise TinyGMMError(f"C++ runtime {RUNTIME_NAME} not found at {path} (broken install?)")
     return path
+
+
+def library_files() -> dict[str, Path]:
+    """Every file of the library, labelled: inputs that no export may overwrite (the runtime first)."""
+    runtime = runtime_path()
+    files = {"the C++ runtime": runtime}
+    for path in sorted(library_path().rglob("*")):
+        if path.is_file() and path != runtime and "__pycache__" not in path.parts:
+            files[f"the tinygmm library's {path.relative_to(library_path())}"] = path
+    return files

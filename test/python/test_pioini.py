@@ -198,6 +198,17 @@ def test_every_option_reads_as_platformio_reads_it(
 
 
 @needs_platformio
+@pytest.mark.parametrize("folder", [ROOT, ROOT / "examples" / "platformio"], ids=["repository", "example"])
+def test_the_projects_own_ini_files_read_the_same(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(folder)
+    theirs, ours = platformio_config(folder / "platformio.ini"), ProjectIni(folder / "platformio.ini")
+    for section in ["env:" + env for env in theirs.envs()]:
+        assert ours.options(section) == theirs.options(section)
+        for option in theirs.options(section):
+            assert ours.get(section, option, None) == theirs.get(section, option, None), (section, option)
+
+
+@needs_platformio
 def test_the_tricky_values_are_what_the_ini_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The comparison above is not vacuous: spot checks of what both readers give."""
     monkeypatch.chdir(tmp_path)
@@ -370,6 +381,7 @@ def protected_project(tmp: Path, ini: str = PROTECTED) -> dict[str, bytes]:
     (tmp / "out").mkdir()
     (tmp / "link.ini").symlink_to(tmp / "platformio.ini")
     (tmp / "out" / "ini-link").symlink_to(Path("..") / "platformio.ini")
+    os.link(tmp / "d.csv", tmp / "out" / "hard.csv")
     return {p.name: p.read_bytes() for p in tmp.iterdir() if p.is_file()}
 
 
@@ -383,18 +395,33 @@ def protected_project(tmp: Path, ini: str = PROTECTED) -> dict[str, bytes]:
         (["--vectors", "extra.ini"], "extra_configs file #1"),
         (["--json", "d.csv"], "the training data"),
         (["--anomaly-validation", "v.csv", "--anomaly-label", "label", "--json", "v.csv"], "anomaly validation data"),
+        (["--json", "out/hard.csv"], "the training data"),
         (["--json", str(ROOT / "lib" / "tinygmm" / "src" / "tinygmm_eval.h")], "the C++ runtime"),
+        (["--vectors", str(ROOT / "lib" / "tinygmm" / "src" / "tinygmm_protocol.h")], "library's src/tinygmm_protocol.h"),
+        (["--header", str(ROOT / "lib" / "tinygmm" / "library.json")], "the tinygmm library's library.json"),
     ],
 )
 def test_cli_never_overwrites_an_input(tmp_path: Path, args: list[str], what: str) -> None:
     before = protected_project(tmp_path, PROTECTED + "[platformio]\nextra_configs = extra.ini\n")
-    runtime = (ROOT / "lib" / "tinygmm" / "src" / "tinygmm_eval.h").read_bytes()
+    library = {p: p.read_bytes() for p in (ROOT / "lib" / "tinygmm").rglob("*") if p.is_file()}
     r = tinygmm(tmp_path, "export", "--platformio", "platformio.ini", "--env", "x", *args)
     assert r.returncode == 2, r.stdout + r.stderr
     line = r.stderr.strip()
     assert "\n" not in line and what in line and "it would be overwritten" in line, line
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
-    assert not any((tmp_path / "out").glob("GMM*")) and runtime == (ROOT / "lib/tinygmm/src/tinygmm_eval.h").read_bytes()
+    assert not any((tmp_path / "out").glob("GMM*"))
+    assert library == {p: p.read_bytes() for p in (ROOT / "lib" / "tinygmm").rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("json", ["m.skops", "out/../model-link"])
+def test_the_saved_model_is_never_an_output(tmp_path: Path, json: str) -> None:
+    (tmp_path / "m.skops").write_bytes(b"not even a model: refused before it is read")
+    (tmp_path / "model-link").symlink_to("m.skops")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "platformio.ini").write_text(f"[env:m]\ncustom_gmm_model = m.skops\ncustom_gmm_json = {json}\n")
+    r = tinygmm(tmp_path, "export", "--platformio", "--header", "out/GMM.h", "--vectors", "none")
+    assert r.returncode == 2 and "is the saved model" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert (tmp_path / "m.skops").read_bytes().startswith(b"not even") and not any((tmp_path / "out").iterdir())
 
 
 @pytest.mark.parametrize("option", ["custom_gmm_json", "custom_gmm_header", "custom_gmm_vectors"])
