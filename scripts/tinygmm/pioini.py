@@ -159,11 +159,11 @@ class ProjectIni:
         self.files: list[Path] = []  # every file read: the ini, then its extra_configs
         self._cp = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))  # PlatformIO's parser
         self._active: list[tuple[str, str]] = []  # the options being expanded (a cycle check)
-        self._read(self.path, main=True)
+        self._read(self.path)
 
     # ---- reading ----------------------------------------------------------------------------
 
-    def _read(self, path: Path, main: bool = False) -> None:
+    def _read(self, path: Path) -> None:
         if any(_same_file(path, seen) for seen in self.files):
             return
         try:
@@ -200,8 +200,8 @@ class ProjectIni:
             raise TinyGMMError(f"{path}: not a valid ini file ({_first_line(exc)})") from None
         for pattern in self.get("platformio", "extra_configs", []):  # type: ignore[union-attr]
             pattern = os.path.expanduser(pattern) if pattern.startswith("~") else pattern
-            for found in glob.glob(os.path.join(self.project, pattern), recursive=True):
-                self._read(Path(found))
+            for found in glob.glob(pattern, root_dir=self.project, recursive=True):  # relative to the project
+                self._read(Path(self.project, found))
 
     # ---- sections ---------------------------------------------------------------------------
 
@@ -286,12 +286,11 @@ class ProjectIni:
         if meta is None:
             if value is _MISSING:
                 if default is _MISSING:
+                    where = f" (for ${{{section}.{option}}} in {self._active[0][1]} of [{self._active[0][0]}])"
                     if not self._cp.has_section(section):
-                        raise TinyGMMError(
-                            f"{self.path}: there is no [{section}] section (for ${{{section}.{option}}})"
-                        )
+                        raise TinyGMMError(f"{self.path}: there is no [{section}] section{where}")
                     extends = " or the sections it extends" if section.startswith("env") else ""
-                    raise TinyGMMError(f"{self.path}: there is no option {option} in [{section}]{extends}")
+                    raise TinyGMMError(f"{self.path}: there is no option {option} in [{section}]{extends}{where}")
                 value = default
             return self._expand(section, option, value)
         if meta.sysenv:

@@ -252,7 +252,7 @@ def test_extends_to_nothing_is_named(tmp_path: Path) -> None:
             "a",
             r"interpolation goes round in a circle: \$\{env:a.custom_gmm_data\} -> \$\{env:a.custom_gmm_json\} -> ",
         ),
-        ("[env:a]\ncustom_gmm_data = ${nowhere.x}\n", "a", r"there is no \[nowhere\] section \(for \$\{nowhere.x\}\)"),
+        ("[env:a]\ncustom_gmm_data = ${nowhere.x}\n", "a", r"there is no \[nowhere\] section \(for \$\{nowhere.x\} in custom_gmm_data of \[env:a\]\)$"),
         ("[env:a]\ncustom_gmm_data = ${env.x}\n", "a", r"there is no \[env\] section"),
         ("[env]\n[env:a]\ncustom_gmm_data = ${env:a.x}\n", "a", r"no option x in \[env:a\] or the sections it"),
         ("[c]\nx = ${this.__env__}\n[env:a]\ncustom_gmm_data = ${c.x}\n", "a", r"\$\{this.__env__\} in x of \[c\]"),
