@@ -226,7 +226,7 @@ def export_model(
     from .ctext import check_identifier
     from .estimator import from_estimator
     from .paths import check_outputs, clean_stale_temps
-    from .runtime import runtime_path
+    from .runtime import library_files
 
     labelled = None
     anomaly = AnomalyOptions(
@@ -245,7 +245,7 @@ def export_model(
     )
     check_identifier(namespace, "namespace=")
     outputs = {"header=": Path(header), "json=": _path(json), "vectors=": _path(vectors)}
-    check_outputs(outputs, {"the C++ runtime": runtime_path()})
+    check_outputs(outputs, library_files())
     clean_stale_temps([p for p in outputs.values() if p is not None])
     m = from_estimator(estimator, feature_names)
     Xa = None if X is None else _raw_inputs(X, m.n_features)

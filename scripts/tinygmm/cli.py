@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
@@ -118,7 +119,7 @@ def cmd_export_model(a: argparse.Namespace) -> int:
     if a.data is not None:
         raise TinyGMMError("--model exports a saved estimator; --data (fit on a CSV) cannot be given with it")
     req = ModelRequest(model=a.model, trust_pickle=a.trust_pickle, **_request_args(a))
-    check_request(req, writing=False)  # export_saved_model checks permissions too
+    check_request(req, writing=False, protect=_protected(a))  # export_saved_model checks permissions too
     if a.if_changed and _up_to_date(req, up_to_date):
         print(f"tinygmm: {a.header} is up to date")
         return 0
@@ -171,7 +172,7 @@ def cmd_export(a: argparse.Namespace) -> int:
     from .fit import Progress, sweep_table
 
     req = ExportRequest(data=a.data, options=fit_options(a), dropna=a.dropna, **_request_args(a))
-    check_request(req, writing=False)  # run_export checks permissions too
+    check_request(req, writing=False, protect=_protected(a))  # run_export checks permissions too
     if a.if_changed and _up_to_date(req, up_to_date):
         print(f"tinygmm: {a.header} is up to date")
         return 0
@@ -258,11 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--platformio",
         metavar="INI",
-        help="take the custom_gmm_* options of a platformio.ini ([env], then [env:NAME] given by --env); "
-        "flags given after it override them",
+        help="take the custom_gmm_* options of a platformio.ini as PlatformIO reads them for [env:NAME] "
+        "(extends, [env], ${...}); flags given after it override them",
     )
     o.add_argument(
-        "--env", help="with --platformio: the [env:NAME] whose overrides apply (default: first default_envs)"
+        "--env", help="with --platformio: the [env:NAME] to read (default: the first of default_envs, else of the file)"
     )
     p.set_defaults(func=cmd_export)
 
@@ -283,7 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _expand_platformio(argv: list[str]) -> list[str]:
-    """``export --platformio [INI] [--env NAME]``: the ini's custom_gmm_* options, then the rest."""
+    """``export --platformio [INI] [--env NAME]``: the ini's custom_gmm_* options, then the rest.
+
+    ``--platformio INI`` stays at the end, so the export refuses to overwrite the ini (_protected).
+    """
     from .pioconfig import read_ini
 
     if not argv or argv[0] != "export" or "--platformio" not in argv:
@@ -301,7 +305,14 @@ def _expand_platformio(argv: list[str]) -> list[str]:
             raise TinyGMMError("--env needs an environment name")
         env = rest[j + 1]
         del rest[j : j + 2]
-    return ["export", *read_ini(ini, env), *rest]
+    return ["export", *read_ini(ini, env), *rest, "--platformio", ini]
+
+
+def _protected(a: argparse.Namespace) -> dict[str, Path]:
+    """Inputs besides data, model and runtime that no output may be: the ini and its extra_configs."""
+    from .pioini import ProjectIni, protected_inputs
+
+    return protected_inputs(ProjectIni(a.platformio).files) if a.platformio else {}
 
 
 def main(argv: list[str] | None = None) -> int:

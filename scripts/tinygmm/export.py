@@ -126,20 +126,23 @@ def _generator_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def check_request(req: ExportRequest | ModelRequest, writing: bool = True) -> None:
+def check_request(
+    req: ExportRequest | ModelRequest, writing: bool = True, protect: dict[str, Path] | None = None
+) -> None:
     """Everything about the outputs that can be refused before reading data or fitting.
 
     ``writing=False``: all but the permission checks (an up-to-date set needs no write).
+    ``protect``: more inputs no output may be (e.g. the platformio.ini the options came from).
     Also deletes temporary files that a killed export left beside the outputs.
     """
     from .ctext import check_identifier
     from .paths import check_outputs, clean_stale_temps
-    from .runtime import runtime_path
+    from .runtime import library_files
 
     check_identifier(req.namespace)
     source = ("the training data", req.data) if isinstance(req, ExportRequest) else ("the saved model", req.model)
     outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
-    inputs = {source[0]: Path(source[1]), "the C++ runtime": runtime_path()}
+    inputs = {source[0]: Path(source[1]), **library_files(), **(protect or {})}
     validation = getattr(req.anomaly, "validation", None)
     if validation is not None:
         inputs["the anomaly validation data"] = Path(validation)

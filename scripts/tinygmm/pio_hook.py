@@ -30,7 +30,9 @@ from typing import Any
 
 from . import __version__
 from .errors import TinyGMMError
-from .pioconfig import PREFIX, check_option_names, export_args
+from .paths import check_outputs
+from .pioconfig import PREFIX, check_option_names, export_args, value_text
+from .pioini import protected_inputs
 
 SKIP_ENV = "TINYGMM_SKIP_EXPORT"
 OUT_DIR = "tinygmm"  # under $BUILD_DIR
@@ -70,7 +72,7 @@ def resolve_outputs(get: Callable[[str], object], project: Path, build_dir: Path
     out: dict[str, Path | None] = {}
     for name, _, default in OUTPUTS:
         value = get(PREFIX + name)
-        text = " ".join(str(value).split()) if value is not None else ""
+        text = value_text(name, value) if value is not None else ""
         if not text:
             out[name] = build_dir / OUT_DIR / default if default else None
         elif name == "vectors" and text.lower() == "none":
@@ -121,6 +123,12 @@ def shared_output_conflict(config: Any, pioenv: str, project: Path, argv: list[s
                 "then gets its own under .pio/build/<env>/tinygmm/) or give each environment its own paths"
             )
     return None
+
+
+def config_files(config: Any, project: Path) -> list[Path]:
+    """The files PlatformIO read the configuration from: platformio.ini, then its extra_configs."""
+    files = list(getattr(config, "_parsed", None) or [getattr(config, "path", None) or "platformio.ini"])
+    return [project / f for f in map(Path, files)]  # (an absolute path stays as it is)
 
 
 def stamp_key(argv: list[str], project: Path) -> str:
@@ -215,6 +223,10 @@ def export(env: Any, checkout: Path | None = None, targets: list[str] | None = N
             f"{PREFIX}data is not set: name the training CSV (relative to the project folder), "
             f"or a saved estimator with {PREFIX}model"
         )
+    try:  # no output may be the project's configuration (custom_gmm_json = platformio.ini)
+        check_outputs({PREFIX + n: p for n, p in outputs.items()}, protected_inputs(config_files(config, project)), False)
+    except TinyGMMError as exc:
+        raise BuildStop(str(exc)) from None
     mine = {p.resolve() for p in outputs.values() if p is not None}
     conflict = shared_output_conflict(config, pioenv, project, argv, mine)
     if conflict:

@@ -2,17 +2,17 @@
 
 Used by the PlatformIO pre-build hook (which reads the options through
 PlatformIO itself) and by ``tinygmm export --platformio`` (which reads the
-ini with configparser, for machines without PlatformIO).
+ini with tinygmm.pioini, PlatformIO's rules without PlatformIO).
 """
 
 from __future__ import annotations
 
-import configparser
 import difflib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import TinyGMMError
+from .pioini import ProjectIni
 
 PREFIX = "custom_gmm_"
 
@@ -73,7 +73,7 @@ def export_args(get: Callable[[str], object]) -> list[str]:
         value = get("custom_gmm_" + name)
         if value is None or (name == "data" and model is not None and str(model).strip()):
             continue  # custom_gmm_model (a saved estimator) replaces custom_gmm_data, e.g. the [env] default
-        text = " ".join(str(value).split())  # multi-line ini values -> one line
+        text = value_text(name, value)
         if not text:
             continue
         if flag in SWITCHES:
@@ -84,56 +84,32 @@ def export_args(get: Callable[[str], object]) -> list[str]:
     return args
 
 
+def value_text(name: str, value: object) -> str:
+    """An option's value as one argument: as written (inner spaces kept); a multi-line value's lines
+    joined, by commas for custom_gmm_features (one column per line), else by a space."""
+    text = str(value).strip()
+    if "\n" in text:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        text = ",".join(line.rstrip(",").rstrip() for line in lines) if name == "features" else " ".join(lines)
+    return text
+
+
 def read_ini(path: str | Path, env: str | None = None) -> list[str]:
-    """custom_gmm_* options of [env] overridden by [env:<env>] (default: first default_envs)."""
-    p = Path(path)
-    cp = parse_ini(p)
-    if env is None:
-        defaults = cp.get("platformio", "default_envs", fallback="")
-        env = defaults.replace(",", " ").split()[0] if defaults.strip() else None
-    sections = ["env"] + ([f"env:{env}"] if env else [])
-    if env and not cp.has_section(f"env:{env}"):
-        raise TinyGMMError(f"{p}: no [env:{env}] section")
+    """custom_gmm_* options of [env:<env>] (default: first default_envs) as PlatformIO resolves them."""
+    return ini_args(ProjectIni(path), env)
 
-    for s in sections:
-        check_option_names(cp.options(s) if cp.has_section(s) else [])
 
-    def get(option: str) -> str | None:
-        value = None
-        for s in sections:
-            if cp.has_option(s, option):
-                value = cp.get(s, option)
+def ini_args(ini: ProjectIni, env: str | None = None) -> list[str]:
+    """Export arguments for one environment of a read platformio.ini (paths relative to its folder)."""
+    section = ini.env_section(env)
+    check_option_names(ini.options(section))
+
+    def get(option: str) -> object:
+        value = ini.get(section, option, None)
         if value is not None and option[len(PREFIX) :] in PATHS:  # relative to the project, as PlatformIO does
-            text = " ".join(value.split())
+            text = value_text(option[len(PREFIX) :], value)
             if text and text.lower() != "none" and not Path(text).expanduser().is_absolute():
-                value = str(p.parent / text)
+                value = str(ini.path.parent / text)
         return value
 
     return export_args(get)
-
-
-def parse_ini(p: Path) -> configparser.ConfigParser:
-    """The ini as PlatformIO reads it (strict: no duplicates), or one line saying what is wrong."""
-    cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
-    try:
-        text = p.read_bytes().decode("utf-8")
-        cp.read_string(text, source=str(p))
-    except FileNotFoundError:
-        raise TinyGMMError(f"{p} not found") from None
-    except OSError as exc:
-        raise TinyGMMError(f"cannot read {p}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        line = p.read_bytes()[: exc.start].count(b"\n") + 1
-        raise TinyGMMError(
-            f"{p}, line {line}: byte 0x{exc.object[exc.start]:02x} is not UTF-8 (save the file as UTF-8)"
-        ) from None
-    except configparser.MissingSectionHeaderError as exc:
-        raise TinyGMMError(f"{p}, line {exc.lineno}: an option before any [section]: {exc.line.strip()!r}") from None
-    except configparser.DuplicateOptionError as exc:
-        raise TinyGMMError(f"{p}, line {exc.lineno}: option {exc.option!r} appears twice in [{exc.section}]") from None
-    except configparser.DuplicateSectionError as exc:
-        raise TinyGMMError(f"{p}, line {exc.lineno}: section [{exc.section}] appears twice") from None
-    except configparser.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TinyGMMError(f"{p}: not a valid ini file ({first})") from None
-    return cp

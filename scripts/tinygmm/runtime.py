@@ -79,3 +79,13 @@ def runtime_text(needs: RuntimeNeeds) -> str:
     (the header pastes those parts itself, before the part that needs them)."""
     texts = [_LOCAL_INCLUDE.sub("", _source(name).read_text(encoding="utf-8")).rstrip() for name in needs.parts()]
     return "\n\n".join(texts)
+
+
+def library_files() -> dict[str, Path]:
+    """Every file of the library, labelled: inputs that no export may overwrite (the runtime first)."""
+    runtime = runtime_path()
+    files = {"the C++ runtime": runtime}
+    for path in sorted(library_path().rglob("*")):
+        if path.is_file() and path != runtime and "__pycache__" not in path.parts:
+            files[f"the tinygmm library's {path.relative_to(library_path())}"] = path
+    return files

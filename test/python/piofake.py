@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import configparser
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from tinygmm.pioini import ProjectIni
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "lib" / "tinygmm"
@@ -16,25 +17,8 @@ class Exited(Exception):
     pass
 
 
-class FakeConfig:
-    """ProjectConfig's lookups: [env:NAME] over [env], as PlatformIO resolves them (no extends)."""
-
-    def __init__(self, ini: Path) -> None:
-        self.cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
-        self.cp.read(ini, encoding="utf-8")
-
-    def envs(self) -> list[str]:
-        return [s[4:] for s in self.cp.sections() if s.startswith("env:")]
-
-    def options(self, section: str) -> list[str]:
-        names = list(self.cp.options("env")) if self.cp.has_section("env") else []
-        return names + [o for o in self.cp.options(section) if o not in names]
-
-    def get(self, section: str, option: str, default: object = None) -> object:
-        for s in (section, "env"):
-            if self.cp.has_option(s, option):
-                return self.cp.get(s, option)
-        return default
+class FakeConfig(ProjectIni):
+    """ProjectConfig's lookups (envs, options, get) with PlatformIO's rules, from tinygmm.pioini."""
 
 
 class FakeEnv:
