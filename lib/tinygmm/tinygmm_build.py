@@ -76,7 +76,7 @@ def _install(python, wheel):
     if code != 0:
         errors = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("ERROR")] or out.strip().splitlines()
         reason = errors[-1] if errors else f"exit code {code}"
-        shown = " ".join(f'"{c}"' if " " in c or c == python else c for c in cmd)
+        shown = f'"{python}" -m pip install "{wheel}"'
         _stop(f"could not install tinygmm into PlatformIO's Python ({reason}); with network access run: {shown}")
         return
     importlib.invalidate_caches()

@@ -148,4 +148,3 @@ def library_command(zip_path: str | None, pack_dir: str | None) -> int:
         tarball = pack(Path(pack_dir))
         print(f"tinygmm: wrote {tarball} (platformio.ini: lib_deps = file://{tarball.resolve()})")
     return 0
-

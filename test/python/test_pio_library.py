@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,11 +74,15 @@ def fresh_project(dest: Path, dep: str) -> Path:
     return dest
 
 
-def build_and_talk(project: Path) -> str:
-    """pio run, then the firmware classifies a reading of each cluster; returns pio's output."""
+def pio_run_native(project: Path) -> subprocess.CompletedProcess[str]:
     cmd = pio_command()
     assert cmd is not None
-    r = run_pio(cmd, project, "run", "-e", "native")
+    return run_pio(cmd, project, "run", "-e", "native")
+
+
+def build_and_talk(project: Path, pio_run: Callable[[Path], subprocess.CompletedProcess[str]] = pio_run_native) -> str:
+    """pio run, then the firmware classifies a reading of each cluster; returns pio's output."""
+    r = pio_run(project)
     out = output(r)
     assert r.returncode == 0, out[-6000:]
     header = project / ".pio" / "build" / "native" / "tinygmm" / "GMM.h"
