@@ -77,7 +77,7 @@ def pio_run(venv_dir: Path, project: Path, **extra: str) -> subprocess.Completed
 
 
 def test_offline_the_build_stops_with_the_command_to_run(platformio_venv: Path, tarball: Path, tmp_path: Path) -> None:
-    project = fresh_project(tmp_path / "app", f"file://{tarball}")
+    project = fresh_project(tmp_path / "app", {"native": f"file://{tarball}"})
     r = pio_run(platformio_venv, project, PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_NO_CACHE_DIR="1")
     out = output(r)
     assert r.returncode != 0, out[-4000:]
@@ -94,7 +94,7 @@ def test_offline_the_build_stops_with_the_command_to_run(platformio_venv: Path, 
 
 
 def test_lib_deps_alone_installs_and_builds(platformio_venv: Path, tarball: Path, tmp_path: Path) -> None:
-    project = fresh_project(tmp_path / "app", f"file://{tarball}")
+    project = fresh_project(tmp_path / "app", {"native": f"file://{tarball}"})
     out = build_and_talk(project, lambda p: pio_run(platformio_venv, p))
     said = [ln for ln in out.splitlines() if ln.startswith("tinygmm: installing")]
     assert len(said) == 1 and said[0].startswith("tinygmm: installing tinygmm 0.1.0 and what it needs"), out[-3000:]

@@ -57,43 +57,48 @@ int main() {
 """
 
 
-def fresh_project(dest: Path, dep: str) -> Path:
-    """A project of a user's: two sensor clusters in data.csv, one lib_deps line, custom_gmm_* options."""
+def fresh_project(dest: Path, deps: dict[str, str]) -> Path:
+    """A project of a user's: two sensor clusters in data.csv, custom_gmm_* options, and one
+    environment per lib_deps line ({env name: lib_deps value})."""
     (dest / "src").mkdir(parents=True)
     (dest / "src" / "main.cpp").write_text(MAIN_CPP)
     rng = random.Random(3)
     rows = [f"{20 + rng.gauss(0, 1):.3f},{1 + rng.gauss(0, 0.2):.3f}" for _ in range(60)]
     rows += [f"{80 + rng.gauss(0, 2):.3f},{9 + rng.gauss(0, 0.5):.3f}" for _ in range(60)]
     (dest / "data.csv").write_text("temperature,vibration\n" + "\n".join(rows) + "\n")
-    (dest / "platformio.ini").write_text(
-        "[env:native]\nplatform = native\n"
-        f"lib_deps = {dep}\n"
-        "build_flags = -std=c++11\nbuild_src_flags = -Wall -Wextra -Werror\n"
+    ini = (
+        "[env]\nplatform = native\nbuild_flags = -std=c++11\nbuild_src_flags = -Wall -Wextra -Werror\n"
         "custom_gmm_data = data.csv\ncustom_gmm_features = temperature, vibration\ncustom_gmm_n_components = 2\n"
     )
+    ini += "".join(f"\n[env:{env}]\nlib_deps = {dep}\n" for env, dep in deps.items())
+    (dest / "platformio.ini").write_text(ini)
     return dest
 
 
-def pio_run_native(project: Path) -> subprocess.CompletedProcess[str]:
+def pio_run_all(project: Path) -> subprocess.CompletedProcess[str]:
     cmd = pio_command()
     assert cmd is not None
-    return run_pio(cmd, project, "run", "-e", "native")
+    return run_pio(cmd, project, "run")
 
 
-def build_and_talk(project: Path, pio_run: Callable[[Path], subprocess.CompletedProcess[str]] = pio_run_native) -> str:
-    """pio run, then the firmware classifies a reading of each cluster; returns pio's output."""
+def build_and_talk(project: Path, pio_run: Callable[[Path], subprocess.CompletedProcess[str]] = pio_run_all) -> str:
+    """pio run (every environment), then each firmware classifies a reading of each cluster; pio's output."""
     r = pio_run(project)
     out = output(r)
     assert r.returncode == 0, out[-6000:]
-    header = project / ".pio" / "build" / "native" / "tinygmm" / "GMM.h"
-    model_hash = re.search(r'MODEL_HASH\[\] TINYGMM_FLASH = "([0-9a-f]+)"', header.read_text())
-    assert model_hash and not (project / "include").exists()
-    program = project / ".pio" / "build" / "native" / "program"
-    run = subprocess.run([str(program)], input="20,1\n80,9\n", capture_output=True, text=True, timeout=30)
-    lines = run.stdout.splitlines()
-    assert lines[0] == f"READY tinygmm {model_hash.group(1)}", run.stdout
-    labels = [re.match(r"OK (\d) ", ln) for ln in lines[1:3]]
-    assert all(labels) and labels[0].group(1) != labels[1].group(1), run.stdout  # type: ignore[union-attr]
+    assert not (project / "include").exists()
+    builds = sorted(p for p in (project / ".pio" / "build").iterdir() if p.is_dir())
+    assert builds
+    for build in builds:
+        model_hash = re.search(
+            r'MODEL_HASH\[\] TINYGMM_FLASH = "([0-9a-f]+)"', (build / "tinygmm" / "GMM.h").read_text()
+        )
+        assert model_hash, build
+        run = subprocess.run([str(build / "program")], input="20,1\n80,9\n", capture_output=True, text=True, timeout=30)
+        lines = run.stdout.splitlines()
+        assert lines[0] == f"READY tinygmm {model_hash.group(1)}", run.stdout
+        labels = [re.match(r"OK (\d) ", ln) for ln in lines[1:3]]
+        assert all(labels) and labels[0].group(1) != labels[1].group(1), run.stdout  # type: ignore[union-attr]
     return out
 
 
@@ -133,16 +138,15 @@ def test_packed_tarball_follows_the_export_rules_and_carries_the_package(tarball
     assert {f"tinygmm/{p.name}" for p in (ROOT / "scripts" / "tinygmm").glob("*.py")} <= inside
 
 
-def test_a_fresh_project_builds_with_lib_deps_on_the_library_folder(tmp_path: Path) -> None:
-    reason = missing_for(["native"], needs_unity=False)
-    if reason:
-        pytest.skip(reason)
-    out = build_and_talk(fresh_project(tmp_path / "app", f"file://{LIBRARY}"))
-    assert "tinygmm: installing" not in out
-
-
-def test_a_fresh_project_builds_with_lib_deps_on_the_packed_tarball(tarball: Path, tmp_path: Path) -> None:
-    out = build_and_talk(fresh_project(tmp_path / "app", f"file://{tarball}"))
+def test_a_fresh_project_builds_with_lib_deps_on_the_folder_and_on_the_packed_tarball(
+    tarball: Path, tmp_path: Path
+) -> None:
+    """One environment per lib_deps line, built by one `pio run`."""
+    deps = {"folder": f"file://{LIBRARY}", "packed": f"file://{tarball}"}
+    out = build_and_talk(fresh_project(tmp_path / "app", deps))
     assert "tinygmm: installing" not in out  # this Python has tinygmm already: nothing to install
-    installed = tmp_path / "app" / ".pio" / "libdeps" / "native" / "tinygmm"
-    assert (installed / "python" / tarball.name.replace(".tar.gz", "-py3-none-any.whl")).is_file()
+    libdeps = tmp_path / "app" / ".pio" / "libdeps"
+    wheel = f"python/{tarball.name.replace('.tar.gz', '-py3-none-any.whl')}"
+    assert (libdeps / "packed" / "tinygmm" / wheel).is_file()
+    assert (libdeps / "folder" / "tinygmm" / "library.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "app" / ".pio" / "build").iterdir() if p.is_dir()) == ["folder", "packed"]
