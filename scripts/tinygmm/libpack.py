@@ -109,8 +109,11 @@ def pack(out_dir: Path, pio: list[str] | None = None, lib: Path | None = None) -
         cmd = [*(pio or pio_command()), "pkg", "pack", str(staged), "--output", str(tarball)]
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0 or not tarball.is_file():
-        text = (r.stdout + r.stderr).strip().splitlines()
-        raise TinyGMMError(f"pio pkg pack failed: {text[-1] if text else 'no output'}")
+        text = [ln.strip() for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+        why = next((ln for ln in text if "Error" in ln), text[-1] if text else "no output")
+        if "SPDX" in why:
+            why += " (pio pkg pack downloads SPDX's license list from GitHub to check library.json: it needs network)"
+        raise TinyGMMError(f"pio pkg pack failed: {why}")
     return tarball
 
 
