@@ -14,17 +14,15 @@ the native platform is missing or PyPI cannot be reached to install platformio i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
 import pytest
 
 from test_pio import missing_for, output
-from test_pio_library import build_and_talk, fresh_project
+from test_pio_library import build_and_talk, fresh_project, packer
 from tinygmm.libpack import pack
 
 HERE = Path(__file__).resolve().parent
@@ -65,9 +63,7 @@ def platformio_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory: pytest.TempPathFactory, platformio_venv: Path) -> Path:
-    if importlib.util.find_spec("platformio") is None:
-        pytest.skip("packing runs PlatformIO's packer in this Python: pip install platformio")
-    return pack(tmp_path_factory.mktemp("packed"), pio=[sys.executable, str(HERE / "pio_pack_offline.py")])
+    return pack(tmp_path_factory.mktemp("packed"), pio=packer())
 
 
 def pio_run(venv_dir: Path, project: Path, **extra: str) -> subprocess.CompletedProcess[str]:

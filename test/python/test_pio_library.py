@@ -107,9 +107,16 @@ def tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reason = missing_for(["native"], needs_unity=False)
     if reason:
         pytest.skip(reason)
-    if importlib.util.find_spec("platformio") is None:
-        pytest.skip("packing runs PlatformIO's packer in this Python: pip install platformio")
-    return pack(tmp_path_factory.mktemp("packed"), pio=[sys.executable, str(HERE / "pio_pack_offline.py")])
+    return pack(tmp_path_factory.mktemp("packed"), pio=packer())
+
+
+def packer() -> list[str]:
+    """`pio` for `pio pkg pack`: through pio_pack_offline.py where this Python has PlatformIO, else pio itself."""
+    if importlib.util.find_spec("platformio") is not None:
+        return [sys.executable, str(HERE / "pio_pack_offline.py")]
+    cmd = pio_command()
+    assert cmd is not None
+    return cmd
 
 
 def test_packed_tarball_follows_the_export_rules_and_carries_the_package(tarball: Path) -> None:
