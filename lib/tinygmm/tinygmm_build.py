@@ -77,7 +77,7 @@ def _install(python, wheel):
         errors = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("ERROR")] or out.strip().splitlines()
         reason = errors[-1] if errors else f"exit code {code}"
         shown = f'"{python}" -m pip install "{wheel}"'
-        _stop(f"could not install tinygmm into PlatformIO's Python ({reason}); with network access run: {shown}")
+        _stop(f"could not install tinygmm into PlatformIO's Python ({reason}); to install it by hand (online), run: {shown}")
         return
     importlib.invalidate_caches()
     for name in [m for m in sys.modules if m == "tinygmm" or m.startswith("tinygmm.")]:

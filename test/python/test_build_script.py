@@ -84,4 +84,4 @@ def test_a_failing_pip_stops_the_build_in_one_line(installed: Path, tmp_path: Pa
     said = r.stderr.strip().splitlines()
     assert len(said) == 1, r.stderr
     assert said[0].startswith("*** tinygmm: could not install tinygmm into PlatformIO's Python (")
-    assert said[0].endswith(f'with network access run: "{sys.executable}" -m pip install "{wheel}"')
+    assert said[0].endswith(f'to install it by hand (online), run: "{sys.executable}" -m pip install "{wheel}"')

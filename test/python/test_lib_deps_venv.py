@@ -83,7 +83,7 @@ def test_offline_the_build_stops_with_the_command_to_run(platformio_venv: Path, 
     assert said[0].startswith("tinygmm: installing tinygmm 0.1.0 ")
     wheel = project / ".pio" / "libdeps" / "native" / "tinygmm" / "python" / "tinygmm-0.1.0-py3-none-any.whl"
     assert said[1].startswith("*** tinygmm: could not install tinygmm into PlatformIO's Python (")
-    assert said[1].endswith(f'with network access run: "{python}" -m pip install "{wheel}"'), said[1]
+    assert said[1].endswith(f'to install it by hand (online), run: "{python}" -m pip install "{wheel}"'), said[1]
     assert "Traceback" not in out and "Retrying" not in out
     have = subprocess.run([str(python), "-c", "import tinygmm"], capture_output=True, env=clean_env(platformio_venv))
     assert have.returncode != 0, "nothing may be installed offline"
