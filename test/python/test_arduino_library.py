@@ -177,3 +177,24 @@ def test_arduino_builder_compiles_every_example_of_the_zip_for_an_uno(
         assert int(flash.group(1)) < int(flash.group(2)) and int(ram.group(1)) < int(ram.group(2)) // 2
         assert (build / f"{example.name}.ino.hex").is_file()
         print(f"\n{example.name} on an Uno (arduino-builder): flash {flash.group(1)} B, RAM {ram.group(1)} B")
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (LIBRARY / "examples").iterdir()))
+def test_each_example_builds_with_platformio_ci_for_an_uno(example: str, tmp_path: Path) -> None:
+    """`pio ci --board uno --lib lib/tinygmm <example>`: the example as a PlatformIO user builds it."""
+    from test_pio import missing_for, output, pio_command, run_pio
+
+    reason = missing_for(["uno"], needs_unity=False)
+    if reason:
+        pytest.skip(reason)
+    cmd = pio_command()
+    assert cmd is not None
+    build = tmp_path / "build"
+    r = run_pio(cmd, tmp_path, "ci", "--board", "uno", "--lib", str(LIBRARY), "--build-dir", str(build),
+                "--keep-build-dir", str(LIBRARY / "examples" / example))  # fmt: skip
+    out = output(r)
+    assert r.returncode == 0, out[-4000:]
+    assert not [ln for ln in out.splitlines() if "warning" in ln.lower() and "framework-arduino" not in ln], out
+    assert re.search(r"^RAM:.*used \d+ bytes from 2048 bytes", out, re.M), out[-2000:]
+    assert (build / ".pio" / "build" / "uno" / "firmware.hex").is_file()
+    print("\n" + "; ".join(re.findall(r"^(?:RAM|Flash):.*$", out, re.M)))
