@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(g++ gcc-avr avr-libc binutils-avr arduino-core-avr simavr libsimavr-dev libelf-dev clang libclang-rt-14-dev valgrind chromium
+apt_packages=(g++ gcc-avr avr-libc binutils-avr arduino-core-avr arduino-builder simavr libsimavr-dev libelf-dev clang libclang-rt-14-dev valgrind chromium
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   qemu-system-misc gcc-xtensa-lx106 picolibc-xtensa-lx106-elf)
 missing=()

@@ -207,11 +207,10 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_library(_: argparse.Namespace) -> int:
-    from .runtime import library_path
+def cmd_library(args: argparse.Namespace) -> int:
+    from .libpack import library_command
 
-    print(library_path())
-    return 0
+    return library_command(args.zip, args.pack)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -271,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "library",
         help="print the folder of the PlatformIO / Arduino library (for lib_deps = symlink://FOLDER)",
     )
+    lib.add_argument("--zip", metavar="FILE", help="write the Arduino IDE's Add .ZIP Library zip (FILE or folder)")
+    lib.add_argument("--pack", metavar="DIR", help="pio pkg pack the library, with this package inside, into DIR")
     lib.set_defaults(func=cmd_library)
 
     from . import host_cli

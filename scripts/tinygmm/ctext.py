@@ -160,11 +160,13 @@ def refused_by_rule(name: str) -> str | None:
 
 def check_identifier(name: str, what: str = "--namespace") -> str:
     """``name`` if it can be a C++ namespace at global scope in GMM.h, else a TinyGMMError."""
-    from .cnames import C_LIBRARY_NAMES
+    from .cnames import C_LIBRARY_NAMES, C_MACRO_NAMES
 
     reason = refused_by_rule(name)
     if reason is None and name in C_LIBRARY_NAMES:
         reason = "a name the C library headers GMM.h includes already declare"
+    if reason is None and name in C_MACRO_NAMES:
+        reason = "a macro of the C, POSIX or Arduino headers (<limits.h>, <stdio.h>, Arduino.h, ...)"
     if reason is not None:
         raise TinyGMMError(
             f"invalid C++ namespace {name!r} for {what}: it is {reason}; choose another, e.g. 'gmm' or "

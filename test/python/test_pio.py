@@ -68,8 +68,8 @@ def unity_source(env: str) -> Path | None:
     return None
 
 
-def missing_for(envs: list[str]) -> str | None:
-    """Why PlatformIO cannot build these envs offline here, or None."""
+def missing_for(envs: list[str], needs_unity: bool = True) -> str | None:
+    """Why PlatformIO cannot build these envs offline here (and, for pio test, find Unity), or None."""
     if pio_command() is None:
         return "PlatformIO is not installed (pip install platformio)"
     core = core_dir()
@@ -82,7 +82,7 @@ def missing_for(envs: list[str]) -> str | None:
                 return f"PlatformIO package {pkg!r} is not installed in {core}/packages (no registry access here)"
         if env == "uno_sim" and shutil.which("timeout") is None:
             return "coreutils 'timeout' (used by uno_sim's test_testing_command) is missing"
-        if unity_source(env) is None:
+        if needs_unity and unity_source(env) is None:
             where = os.environ.get("TINYGMM_UNITY_DIR") or f"{ROOT}/.pio/libdeps/{env}/Unity or {core}/lib/Unity"
             return f"the Unity library is not available at {where} (set TINYGMM_UNITY_DIR to a Unity package dir)"
     return None

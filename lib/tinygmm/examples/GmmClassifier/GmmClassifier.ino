@@ -1,12 +1,14 @@
 // GmmClassifier: an Arduino IDE sketch that classifies feature vectors sent over serial
 // with a Gaussian mixture model fitted by tinygmm (scikit-learn's GaussianMixture).
 //
-// 1. Make the model header next to this sketch (any CSV and columns of yours):
-//      tinygmm export --data customers.csv --features "Age,Spending Score (1-100)"
-//        --header GmmClassifier/GMM.h --json GmmClassifier/GMM.json --vectors none
-//    (one command line)
-// 2. Install the tinygmm Arduino library (Sketch > Include Library > Add .ZIP Library...,
-//    a zip of the folder `tinygmm library` prints), open this sketch and upload it.
+// 1. The GMM.h beside this sketch is a demo model (4 customer groups by age and spending
+//    score, from tinygmm's data/customers.csv), so the example builds as it is. For your own
+//    data, open the sketch folder (Sketch > Show Sketch Folder) and replace it:
+//      tinygmm export --data readings.csv --features "temperature,vibration"
+//        --header GMM.h --json GMM.json --vectors none
+//    (one command line; pip install tinygmm gives the tinygmm command)
+// 2. Install the library: Sketch > Include Library > Add .ZIP Library... with the zip that
+//    `tinygmm library --zip` writes; then File > Examples > tinygmm > GmmClassifier, upload.
 // 3. Serial monitor at 115200 baud, line ending "Newline": type 19,39 and get
 //    OK <label> <probability> <log-likelihood>; INFO names the model. The host tools
 //    (tinygmm classify / stream / verify --port ...) speak the same protocol.
