@@ -467,12 +467,12 @@ const char* const kCommandNames[] TINYGMM_FLASH_DATA = {kInfoName};
 
 }  // namespace
 
-// The command named by [word, end), run with the rest of the request; false if there is none.
+// The command named by [name, end), run with the rest of the request; false if there is none.
 // To add one: its name above, its Command, and its case here.
-bool LineProtocol::dispatch_command(char* word, char* end) {
+bool LineProtocol::dispatch_command(char* name, char* end) {
   uint8_t i = 0;
   while (i < sizeof kCommandNames / sizeof kCommandNames[0] &&
-         !equals_word(word, end, static_cast<const char*>(TINYGMM_FLASH_PTR(&kCommandNames[i]))))
+         !equals_word(name, end, static_cast<const char*>(TINYGMM_FLASH_PTR(&kCommandNames[i]))))
     ++i;
   char* args = end;
   while (is_space(*args)) ++args;

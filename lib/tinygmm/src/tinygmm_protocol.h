@@ -163,7 +163,7 @@ class LineProtocol {
   char* unframe();                    // framing: the request without blanks and signature, or null
   bool check_signature(char* begin);  // checking: CRC of a signed request; sets up the reply's signature
   void dispatch(char* request);       // dispatch: a command, or a vector
-  bool dispatch_command(char* word, char* end);
+  bool dispatch_command(char* name, char* end);
   void answer_vector(char* text);
 
   void reply_error(const char* reason_flash, long value);

@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=4 covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=0 scaler=none
 // model: K=4 D=2 covariance_type=full hash=6f384ba5091b9723
-// tinygmm-inputs: f841865d969f235f
+// tinygmm-inputs: 3abce4e8987aa6d1
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
@@ -15,45 +15,15 @@
 #ifndef TINYGMM_MODEL_H_gmm
 #define TINYGMM_MODEL_H_gmm
 
-// ---- runtime: verbatim copy of lib/tinygmm/src/tinygmm_eval.h ----
-// tinygmm_eval.h - allocation-free Gaussian mixture evaluation in log space.
+// ---- runtime: verbatim copy of tinygmm_platform.h, tinygmm_log_prob.h, tinygmm_predict.h, tinygmm_avr_kernel.h (lib/tinygmm/src/) ----
+// tinygmm_platform.h - what every part of the tinygmm runtime shares: flash access
+// (PROGMEM on AVR), the covariance types, and float comparisons that cost no
+// library call on MCUs without an FPU (order_key, beats, is_nan, is_finite).
 //
-// This is the runtime behind every generated GMM.h (the exporter copies this
-// file verbatim into the header, so a header stays standalone). It knows no
-// particular model: a generated header supplies a "model policy" struct
-//
-//   struct Model {
-//     static const int D;                          // features
-//     static const int K;                          // components
-//     static const int R;                          // floats per component record
-//     static const int W;                          // length of w: D, or 2 D when EXACT
-//     static const bool EXACT;                     // w and the means are float pairs (see centre_exact)
-//     static const bool BOUNDED;                   // record[0] bounds log_prob from above
-//     static void transform(const float* x, float* w); // raw input -> centred w[W]
-//     static float shared(const float* w);         // term common to all components
-//     static const float* records();               // K records (flash), visiting order
-//     static int order(int j);                     // component index of record j
-//     template <bool PRUNE>                        // *lp = log w_k + log N(x | k) - shared(w)
-//     static bool log_prob(const float* record, const float* w, float best, bool tie_wins, float* lp);
-//     static int hint(const float* w);             // record to visit first (-1: none)
-//     static const int HINT_BINS;                  // size of that table (0: none)
-//     static const bool FULL;                      // full-covariance records: on AVR, predict
-//     static int predict_kernel(const float* x);   //   is full_predict (hand-written, same result)
-//   };
-//
-// and the algorithms below (predict, predict_proba, score_samples, classify)
-// are written once against that interface (with PRUNE, log_prob may stop as
-// soon as it cannot beat best, see full_log_prob). Everything that does not depend on
-// x is precomputed in float64 at export time (Cholesky factors of the
-// precisions, as scikit-learn's precisions_cholesky_, pre-multiplied by
-// sqrt(1/2); log weights plus log determinants), so a component costs one
-// triangular mat-vec and no exp/log. exp/log are only used to normalise
-// probabilities, after subtracting the maximum, so nothing underflows to an
-// all-zero result however far x lies from the data.
-//
-// C++11, no heap, no exceptions, no STL. Model constants live in flash on AVR.
-#ifndef TINYGMM_EVAL_H
-#define TINYGMM_EVAL_H
+// Part of the runtime a generated GMM.h pastes (always); see docs/runtime.md.
+// C++11, no heap, no exceptions, no STL.
+#ifndef TINYGMM_PLATFORM_H
+#define TINYGMM_PLATFORM_H
 
 #include <math.h>
 #include <stdint.h>
@@ -63,12 +33,14 @@
 #define TINYGMM_FLASH PROGMEM
 #define TINYGMM_READ(p) pgm_read_float(p)
 #define TINYGMM_READ_U8(p) pgm_read_byte(p)
+#define TINYGMM_READ_U16(p) ((uint16_t)pgm_read_word(p))
 #define TINYGMM_READ_I16(p) ((int16_t)pgm_read_word(p))
 #define TINYGMM_READ_I32(p) ((int32_t)pgm_read_dword(p))
 #else
 #define TINYGMM_FLASH
 #define TINYGMM_READ(p) (*(p))
 #define TINYGMM_READ_U8(p) (*(p))
+#define TINYGMM_READ_U16(p) (*(p))
 #define TINYGMM_READ_I16(p) (*(p))
 #define TINYGMM_READ_I32(p) (*(p))
 #endif
@@ -99,6 +71,19 @@ enum CovarianceType { COV_FULL = 0, COV_TIED = 1, COV_DIAG = 2, COV_SPHERICAL = 
 #define TINYGMM_PRUNE TINYGMM_SOFT_FLOAT
 #endif
 
+// Can predict use the assembly kernel of full-covariance models (tinygmm_avr_kernel.h)?
+// AVR with MUL and LPM Rd, Z+; -DTINYGMM_NO_ASM says no.
+#if defined(__AVR__) && defined(__AVR_HAVE_MUL__) && defined(__AVR_HAVE_LPMX__) && !defined(TINYGMM_NO_ASM)
+#define TINYGMM_AVR_KERNEL 1
+#else
+#define TINYGMM_AVR_KERNEL 0
+#endif
+
+// A feature index from a flash table (PERM, Q_PERM): the exporter writes uint8_t
+// tables for models of up to 256 features and uint16_t tables above.
+inline uint8_t read_index(const uint8_t* p) { return TINYGMM_READ_U8(p); }
+inline uint16_t read_index(const uint16_t* p) { return TINYGMM_READ_U16(p); }
+
 inline int32_t order_key(float f) {
   union {
     float f;
@@ -125,6 +110,21 @@ inline bool beats(float v, float best, bool tie_wins) { return tie_wins ? v >= b
 inline bool is_nan(float f) { return f != f; }
 inline bool is_finite(float f) { return f > -INFINITY && f < INFINITY; }
 #endif
+
+}  // namespace tinygmm
+
+#endif  // TINYGMM_PLATFORM_H
+
+// tinygmm_log_prob.h - one component's log-probability, per covariance type
+// (full, diag, spherical, tied as a linear discriminant), on inputs centred
+// (and reordered) at export: centre, centre_perm, centre_exact, standardize.
+//
+// Part of the runtime a generated GMM.h pastes (always); see docs/runtime.md.
+#ifndef TINYGMM_LOG_PROB_H
+#define TINYGMM_LOG_PROB_H
+
+
+namespace tinygmm {
 
 // Component records. Each component's constants are one record in a flash
 // stream, in the order the evaluation reads them, so the evaluation walks one
@@ -275,9 +275,9 @@ inline void centre(const float* x, float* w, const float* offset) {
 // The same with the features reordered, w[i] = x[perm[i]] - offset[i]: the
 // most discriminative feature first makes the first partial sums of predict
 // prune most.
-template <int D>
-inline void centre_perm(const float* x, float* w, const float* offset, const uint8_t* perm) {
-  for (int i = 0; i < D; ++i) w[i] = x[TINYGMM_READ_U8(perm + i)] - TINYGMM_READ(offset + i);
+template <int D, class Index>
+inline void centre_perm(const float* x, float* w, const float* offset, const Index* perm) {
+  for (int i = 0; i < D; ++i) w[i] = x[read_index(perm + i)] - TINYGMM_READ(offset + i);
 }
 
 // w = x - offset to the last bit, as a float pair: w[i] + w[D + i] equals
@@ -289,10 +289,10 @@ inline void centre_perm(const float* x, float* w, const float* offset, const uin
 // too, and mean_diff takes (w - hi) + (w_lo - lo): near the mean w - hi is
 // exact (Sterbenz), so the difference is right to one rounding of itself.
 // Overflow (x - offset beyond FLT_MAX) keeps a zero low part.
-template <int D>
-inline void centre_exact(const float* x, float* w, const float* offset, const uint8_t* perm) {
+template <int D, class Index>
+inline void centre_exact(const float* x, float* w, const float* offset, const Index* perm) {
   for (int i = 0; i < D; ++i) {
-    const float a = x[perm ? TINYGMM_READ_U8(perm + i) : i];
+    const float a = x[perm ? (int)read_index(perm + i) : i];
     const float b = -TINYGMM_READ(offset + i);
     const float s = a + b;
     const float a1 = s - b;
@@ -302,6 +302,11 @@ inline void centre_exact(const float* x, float* w, const float* offset, const ui
   }
 }
 
+template <int D>
+inline void centre_exact(const float* x, float* w, const float* offset, decltype(nullptr)) {  // input order
+  centre_exact<D>(x, w, offset, static_cast<const uint8_t*>(nullptr));
+}
+
 // z = (x - offset) * inv_scale, for spherical models whose input scaler is
 // not isotropic (the scale cannot be folded into one precision).
 template <int D>
@@ -309,18 +314,51 @@ inline void standardize(const float* x, float* z, const float* offset, const flo
   for (int i = 0; i < D; ++i) z[i] = (x[i] - TINYGMM_READ(offset + i)) * TINYGMM_READ(inv_scale + i);
 }
 
-// v = M (x - centre), M (P x D) stored by column: for pipelines whose linear
-// steps (a PCA, scalers around it) were folded at export into one map. One
-// subtraction per raw feature and P * D multiply-adds; the mixture is then
-// evaluated on v (P features) as any other model.
-template <int D, int P>
-inline void project(const float* x, float* v, const float* centre, const float* m) {
-  for (int i = 0; i < P; ++i) v[i] = 0.0f;
-  for (int j = 0; j < D; ++j) {
-    const float d = x[j] - TINYGMM_READ(centre + j);
-    for (int i = 0; i < P; ++i) v[i] += TINYGMM_READ(m++) * d;
-  }
-}
+}  // namespace tinygmm
+
+#endif  // TINYGMM_LOG_PROB_H
+
+// tinygmm_predict.h - allocation-free Gaussian mixture evaluation in log space:
+// predict, predict_proba, score_samples and classify (log-sum-exp).
+//
+// Part of the runtime a generated GMM.h pastes (always); see docs/runtime.md.
+// It knows no particular model: a generated header supplies a "model policy" struct
+//
+//   struct Model {
+//     static const int D;                          // features
+//     static const int K;                          // components
+//     static const int R;                          // floats per component record
+//     static const int W;                          // length of w: D, or 2 D when EXACT
+//     static const bool EXACT;                     // w and the means are float pairs (see centre_exact)
+//     static const bool BOUNDED;                   // record[0] bounds log_prob from above
+//     static void transform(const float* x, float* w); // raw input -> centred w[W]
+//     static float shared(const float* w);         // term common to all components
+//     static const float* records();               // K records (flash), visiting order
+//     static int order(int j);                     // component index of record j
+//     template <bool PRUNE>                        // *lp = log w_k + log N(x | k) - shared(w)
+//     static bool log_prob(const float* record, const float* w, float best, bool tie_wins, float* lp);
+//     static int hint(const float* w);             // record to visit first (-1: none)
+//     static const int HINT_BINS;                  // size of that table (0: none)
+//     static const bool FULL;                      // full-covariance records: on AVR, predict
+//     static int predict_kernel(const float* x);   //   is full_predict (hand-written, same result)
+//   };
+//
+// and the algorithms below (predict, predict_proba, score_samples, classify)
+// are written once against that interface (with PRUNE, log_prob may stop as
+// soon as it cannot beat best, see full_log_prob). Everything that does not depend on
+// x is precomputed in float64 at export time (Cholesky factors of the
+// precisions, as scikit-learn's precisions_cholesky_, pre-multiplied by
+// sqrt(1/2); log weights plus log determinants), so a component costs one
+// triangular mat-vec and no exp/log. exp/log are only used to normalise
+// probabilities, after subtracting the maximum, so nothing underflows to an
+// all-zero result however far x lies from the data.
+//
+// C++11, no heap, no exceptions, no STL. Model constants live in flash on AVR.
+#ifndef TINYGMM_PREDICT_H
+#define TINYGMM_PREDICT_H
+
+
+namespace tinygmm {
 
 // The bin of v among ascending edges (the number of edges <= v).
 template <int NB>
@@ -383,18 +421,115 @@ again:
   return best;
 }
 
-#if defined(__AVR__) && defined(__AVR_HAVE_MUL__) && defined(__AVR_HAVE_LPMX__) && !defined(TINYGMM_NO_ASM)
-#define TINYGMM_AVR_KERNEL 1
-#else
-#define TINYGMM_AVR_KERNEL 0
+
+#if TINYGMM_AVR_KERNEL
+// The assembly predict of full-covariance models (defined in tinygmm_avr_kernel.h,
+// which a header pastes only for a model that uses it: see PredictImpl).
+template <int K, int D, int RB, int NB, const float* RECORDS, const uint8_t* ORDER, const float* OFFSET,
+          const uint8_t* PERM, const int32_t* EDGES, const uint8_t* FIRST>
+__attribute__((naked, noinline)) uint8_t full_predict(const float*);
 #endif
+
+template <class M, bool KERNEL = TINYGMM_AVR_KERNEL && M::FULL && !M::EXACT && (M::D <= 8) && (M::K <= 127)>
+struct PredictImpl {
+  static int run(const float* x) {
+    float w[M::W];
+    M::transform(x, w);
+    return predict_centred<M>(w);
+  }
+};
+#if TINYGMM_AVR_KERNEL
+template <class M>
+struct PredictImpl<M, true> {
+  static int run(const float* x) {
+    return M::predict_kernel(x);
+  }
+};
+#endif
+
+template <class M>
+inline int predict(const float* x) {
+  return PredictImpl<M>::run(x);
+}
+
+// Fills proba[K] (scikit-learn's predict_proba), returns the argmax and, if
+// log_likelihood is not null, stores scikit-learn's score_samples there.
+template <class M>
+inline int classify(const float* x, float* proba, float* log_likelihood) {
+  float w[M::W];
+  M::transform(x, w);
+  const float* rec = M::records();
+  bool far = false;
+  for (int j = 0; j < M::K; ++j, rec += M::R) {
+    float* lp = &proba[M::order(j)];
+    M::template log_prob<false>(rec, w, 0.0f, true, lp);
+    if (is_nan(*lp)) {
+      // inf - inf. A bounded (quadratic) component overflowed: it is far below
+      // the others. An unbounded (linear) one could be either way.
+      *lp = -INFINITY;
+      far = far || !M::BOUNDED;
+    }
+  }
+  int best = 0;
+  for (int k = 1; k < M::K; ++k)
+    if (proba[k] > proba[best]) best = k;
+  const float top = proba[best];
+  if (far || !(top > -INFINITY) || top == INFINITY) {
+    // Every component overflowed: the mixture's log-likelihood is below
+    // -FLT_MAX and all the probability is on the (far-field) winner.
+    best = predict_centred<M>(w);
+    for (int k = 0; k < M::K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
+    if (log_likelihood) *log_likelihood = -INFINITY;
+    return best;
+  }
+  float sum = 0.0f;
+  for (int k = 0; k < M::K; ++k) {
+    proba[k] = expf(proba[k] - top);
+    sum += proba[k];
+  }
+  const float inv = 1.0f / sum;
+  for (int k = 0; k < M::K; ++k) proba[k] *= inv;
+  if (log_likelihood) *log_likelihood = M::shared(w) + top + logf(sum);
+  return best;
+}
+
+template <class M>
+inline float score_samples(const float* x) {
+  float proba[M::K];
+  float ll;
+  classify<M>(x, proba, &ll);
+  return ll;
+}
+
+template <class M>
+inline int predict_proba(const float* x, float* proba) {
+  return classify<M>(x, proba, 0);
+}
+
+}  // namespace tinygmm
+
+#endif  // TINYGMM_PREDICT_H
+
+// tinygmm_avr_kernel.h - predict for full-covariance models on AVR, in assembly.
+//
+// Pasted into a generated GMM.h only when the model can use it (full covariance,
+// no float-pair means, D <= 8); compiled only on AVR with MUL and LPM Rd, Z+
+// (define TINYGMM_NO_ASM to use the C++ predict instead). See docs/runtime.md.
+#ifndef TINYGMM_AVR_KERNEL_H
+#define TINYGMM_AVR_KERNEL_H
+
+
+namespace tinygmm {
 
 #if TINYGMM_AVR_KERNEL
 // predict for full-covariance models on AVR, hand-written for size (the
-// whole of predict: transform, start hint, visiting loop, overflow retry).
+// whole of predict: transform, start hint, visiting loop, overflow retry):
+// one loop over columns instead of the unrolled C++ code, the state in one
+// stack frame, the tables' addresses as immediates (flash figures in
+// docs/runtime.md).
 // It performs the same float operations (avr-libc's __subsf3 / __mulsf3 /
 // __addsf3, in the same order) with the same visiting order, bound,
-// partial-sum pruning and tie rule as the C++ code above, so its answer is
+// partial-sum pruning and tie rule as the C++ code (tinygmm_predict.h), so its answer is
 // identical; test_avr_sim.py checks it against the host build of the C++
 // code. avr-gcc ABI: arguments in r24:r25, r22:r23, ...; r2-r17 and Y are
 // saved here; the float routines clobber r18-r27, r30, r31, r0 and T only.
@@ -545,375 +680,9 @@ __attribute__((naked, noinline)) uint8_t full_predict(const float*) {
 }
 #endif
 
-template <class M, bool KERNEL = TINYGMM_AVR_KERNEL && M::FULL && !M::EXACT && (M::D <= 8) && (M::K <= 127)>
-struct PredictImpl {
-  static int run(const float* x) {
-    float w[M::W];
-    M::transform(x, w);
-    return predict_centred<M>(w);
-  }
-};
-#if TINYGMM_AVR_KERNEL
-template <class M>
-struct PredictImpl<M, true> {
-  static int run(const float* x) {
-    return M::predict_kernel(x);
-  }
-};
-#endif
-
-template <class M>
-inline int predict(const float* x) {
-  return PredictImpl<M>::run(x);
-}
-
-// Fills proba[K] (scikit-learn's predict_proba), returns the argmax and, if
-// log_likelihood is not null, stores scikit-learn's score_samples there.
-template <class M>
-inline int classify(const float* x, float* proba, float* log_likelihood) {
-  float w[M::W];
-  M::transform(x, w);
-  const float* rec = M::records();
-  bool far = false;
-  for (int j = 0; j < M::K; ++j, rec += M::R) {
-    float* lp = &proba[M::order(j)];
-    M::template log_prob<false>(rec, w, 0.0f, true, lp);
-    if (is_nan(*lp)) {
-      // inf - inf. A bounded (quadratic) component overflowed: it is far below
-      // the others. An unbounded (linear) one could be either way.
-      *lp = -INFINITY;
-      far = far || !M::BOUNDED;
-    }
-  }
-  int best = 0;
-  for (int k = 1; k < M::K; ++k)
-    if (proba[k] > proba[best]) best = k;
-  const float top = proba[best];
-  if (far || !(top > -INFINITY) || top == INFINITY) {
-    // Every component overflowed: the mixture's log-likelihood is below
-    // -FLT_MAX and all the probability is on the (far-field) winner.
-    best = predict_centred<M>(w);
-    for (int k = 0; k < M::K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
-    if (log_likelihood) *log_likelihood = -INFINITY;
-    return best;
-  }
-  float sum = 0.0f;
-  for (int k = 0; k < M::K; ++k) {
-    proba[k] = expf(proba[k] - top);
-    sum += proba[k];
-  }
-  const float inv = 1.0f / sum;
-  for (int k = 0; k < M::K; ++k) proba[k] *= inv;
-  if (log_likelihood) *log_likelihood = M::shared(w) + top + logf(sum);
-  return best;
-}
-
-template <class M>
-inline float score_samples(const float* x) {
-  float proba[M::K];
-  float ll;
-  classify<M>(x, proba, &ll);
-  return ll;
-}
-
-template <class M>
-inline int predict_proba(const float* x, float* proba) {
-  return classify<M>(x, proba, 0);
-}
-
-// ---- anomaly decision ----------------------------------------------------
-//
-// score_samples(x) < threshold, scikit-learn's outlier convention. With
-// lp_k = log w_k + log N(x | k) (here: minus shared(w)) the mixture's score
-// is log sum_k exp(lp_k), so max_k lp_k <= score <= max_k lp_k + log K: one
-// component at or above the threshold already says "normal", and every
-// component below threshold - log K says "anomalous". Components are visited
-// as predict visits them (the start hint, then by descending bound c_k), each
-// pruned against threshold - log K by the bound and the partial sums (see
-// full_log_prob), so most inputs need one component (normal) or a few
-// columns of each (anomalous), and no exp/log. An input whose components lie
-// within log K below the threshold needs the sum itself, sum_k exp(lp_k -
-// threshold) < 1: one expf per such component (no logf), the pruned ones
-// bounded by 1/2^ceil(log2 K) each, and only if that bound cannot decide, a
-// second pass over the components that matter. So the answer is the device's
-// score_samples(x) < threshold, except within float32 rounding of the
-// threshold. NaN input: anomalous.
-
-// An upper bound of log K (ceil(log2 K) ln 2, exact for powers of two): a
-// looser bound only sends a few more inputs to the full score.
-template <int K>
-struct LogKBound {
-  static const int BITS = 1 + LogKBound<(K + 1) / 2>::BITS;
-};
-template <>
-struct LogKBound<1> {
-  static const int BITS = 0;
-};
-
-template <class M>
-inline bool is_anomaly(const float* x, float threshold) {
-  float w[M::W];
-  M::transform(x, w);
-  const float base = threshold - M::shared(w);  // lp_k >= base: normal
-  const int BITS = LogKBound<M::K>::BITS;
-  const float low = base - (float)BITS * 0.693147182f;  // every lp_k < low: anomalous
-  // shared(w) overflowed (a tied model, w far out or not finite): the full score decides
-  bool exact = !is_finite(base);
-  const int8_t first = exact ? (int8_t)-1 : (int8_t)M::hint(w);
-  int8_t j = first, next = exact ? (int8_t)M::K : (int8_t)0;
-  // anomalous iff sum_k exp(lp_k - base) < 1. Components between low and base add
-  // their term; the others (pruned, or after the bound) less than 2^-BITS each.
-  float sum = 0.0f;
-  int8_t computed = 0;
-  for (;;) {
-    if (j < 0) {
-      if (next == first) ++next;
-      if (next >= M::K) break;
-      j = next++;
-    }
-    const float* rec = M::records() + j * M::R;
-    j = -1;
-    // records are in descending order of their bound: no later one reaches low either
-    if (M::BOUNDED && !beats(TINYGMM_READ(rec), low, true)) break;
-    float lp;
-    if (!M::template log_prob<true>(rec, w, low, true, &lp)) continue;  // below low
-    if (is_nan(lp)) {  // inf - inf: a bounded component overflowed, far below
-      exact = exact || !M::BOUNDED;
-      continue;
-    }
-    if (beats(lp, base, true)) return false;
-    sum += expf(lp - base);  // within log K below the threshold: its term counts
-    if (!(sum < 1.0f)) return false;
-    ++computed;
-  }
-  if (exact) {  // a tied model far out: the full score (see classify)
-    float proba[M::K];
-    float ll;
-    classify<M>(x, proba, &ll);
-    return !(ll >= threshold);
-  }
-  // (2^-BITS exactly: a power of two)
-  if (!(sum + (float)(M::K - computed) * (1.0f / (float)(1L << BITS)) > 1.0f)) return true;
-  // Undecided by the bound: the sum over every component not below base - 24
-  // (together the others add less than K e^-24 to it, below float32 resolution).
-  const float floor_lp = base - 24.0f;
-  sum = 0.0f;
-  const float* rec = M::records();
-  for (int8_t r = 0; r < M::K; ++r, rec += M::R) {
-    if (M::BOUNDED && !beats(TINYGMM_READ(rec), floor_lp, true)) break;
-    float lp;
-    if (!M::template log_prob<true>(rec, w, floor_lp, true, &lp) || is_nan(lp)) continue;
-    sum += expf(lp - base);
-  }
-  return !(sum >= 1.0f);
-}
-
-// ---- fixed point (exported with --fixed-point) ---------------------------
-//
-// For MCUs without an FPU. The input is quantised once to z-space,
-// zq_i = round(z_i * 2^F) in int16 (z = standardised input, |z_i| < 2^(15-F)),
-// and every component is evaluated in integers: with U the precision
-// Cholesky factor (times sqrt(1/2)) quantised to int16 as Uq = round(U 2^G)
-// and b = U^T mean as bq = round(b 2^(F+G)) in int32 (G per component),
-//   acc_j = sum_{i<=j} zq_i Uq_ij - bq_j          (exact, int32)
-//   yq_j  = (acc_j + 2^(S-1)) >> S                (y_j in units of 2^-T, S = F + G - T,
-//                                                  16 unless the component is very narrow)
-//   lpq   = cq - sum_j yq_j^2                     (log-probability in units of 2^-2T)
-// with cq = round(c 2^(2T)). yq is clamped to +-Q::YCLAMP so nothing
-// overflows; a component whose yq clamped has a true log-probability below
-// its clamped value, so it is only a problem if it wins, which predict_fixed
-// reports (the float entry point then decides in float). Layouts: full
-// (triangular Uq, full and tied models) or diagonal (diag and spherical).
-// Record streams: RQ (int32) = cq, then bq_j per column; UQ (int16) = the
-// column's Uq entries (j + 1 of them, or 1 for the diagonal layout). As in
-// the float path, the column loops are unrolled by templates.
-// 16 x 16 -> 32 bit signed product. On AVR with a hardware multiplier, four
-// MULs inline (Atmel's AVR201 sequence) instead of a call to __mulhisi3.
-inline int32_t mul16(int16_t a, int16_t b) {
-#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
-  int32_t r;
-  uint8_t zero;
-  __asm__(
-      "clr %[z]\n\t"
-      "muls %B[a], %B[b]\n\t"
-      "movw %C[r], r0\n\t"
-      "mul %A[a], %A[b]\n\t"
-      "movw %A[r], r0\n\t"
-      "mulsu %B[a], %A[b]\n\t"
-      "sbc %D[r], %[z]\n\t"
-      "add %B[r], r0\n\t"
-      "adc %C[r], r1\n\t"
-      "adc %D[r], %[z]\n\t"
-      "mulsu %B[b], %A[a]\n\t"
-      "sbc %D[r], %[z]\n\t"
-      "add %B[r], r0\n\t"
-      "adc %C[r], r1\n\t"
-      "adc %D[r], %[z]\n\t"
-      "clr __zero_reg__"
-      : [r] "=&r"(r), [z] "=&r"(zero)
-      : [a] "a"(a), [b] "a"(b)
-      : "r0");
-  return r;
-#else
-  return (int32_t)a * b;
-#endif
-}
-
-template <int I, int J>
-struct IDot {  // zq[I] * uq[0] + ... + zq[J] * uq[J - I], reading uq forward
-  static inline int32_t run(int32_t acc, const int16_t* zq, const int16_t*& pu) {
-    return IDot<I + 1, J>::run(acc + mul16(zq[I], TINYGMM_READ_I16(pu++)), zq, pu);
-  }
-};
-template <int J>
-struct IDot<J, J> {
-  static inline int32_t run(int32_t acc, const int16_t* zq, const int16_t*& pu) {
-    return acc + mul16(zq[J], TINYGMM_READ_I16(pu++));
-  }
-};
-
-inline int16_t clamp16(int32_t v) { return v > 32767 ? 32767 : v < -32767 ? -32767 : (int16_t)v; }
-
-template <int J, int D, bool DIAG, bool PRUNE, bool ALL16 = false>
-struct FixedColumns {
-  static inline bool run(const int32_t* pc, const int16_t* pu, const int16_t* zq, uint8_t shift, int16_t yclamp, int32_t c,
-                         int32_t q, int32_t best, bool tie_wins, int32_t* lp, bool* clamped) {
-    const int32_t acc = IDot<DIAG ? J : 0, J>::run(-TINYGMM_READ_I32(pc), zq, pu);
-    // the stored bq carries the rounding offset; a shift of 16 takes the high word
-    int16_t y = (ALL16 || shift == 16) ? (int16_t)(acc >> 16) : clamp16(acc >> shift);
-    if (y > yclamp) {
-      y = yclamp;
-      *clamped = true;
-    } else if (y < -yclamp) {
-      y = -yclamp;
-      *clamped = true;
-    }
-    q += mul16(y, y);
-    if (PRUNE && J + 1 < D && (tie_wins ? c - q < best : c - q <= best)) return false;
-    return FixedColumns<J + 1, D, DIAG, PRUNE, ALL16>::run(pc + 1, pu, zq, shift, yclamp, c, q, best, tie_wins, lp,
-                                                           clamped);
-  }
-};
-template <int D, bool DIAG, bool PRUNE, bool ALL16>
-struct FixedColumns<D, D, DIAG, PRUNE, ALL16> {
-  static inline bool run(const int32_t*, const int16_t*, const int16_t*, uint8_t, int16_t, int32_t c, int32_t q, int32_t best,
-                         bool tie_wins, int32_t* lp, bool*) {
-    *lp = c - q;
-    return tie_wins ? *lp >= best : *lp > best;
-  }
-};
-
-// The bin of zq[0] predict_fixed starts from: clamp((z0 - LO) >> S, 0, NB - 1),
-// in 16-bit unsigned arithmetic (z0 + 2^15 is in [0, 65535]).
-template <int NB, int LO, int S>
-inline uint8_t bin_of_q(int16_t z0) {
-  const uint16_t u = (uint16_t)((uint16_t)z0 ^ 0x8000u), lo = (uint16_t)(LO + 32768L);
-  if (u < lo) return 0;
-  const uint16_t b = (uint16_t)(u - lo) >> S;
-  return b < NB ? (uint8_t)b : (uint8_t)(NB - 1);
-}
-
-// Argmax over the quantised log-probabilities of zq (z-space, 2^F units).
-// Sets *clamped when the winner had a clamped term (then the answer may be
-// wrong; see above). The visiting plan is made at export (FixedBins in
-// codegen/fixedpoint.py): per bin of zq[0], the component that usually wins there, then
-// the others by descending upper bound of their log-probability over the bin
-// (cq - min y_0^2, exact, rounded up to units of 2^16). Once a bound is below
-// the best so far, so are all later ones: the loop stops there. Inside a
-// component the partial sums prune, as in predict. The result is exactly the
-// first argmax of the K integer log-probabilities.
-template <class Q>
-inline int predict_fixed(const int16_t* zq, bool* clamped) {
-  int8_t best = Q::K;
-  int32_t best_lp = -(int32_t)0x7FFFFFFFL - 1;
-  bool best_clamped = false;
-  const uint8_t bin = Q::bin(zq[0]);
-  const uint8_t* visit = Q::visit() + bin * Q::K;
-  const int16_t* bound = Q::bound() + bin * Q::K;
-  for (int8_t i = 0; i < Q::K; ++i) {
-    // bound < floor(best / 2^16) implies log-probability < best (the high word: free on 8-bit MCUs)
-    if (TINYGMM_READ_I16(bound + i) < (int16_t)(best_lp >> 16)) break;
-    const int8_t k = (int8_t)TINYGMM_READ_U8(visit + i);
-    const int32_t* pc = Q::rq() + k * (Q::D + 1);
-    const int16_t* pu = Q::uq() + k * Q::NU;
-    const uint8_t shift = Q::ALL16 ? 16 : (uint8_t)Q::shift(k);
-    const bool tie_wins = k < best;
-    int32_t lp;
-    bool cl = false;
-    if (FixedColumns<0, Q::D, Q::DIAG, true, Q::ALL16>::run(pc + 1, pu, zq, shift, Q::YCLAMP, TINYGMM_READ_I32(pc), 0,
-                                                            best_lp, tie_wins, &lp, &cl)) {
-      best_lp = lp;
-      best = k;
-      best_clamped = cl;
-    }
-  }
-  *clamped = best_clamped;
-  return best < Q::K ? best : 0;
-}
-
-// The anomaly decision on quantised inputs, in integers (as is_anomaly, with
-// the thresholds in units of 2^-2T: hi = threshold, lo = threshold - log K):
-// 0 normal (a component reaches hi), 1 anomalous (every component is below
-// lo), -1 undecided (a component lies between the two, or the one that
-// reached hi had a clamped term, which can only make it look better).
-// Components are visited by predict_fixed's plan and pruned against lo.
-template <class Q>
-inline int is_anomaly_fixed(const int16_t* zq, int32_t hi, int32_t lo) {
-  const uint8_t bin = Q::bin(zq[0]);
-  const uint8_t* visit = Q::visit() + bin * Q::K;
-  const int16_t* bound = Q::bound() + bin * Q::K;
-  bool unsure = false;
-  const int32_t lo_high = lo >> 16;
-  for (int8_t i = 0; i < Q::K; ++i) {
-    // bound < floor(lo / 2^16): below lo. After the first (the bin's usual winner),
-    // bounds descend, so no later component reaches lo either.
-    if ((int32_t)TINYGMM_READ_I16(bound + i) < lo_high) {
-      if (i == 0) continue;
-      break;
-    }
-    const int8_t k = (int8_t)TINYGMM_READ_U8(visit + i);
-    const int32_t* pc = Q::rq() + k * (Q::D + 1);
-    const int16_t* pu = Q::uq() + k * Q::NU;
-    const uint8_t shift = Q::ALL16 ? 16 : (uint8_t)Q::shift(k);
-    int32_t lp;
-    bool cl = false;
-    if (!FixedColumns<0, Q::D, Q::DIAG, true, Q::ALL16>::run(pc + 1, pu, zq, shift, Q::YCLAMP, TINYGMM_READ_I32(pc), 0,
-                                                             lo, true, &lp, &cl))
-      continue;  // below lo (clamping only raises a value)
-    if (lp >= hi && !cl) return 0;
-    unsure = true;
-  }
-  return unsure ? -1 : 1;
-}
-
-// zq[i] = round((x[perm[i]] - offset[i]) * gain[i]) with gain = 2^F / scale;
-// false when some |zq_i| would exceed 32767 (or x is NaN). Rounding is one
-// float addition of MAGIC = 1.5 * 2^23: the sum's mantissa step is 1, so its
-// low 23 bits hold 2^22 + round(v) for |v| < 2^22 (the sum's sign and
-// exponent bits, 0x96, say whether it is); no float-to-int conversion. FUSED:
-// a[i] = MAGIC - offset[i] * gain[i] is folded into that addition (two float
-// operations per feature; see fixed_point in codegen/fixedpoint.py), else a = offset.
-template <int D, bool FUSED>
-inline bool quantize(const float* x, int16_t* zq, const float* a, const float* gain, const uint8_t* perm) {
-  for (int i = 0; i < D; ++i) {
-    const float xi = x[TINYGMM_READ_U8(perm + i)];
-    union {
-      float f;
-      uint32_t u;
-    } v;
-    v.f = FUSED ? xi * TINYGMM_READ(gain + i) + TINYGMM_READ(a + i)
-                : (xi - TINYGMM_READ(a + i)) * TINYGMM_READ(gain + i) + 12582912.0f;
-    if ((uint16_t)(v.u >> 16) >> 7 != 0x96) return false;  // |round(v)| >= 2^22, inf or NaN
-    const int32_t r = (int32_t)(v.u & 0x7FFFFFUL) - 0x400000L;
-    if (r < -32767L || r > 32767L) return false;
-    zq[i] = (int16_t)r;
-  }
-  return true;
-}
-
 }  // namespace tinygmm
 
-#endif  // TINYGMM_EVAL_H
+#endif  // TINYGMM_AVR_KERNEL_H
 // ---- end of runtime ----
 
 namespace gmm {
