@@ -20,13 +20,13 @@ except Exception:  # older PlatformIO: it runs the script from the library's fol
     _library = Path(os.getcwd())
 
 _checkout = _library.resolve().parents[1]
-if (_checkout / "scripts" / "tinygmm" / "pio_hook.py").is_file():
+if (_checkout / "scripts" / "tinygmm" / "platformio" / "hook.py").is_file():
     sys.path.insert(0, str(_checkout / "scripts"))
 else:
     _checkout = None
 
 try:
-    from tinygmm.pio_hook import run
+    from tinygmm.platformio.hook import run
 except ImportError:
     sys.stderr.write(
         "\n*** tinygmm: the tinygmm Python package is not installed in the Python that runs PlatformIO.\n"

@@ -42,10 +42,10 @@ import run as bench  # noqa: E402
 
 from tinygmm.anomaly import best_threshold, calibrate_quantile, detection_metrics  # noqa: E402
 from tinygmm.codegen import render_header  # noqa: E402
-from tinygmm.data import Dataset  # noqa: E402
+from tinygmm.data.reader import Dataset  # noqa: E402
 from tinygmm.errors import TinyGMMError  # noqa: E402
-from tinygmm.fit import FitOptions, fit  # noqa: E402
-from tinygmm.model import ExportedModel  # noqa: E402
+from tinygmm.fit.sweep import FitOptions, fit  # noqa: E402
+from tinygmm.model.exported import ExportedModel  # noqa: E402
 
 QUANTILE = 0.05
 

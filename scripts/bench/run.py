@@ -6,7 +6,7 @@
 Fits the benchmark models with scikit-learn (customer segmentation K=7 D=2
 full, synthetic K=10 D=8 for every covariance type, and a pipeline:
 load_breast_cancer's 30 features -> StandardScaler -> PCA(5) -> K=5 full,
-exported with tinygmm.estimator as export_model does), then, for each
+exported with tinygmm.fit.estimator as export_model does), then, for each
 implementation, on the same inputs:
 
 * agreement with scikit-learn's predict: host build (g++/gcc -O2) on an
@@ -53,11 +53,11 @@ sys.path.insert(0, str(HERE))  # targets.py, also when this file is imported
 import targets  # noqa: E402  (scripts/bench/targets.py)
 
 from tinygmm.codegen import render_header  # noqa: E402
-from tinygmm.data import Dataset, load_csv  # noqa: E402
-from tinygmm.estimator import from_estimator  # noqa: E402
-from tinygmm.fit import FitOptions, fit  # noqa: E402
-from tinygmm.model import ExportedModel  # noqa: E402
-from tinygmm.vectors import is_near_tie, sklearn_outputs  # noqa: E402
+from tinygmm.data.reader import Dataset, load_csv  # noqa: E402
+from tinygmm.export.vectors import is_near_tie, sklearn_outputs  # noqa: E402
+from tinygmm.fit.estimator import from_estimator  # noqa: E402
+from tinygmm.fit.sweep import FitOptions, fit  # noqa: E402
+from tinygmm.model.exported import ExportedModel  # noqa: E402
 
 MCU = "atmega328p"
 BIG_MCU = "atmega2560"  # same core, 8 KB SRAM: for builds that do not fit the ATmega328P

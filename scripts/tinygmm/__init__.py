@@ -12,7 +12,7 @@ __all__ = ["ExportResult", "TinyGMMError", "__version__", "export_model"]
 def __getattr__(name: str) -> Any:
     # lazy, so that the PlatformIO hook's fast path (tinygmm.pioconfig) does not import numpy
     if name in ("export_model", "ExportResult", "ExportOptions", "PruneReport"):
-        from . import api
+        from .export import api
 
         return getattr(api, name)
     if name == "TinyGMMError":

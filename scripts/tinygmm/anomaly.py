@@ -262,7 +262,7 @@ def load_labelled(
     Labels are 0/1 (1 anomalous, unless ``positive`` names 0), or two distinct
     strings of which ``positive`` names the anomalous one.
     """
-    from .data import _decode, _read_rows, load_csv
+    from .data.reader import _decode, _read_rows, load_csv
 
     p = Path(path)
     if not p.is_file():

@@ -21,9 +21,9 @@ from pipelines import fitted as fitted_pipeline
 from synth import fitted_model, floor_ring, mixture_data, tiny_variance_data
 from tinygmm.anomaly import AnomalyThreshold, calibrate_quantile
 from tinygmm.codegen import fixed_point, render_header
-from tinygmm.estimator import from_estimator
-from tinygmm.model import ExportedModel
-from tinygmm.vectors import GoldenVectors, golden, is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.export.vectors import GoldenVectors, golden, is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.fit.estimator import from_estimator
+from tinygmm.model.exported import ExportedModel
 
 SYNTHETIC = [
     # (name, D, K, covariance_type, scaler)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygmm.data import Dataset
-from tinygmm.fit import FitOptions, fit
-from tinygmm.model import ExportedModel
+from tinygmm.data.reader import Dataset
+from tinygmm.fit.sweep import FitOptions, fit
+from tinygmm.model.exported import ExportedModel
 
 
 def mixture_data(d: int, k: int, n: int = 300, seed: int = 0) -> np.ndarray:

@@ -32,8 +32,8 @@ import pytest
 from conftest import ROOT, require_tool
 from synth import fitted_model, floor_ring, mixture_data, tiny_variance_data
 from tinygmm.codegen import render_header
-from tinygmm.model import ExportedModel
-from tinygmm.vectors import GoldenVectors, golden, is_near_tie, make_inputs, render_vectors, sklearn_outputs
+from tinygmm.export.vectors import GoldenVectors, golden, is_near_tie, make_inputs, render_vectors, sklearn_outputs
+from tinygmm.model.exported import ExportedModel
 
 AVR_DIR = ROOT / "test" / "avr"
 LIB_DIR = ROOT / "lib" / "tinygmm" / "src"

@@ -12,7 +12,7 @@ import pytest
 
 from tinygmm.codegen import render_header
 from tinygmm.errors import TinyGMMError
-from tinygmm.model import ExportedModel
+from tinygmm.model.exported import ExportedModel
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ("weights", "means", "covariances", "precisions_cholesky", "offset", "scale")

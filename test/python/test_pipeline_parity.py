@@ -16,8 +16,8 @@ import pytest
 from cppharness import compile_models, evaluate
 from pipelines import GRID, data, fitted, ll_tolerance
 from test_avr_sim import avr  # noqa: F401 - the fixture (skips without avr-g++ / simavr)
-from tinygmm.estimator import from_estimator
-from tinygmm.vectors import is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.export.vectors import is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.fit.estimator import from_estimator
 
 
 def parity_failures(tag: str, est, m, x, far, predict, proba, ll) -> list[str]:
@@ -112,7 +112,7 @@ def test_subset_matches_sklearn_on_avr(avr, tmp_path, mix: str, pre: str) -> Non
     """The golden runner (test/avr) on simavr: AVR float arithmetic, flash constants, 30 raw features."""
     from test_avr_sim import run_golden
     from tinygmm.codegen import render_header
-    from tinygmm.vectors import golden, render_vectors
+    from tinygmm.export.vectors import golden, render_vectors
 
     est = fitted(mix, pre)
     m = from_estimator(est)

@@ -16,9 +16,9 @@ from scipy.stats import chi2
 
 from tinygmm.cli import main
 from tinygmm.codegen import render_header
-from tinygmm.data import load_csv
-from tinygmm.fit import FitOptions, fit
-from tinygmm.model import ExportedModel
+from tinygmm.data.reader import load_csv
+from tinygmm.fit.sweep import FitOptions, fit
+from tinygmm.model.exported import ExportedModel
 from tinygmm.report.footprint import footprint
 
 ROOT = Path(__file__).resolve().parents[2]

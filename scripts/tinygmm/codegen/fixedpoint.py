@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TinyGMMError
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
 from .clit import cfloat, float_array, int_array
 from .spaces import (
     HALF_SQRT,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from ..ctext import c_string, check_feature_names, check_finite_code, check_identifier, comment_lines
-from ..model import ExportedModel
-from ..runtime import RUNTIME_NAME, runtime_path
+from ..model.exported import ExportedModel
+from .ctext import c_string, check_feature_names, check_finite_code, check_identifier, comment_lines
 from .fixedpoint import fixed_point as _fixed_point_model  # render_header's fixed_point flag shadows it
 from .fixedpoint import fixed_point_code
 from .projection import entry_points, projection_tables
 from .records import device_arrays
+from .runtime import RUNTIME_NAME, runtime_path
 
 if TYPE_CHECKING:
     from ..anomaly import AnomalyThreshold

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import TinyGMMError
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
 from .clit import byte_array, float_array, int_array
 from .spaces import (
     EXACT_LIMIT,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
 
 HALF_SQRT = math.sqrt(0.5)
 LOG_2PI = math.log(2.0 * math.pi)

@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import TinyGMMError
-from ..fit import stuck_note
-from ..model import ExportedModel
+from ..fit.sweep import stuck_note
+from ..model.exported import ExportedModel
 from . import html as H
 from . import plots
 from .footprint import TARGETS, footprint
@@ -61,7 +61,7 @@ def raw_covariances(m: ExportedModel) -> list[np.ndarray]:
 
 
 def _summary(src: ReportSource) -> str:
-    from ..export import describe_options
+    from ..export.requests import describe_options
 
     m, d = src.model, src.data
     how = "fixed by --n-components" if src.chosen_by == "fixed" else f"chosen by {src.chosen_by.upper()}"

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..codegen import device_arrays
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
 
 FLOAT_BYTES = 4
 _ARRAY_RE = re.compile(r"static (?:const|constexpr) (\w+) (\w+)\[(\d+)\]")

@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from ..fit import SweepRow
-from ..model import ExportedModel
+from ..fit.sweep import SweepRow
+from ..model.exported import ExportedModel
 
 DPI = 110
 GRID = 200

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Dataset, load_csv
+from ..data.reader import Dataset, load_csv
 from ..errors import TinyGMMError
-from ..fit import FitOptions, SweepRow, fit, mark_em_stuck
-from ..model import ExportedModel
+from ..fit.sweep import FitOptions, SweepRow, fit, mark_em_stuck
+from ..model.exported import ExportedModel
 
 ProgressFn = Callable[..., None]  # (K values done, total, share of the work done)
 

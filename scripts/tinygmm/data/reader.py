@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 FLOAT32_MAX = 3.4028234663852886e38
 # Values a float32 device can hold with room for the squares the model takes.

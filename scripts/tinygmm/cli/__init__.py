@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from . import __version__
-from .errors import TinyGMMError
+from .. import __version__
+from ..errors import TinyGMMError
 
 
 def _k(text: str) -> int | None:
@@ -62,7 +62,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def fit_options(a: argparse.Namespace):  # -> FitOptions
-    from .fit import FitOptions
+    from ..fit.sweep import FitOptions
 
     o = FitOptions(
         n_components=a.n_components,
@@ -95,7 +95,7 @@ def add_anomaly_options(p: argparse.ArgumentParser) -> None:
 
 
 def anomaly_options(a: argparse.Namespace):  # -> AnomalyOptions | None
-    from .anomaly import AnomalyOptions
+    from ..anomaly import AnomalyOptions
 
     o = AnomalyOptions(
         quantile=a.anomaly_quantile,
@@ -113,7 +113,7 @@ def anomaly_options(a: argparse.Namespace):  # -> AnomalyOptions | None
 
 def cmd_export_model(a: argparse.Namespace) -> int:
     """``export --model FILE``: a saved estimator through the same export path."""
-    from .export import ModelRequest, check_request, export_saved_model, up_to_date
+    from ..export.requests import ModelRequest, check_request, export_saved_model, up_to_date
 
     if a.data is not None:
         raise TinyGMMError("--model exports a saved estimator; --data (fit on a CSV) cannot be given with it")
@@ -135,8 +135,8 @@ def cmd_export_model(a: argparse.Namespace) -> int:
 
 def _request_args(a: argparse.Namespace) -> dict[str, Any]:
     """What both export requests (--data and --model) take from the command line alike."""
-    from .data import parse_feature_list
-    from .paths import output_path
+    from ..data.reader import parse_feature_list
+    from ..export.paths import output_path
 
     return {
         "features": parse_feature_list(a.features),
@@ -167,8 +167,8 @@ def cmd_export(a: argparse.Namespace) -> int:
         return cmd_export_model(a)
     if a.data is None:
         raise TinyGMMError("export needs --data CSV (to fit a model) or --model FILE (a saved estimator)")
-    from .export import ExportRequest, check_request, run_export, up_to_date
-    from .fit import Progress, sweep_table
+    from ..export.requests import ExportRequest, check_request, run_export, up_to_date
+    from ..fit.sweep import Progress, sweep_table
 
     req = ExportRequest(data=a.data, options=fit_options(a), dropna=a.dropna, **_request_args(a))
     check_request(req, writing=False)  # run_export checks permissions too
@@ -207,7 +207,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_library(_: argparse.Namespace) -> int:
-    from .runtime import library_path
+    from ..codegen.runtime import library_path
 
     print(library_path())
     return 0
@@ -272,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lib.set_defaults(func=cmd_library)
 
-    from . import host_cli
-    from .report import cli as report_cli
+    from . import device as host_cli
+    from . import report as report_cli
 
     host_cli.register(sub)
 
@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _expand_platformio(argv: list[str]) -> list[str]:
     """``export --platformio [INI] [--env NAME]``: the ini's custom_gmm_* options, then the rest."""
-    from .pioconfig import read_ini
+    from ..platformio.config import read_ini
 
     if not argv or argv[0] != "export" or "--platformio" not in argv:
         return argv

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 PIO_PROGRAM = Path(".pio/build/native/program")
 GCC_PROGRAM = Path("build/native/tinygmm-firmware")

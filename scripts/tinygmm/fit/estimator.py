@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .check import check_model
-from .errors import TinyGMMError
-from .model import ExportedModel, Projection
+from ..errors import TinyGMMError
+from ..model.check import check_model
+from ..model.exported import ExportedModel, Projection
 
 MIXTURES = ("GaussianMixture", "BayesianGaussianMixture")
 STEPS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA")

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .errors import TinyGMMError
+from .. import __version__
+from ..errors import TinyGMMError
 
 FORMAT = "tinygmm-model/1"
 
@@ -98,7 +98,7 @@ class ExportedModel:
     @classmethod
     def from_fit(cls, result: Any, data: Any, options: dict[str, Any]) -> ExportedModel:
         """The model of a CSV fit: its estimator through the one import path, plus the fit's record."""
-        from .estimator import from_estimator
+        from ..fit.estimator import from_estimator
 
         m = from_estimator(result.estimator, list(data.feature_names))
         return replace(
@@ -147,7 +147,7 @@ class ExportedModel:
         """
         digest = self.params_digest()
         if self._hash_memo is None or self._hash_memo[0] != digest:
-            from .codegen import device_hash, model_constants
+            from ..codegen import device_hash, model_constants
 
             self._hash_memo = (digest, device_hash(model_constants(self)))
         return self._hash_memo[1]

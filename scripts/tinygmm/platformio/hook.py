@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import TinyGMMError
-from .pioconfig import PREFIX, check_option_names, export_args
+from .. import __version__
+from ..errors import TinyGMMError
+from .config import PREFIX, check_option_names, export_args
 
 SKIP_ENV = "TINYGMM_SKIP_EXPORT"
 OUT_DIR = "tinygmm"  # under $BUILD_DIR
@@ -125,7 +125,7 @@ def shared_output_conflict(config: Any, pioenv: str, project: Path, argv: list[s
 
 def stamp_key(argv: list[str], project: Path) -> str:
     """What an export depends on, computed without numpy: arguments, data bytes, tool and generator."""
-    from .export import _generator_fingerprint
+    from ..export.requests import _generator_fingerprint
 
     h = hashlib.sha256()
     h.update(json.dumps([__version__, _generator_fingerprint(), argv]).encode())
@@ -142,7 +142,7 @@ def stamp_key(argv: list[str], project: Path) -> str:
 
 def outputs_tagged(paths: Iterable[Path], tag: str) -> bool:
     """Every output exists and carries the export's input-hash tag (as export.up_to_date checks)."""
-    from .export import INPUT_HASH_TAG
+    from ..export.requests import INPUT_HASH_TAG
 
     line = f"{INPUT_HASH_TAG} {tag}"
     for p in paths:
@@ -156,7 +156,7 @@ def outputs_tagged(paths: Iterable[Path], tag: str) -> bool:
 
 
 def read_tag(header: Path) -> str | None:
-    from .export import INPUT_HASH_TAG
+    from ..export.requests import INPUT_HASH_TAG
 
     try:
         with header.open(encoding="utf-8", errors="replace") as fh:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_all
-from .client import RX_BUDGET, WINDOW, DeviceClient, DeviceInfo, Reply, format_vector, open_port
-from .errors import TinyGMMError
+from ..device.client import RX_BUDGET, WINDOW, DeviceClient, DeviceInfo, Reply, format_vector, open_port
+from ..errors import TinyGMMError
+from ..export.atomic import write_all
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
@@ -29,7 +29,7 @@ PORT_HELP = (
 @contextlib.contextmanager
 def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceClient]:
     """Open the port (spawning the native firmware for ``native``) and sync with the device."""
-    from .native import PtyDevice, find_native_firmware
+    from ..device.native import PtyDevice, find_native_firmware
 
     dev: PtyDevice | None = None
     budget: int | None = RX_BUDGET  # a board's UART buffer, unless we know the device is the native build
@@ -38,7 +38,7 @@ def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceC
         port = dev.port
         budget = None  # the native firmware reads a pty with a 4 KB buffer
     elif port == "simavr" or port.startswith("simavr:"):
-        from .uno_sim import SimulatedUno, find_uno_firmware
+        from ..device.uno_sim import SimulatedUno, find_uno_firmware
 
         dev = SimulatedUno(find_uno_firmware(port))
         port = dev.port
@@ -96,7 +96,7 @@ def cmd_classify(a: argparse.Namespace) -> int:
 
 def read_feature_rows(path: str, names: list[str]) -> tuple[list[str], list[list[str]], np.ndarray]:
     """All non-blank rows of a CSV (header first), and the named feature columns as floats."""
-    from .data import _decode, _read_rows, load_csv
+    from ..data.reader import _decode, _read_rows, load_csv
 
     p = Path(path)
     data = load_csv(p, names, dropna=False, check_constant=False)
@@ -215,10 +215,10 @@ def check_model(info: DeviceInfo, model: Any, json_path: str) -> None:
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
-    from .anomaly import load_threshold
-    from .data import load_csv
-    from .model import ExportedModel
-    from .vectors import is_near_tie, make_inputs, sklearn_outputs
+    from ..anomaly import load_threshold
+    from ..data.reader import load_csv
+    from ..export.vectors import is_near_tie, make_inputs, sklearn_outputs
+    from ..model.exported import ExportedModel
 
     model = ExportedModel.load(a.json)
     threshold = load_threshold(a.json)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 from .paths import TEMP_SUFFIX, clean_stale_temps, resolve, temp_prefix
 
 

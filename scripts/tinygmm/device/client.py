@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 BAUD = 115200
 WINDOW = 8  # requests in flight (the pipelining window): the default of every command

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from .. import __version__
 
 if TYPE_CHECKING:
     from .api import ExportResult
@@ -83,8 +83,8 @@ def export_saved_model(req: ModelRequest) -> ExportResult:
     """Load the saved estimator and export it through export_model's path."""
     import sklearn
 
+    from ..fit.estimator import from_estimator
     from .api import ExportOptions, ExportResult, ModelSource, default_provenance, write_outputs
-    from .estimator import from_estimator
     from .loading import load_estimator
 
     check_request(req)
@@ -110,16 +110,15 @@ def export_saved_model(req: ModelRequest) -> ExportResult:
 
 def _generator_fingerprint() -> str:
     """Hash of the C++ runtime and the code generators, so editing either regenerates the header."""
-    from .runtime import runtime_path
+    from ..codegen.runtime import runtime_path
 
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the tinygmm package
     h = hashlib.sha256()
     for path in (
         runtime_path(),
         *sorted((here / "codegen").glob("*.py")),
-        here / "estimator.py",
-        here / "vectors.py",
-        here / "ctext.py",
+        here / "fit" / "estimator.py",
+        here / "export" / "vectors.py",
         here / "anomaly.py",
     ):
         h.update(path.read_bytes())
@@ -132,9 +131,9 @@ def check_request(req: ExportRequest | ModelRequest, writing: bool = True) -> No
     ``writing=False``: all but the permission checks (an up-to-date set needs no write).
     Also deletes temporary files that a killed export left beside the outputs.
     """
-    from .ctext import check_identifier
+    from ..codegen.ctext import check_identifier
+    from ..codegen.runtime import runtime_path
     from .paths import check_outputs, clean_stale_temps
-    from .runtime import runtime_path
 
     check_identifier(req.namespace)
     source = ("the training data", req.data) if isinstance(req, ExportRequest) else ("the saved model", req.model)
@@ -162,7 +161,7 @@ def up_to_date(req: ExportRequest | ModelRequest) -> bool:
 
 
 def describe_options(o: object) -> str:
-    from .fit import FitOptions
+    from ..fit.sweep import FitOptions
 
     assert isinstance(o, FitOptions)
     k = (
@@ -183,11 +182,11 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     """Fit, then export the fitted estimator through export_model's path; on any error nothing is written."""
     import sklearn
 
+    from ..codegen.ctext import check_feature_names
+    from ..data.reader import load_csv
+    from ..fit.sweep import FitOptions, fit
+    from ..model.exported import ExportedModel
     from .api import ExportOptions, ExportResult, ModelSource, write_outputs
-    from .ctext import check_feature_names
-    from .data import load_csv
-    from .fit import FitOptions, fit
-    from .model import ExportedModel
 
     opts = req.options
     assert isinstance(opts, FitOptions)
@@ -197,7 +196,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
     check_feature_names(data.feature_names)
     labelled = None
     if req.anomaly is not None:  # a bad validation file fails before the fit
-        from .anomaly import load_validation
+        from ..anomaly import load_validation
 
         labelled = load_validation(req.anomaly, data.feature_names)  # type: ignore[arg-type]
     result = fit(data, opts, progress)

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .anomaly import AnomalyOptions, AnomalyThreshold, Labelled
-from .errors import TinyGMMError
-from .model import ExportedModel
+from .. import __version__
+from ..anomaly import AnomalyOptions, AnomalyThreshold, Labelled
+from ..errors import TinyGMMError
+from ..model.exported import ExportedModel
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def calibrate_anomaly(
 ) -> AnomalyThreshold | None:
     """The threshold ``anomaly`` asks for, on the raw inputs X (the training rows), or without X on
     inputs drawn from the mixture itself (m.sample_inputs); None without an anomaly option."""
-    from .anomaly import calibrate
+    from ..anomaly import calibrate
 
     if anomaly is None or not anomaly.enabled:
         return None
@@ -146,8 +146,8 @@ def write_outputs(
     X: raw inputs the golden vectors are drawn from and the anomaly threshold is calibrated on.
     Returns the paths written, the header's text and the anomaly threshold (or None).
     """
+    from ..codegen import device_hash, model_constants, render_header, validate_c_text
     from .atomic import write_all
-    from .codegen import device_hash, model_constants, render_header, validate_c_text
     from .vectors import golden, render_vectors
 
     threshold = calibrate_anomaly(m, opts.anomaly, X, source.labelled)
@@ -223,10 +223,10 @@ def export_model(
     ExportResult with the model, the paths written and, with prune_below, a PruneReport.
     Nothing is written when anything fails (TinyGMMError, one line).
     """
-    from .ctext import check_identifier
-    from .estimator import from_estimator
+    from ..codegen.ctext import check_identifier
+    from ..codegen.runtime import runtime_path
+    from ..fit.estimator import from_estimator
     from .paths import check_outputs, clean_stale_temps
-    from .runtime import runtime_path
 
     labelled = None
     anomaly = AnomalyOptions(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import TinyGMMError
-from .model import ExportedModel
+from ..errors import TinyGMMError
+from .exported import ExportedModel
 
 MAX_COMPONENTS = 127  # the runtime's component indices are int8 / uint8 tables
 

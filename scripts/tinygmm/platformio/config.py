@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 PREFIX = "custom_gmm_"
 

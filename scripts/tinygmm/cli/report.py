@@ -48,7 +48,7 @@ def register(
         if action.dest == "data":
             action.required = False
             action.help = "training CSV with a header row (required unless --json; with --json, overrides its path)"
-    from ..cli import add_anomaly_options
+    from . import add_anomaly_options
 
     add_anomaly_options(p)
     g = p.add_argument_group("report")
@@ -86,9 +86,9 @@ def cmd_report(
     a: argparse.Namespace, parser: argparse.ArgumentParser, fit_options: Callable[[argparse.Namespace], object]
 ) -> int:
     require_plotting()
-    from ..data import parse_feature_list
-    from ..fit import Progress
-    from . import build, source
+    from ..data.reader import parse_feature_list
+    from ..fit.sweep import Progress
+    from ..report import build, source
 
     plot_features = source.parse_plot_features(a.plot_features)
     progress = Progress("tinygmm: choosing K")
@@ -103,7 +103,7 @@ def cmd_report(
             raise TinyGMMError("report needs --data CSV (to fit a model) or --json MODEL (an exported model)")
         features = parse_feature_list(a.features)
         options = fit_options(a)
-        from ..cli import anomaly_options
+        from . import anomaly_options
 
         anomaly = anomaly_options(a)
         src = source.from_data(a.data, features, a.dropna, options, progress, plot_features, anomaly)  # type: ignore[arg-type]

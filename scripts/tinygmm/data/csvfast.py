@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data as D
+from . import reader as D
 
 _TERMINATOR = re.compile(rb"\r\n|\r|\n")
 

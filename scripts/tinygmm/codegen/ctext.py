@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "?": "\\?", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 

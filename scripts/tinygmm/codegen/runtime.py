@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 RUNTIME_NAME = "tinygmm_eval.h"
 
 
 def library_path() -> Path:
     """The PlatformIO / Arduino library: in an installed wheel tinygmm/library/, else the repository's lib/tinygmm."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the tinygmm package
     for path in (here / "library", here.parents[1] / "lib" / "tinygmm"):
         if (path / "library.json").is_file():
             return path

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 from .native import PtyDevice, firmware_sources
 
 ARDUINO_AVR = Path("/usr/share/arduino/hardware/arduino/avr")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import TinyGMMError
+from ..errors import TinyGMMError
 
 # Temporary files are siblings of their output: .<name>.tinygmm-<pid>-<random>.tmp
 TEMP_TAG = ".tinygmm-"

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .codegen import cfloat
-from .ctext import comment_lines
-from .model import ExportedModel
+from ..codegen import cfloat
+from ..codegen.ctext import comment_lines
+from ..model.exported import ExportedModel
 
 NEAR_TIE = 1e-3  # top-two log-probability gap below which predict may differ
 FAR_FACTORS = (1e2, 1e4, 1e6)  # distances in units of the data range
