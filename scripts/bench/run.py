@@ -52,10 +52,10 @@ sys.path.insert(0, str(HERE))  # targets.py, also when this file is imported
 
 import targets  # noqa: E402  (scripts/bench/targets.py)
 
-from tinygmm.codegen import render_header  # noqa: E402
+from tinygmm.codegen.header import render_header  # noqa: E402
 from tinygmm.data.reader import Dataset, load_csv  # noqa: E402
 from tinygmm.export.vectors import is_near_tie, sklearn_outputs  # noqa: E402
-from tinygmm.fit.estimator import from_estimator  # noqa: E402
+from tinygmm.fit.estimator import from_estimator, model_of_fit  # noqa: E402
 from tinygmm.fit.sweep import FitOptions, fit  # noqa: E402
 from tinygmm.model.exported import ExportedModel  # noqa: E402
 
@@ -84,7 +84,7 @@ class Case:
 def _fit(X: np.ndarray, names: list[str], k: int, cov: str, path: str, seed: int = 0) -> ExportedModel:
     data = Dataset(X=X, feature_names=names, path=path, sha256="0" * 64)
     opts = FitOptions(n_components=k, covariance_type=cov, scaler="none", random_state=seed)
-    return ExportedModel.from_fit(fit(data, opts), data, opts.as_dict())
+    return model_of_fit(fit(data, opts), data, opts.as_dict())
 
 
 def build_cases(quick: bool) -> list[Case]:
@@ -94,7 +94,7 @@ def build_cases(quick: bool) -> list[Case]:
     cols = ["Annual Income (k$)", "Spending Score (1-100)"]
     data = load_csv(str(ROOT / "data" / "customers.csv"), cols)
     opts = FitOptions(n_components=7, covariance_type="full", scaler="none", random_state=0)
-    m = ExportedModel.from_fit(fit(data, opts), data, opts.as_dict())
+    m = model_of_fit(fit(data, opts), data, opts.as_dict())
     cases.append(Case("customers K=7 D=2 full", m, data.X))
     if quick:
         return cases

@@ -32,7 +32,8 @@ from test_avr_sim import (  # noqa: F401, F811  (avr is a fixture)
     write_script_header,
 )
 from tinygmm.anomaly import calibrate_quantile
-from tinygmm.codegen import fixed_point, render_header
+from tinygmm.codegen.fixedpoint import fixed_point
+from tinygmm.codegen.header import render_header
 from tinygmm.export.vectors import sklearn_outputs
 
 MODELS = [

@@ -16,7 +16,8 @@ import pytest
 
 from test_hostile_export import BAD_DATA, SAME_AS_BASE
 from tinygmm.data import csvfast
-from tinygmm.data.reader import _check_bytes, load_csv
+from tinygmm.data.reader import load_csv
+from tinygmm.data.rules import check_bytes
 from tinygmm.errors import TinyGMMError
 
 
@@ -30,7 +31,7 @@ def outcome(path: Path, reader: str, **kw: object) -> tuple[object, ...]:
 
 def fast_path_taken(path: Path) -> bool:
     try:
-        csvfast.read(_check_bytes(path.read_bytes(), path), path)
+        csvfast.read(check_bytes(path.read_bytes(), path), path)
     except (csvfast.Fallback, TinyGMMError):
         return False
     return True

@@ -81,12 +81,12 @@ def snapshot(tmp: Path) -> dict[str, bytes]:
 @pytest.fixture
 def no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if the export gets as far as fitting."""
-    import tinygmm.fit.sweep
+    import tinygmm.export.requests
 
     def fit(*_a: object, **_k: object) -> None:
         raise AssertionError("the export fitted a model before refusing its outputs")
 
-    monkeypatch.setattr(tinygmm.fit.sweep, "fit", fit)
+    monkeypatch.setattr(tinygmm.export.requests, "fit", fit)
 
 
 def refused(tmp: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
@@ -195,9 +195,9 @@ def test_read_only_or_immutable_folder(
     try:
         assert main([*fresh, "--if-changed"]) == 0
         assert "up to date" in capsys.readouterr().out
-        import tinygmm.fit.sweep
+        import tinygmm.export.requests
 
-        monkeypatch.setattr(tinygmm.fit.sweep, "fit", None)  # refused before fitting: never called
+        monkeypatch.setattr(tinygmm.export.requests, "fit", None)  # refused before fitting: never called
         refused(tmp_path, capsys, argv(), "--header 'out/GMM.h': the folder")
         refused(tmp_path, capsys, argv(header="elsewhere/GMM.h", json_="out/new/m.json"), "is not writable")
         refused(tmp_path, capsys, [*fresh, "--if-changed", "--scaler", "standard"], "is not writable")

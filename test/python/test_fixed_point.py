@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from synth import fitted_model, mixture_data
-from tinygmm.codegen import fixed_bins, fixed_point, render_header
+from tinygmm.codegen.fixedpoint import fixed_bins, fixed_point
+from tinygmm.codegen.header import render_header
 from tinygmm.export.vectors import is_near_tie, sklearn_outputs
 
 COV_TYPES = ("full", "tied", "diag", "spherical")

@@ -240,12 +240,12 @@ def assert_refused(tmp: Path, capsys: pytest.CaptureFixture[str], argv: list[str
 @pytest.fixture
 def no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if the export gets as far as fitting."""
-    import tinygmm.fit.sweep
+    import tinygmm.export.requests
 
     def fit(*_a: object, **_k: object) -> None:
         raise AssertionError("the export fitted a model before refusing its input")
 
-    monkeypatch.setattr(tinygmm.fit.sweep, "fit", fit)
+    monkeypatch.setattr(tinygmm.export.requests, "fit", fit)
 
 
 BAD_NAMESPACES = {

@@ -21,7 +21,7 @@ import pytest
 
 from cppharness import Outputs, compile_models, evaluate
 from synth import REG_COVAR, fitted_model, floor_ring, mixture_data, tiny_variance_data
-from tinygmm.codegen import device_arrays
+from tinygmm.codegen.records import device_arrays
 from tinygmm.export.vectors import is_near_tie, sklearn_outputs
 from tinygmm.model.exported import ExportedModel
 

@@ -52,7 +52,7 @@ from test_avr_sim import (
     write_script_header,
 )
 from test_pipeline_parity import parity_failures as pipeline_failures
-from tinygmm.codegen import fixed_point
+from tinygmm.codegen.fixedpoint import fixed_point
 from tinygmm.data.reader import load_csv
 from tinygmm.export.vectors import is_near_tie, sklearn_outputs
 

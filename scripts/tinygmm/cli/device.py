@@ -9,15 +9,22 @@ import io
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ..anomaly import load_threshold
+from ..codegen.identity import load_model
+from ..data.reader import load_csv
+from ..data.rules import decode, read_rows
 from ..device.client import RX_BUDGET, WINDOW, DeviceClient, DeviceInfo, Reply, format_vector, open_port
+from ..device.native import PtyDevice, find_native_firmware
+from ..device.uno_sim import SimulatedUno, find_uno_firmware
 from ..errors import TinyGMMError
 from ..export.atomic import write_all
+from ..export.vectors import is_near_tie, make_inputs, sklearn_outputs
+from ..model.exported import ExportedModel
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
@@ -29,8 +36,6 @@ PORT_HELP = (
 @contextlib.contextmanager
 def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceClient]:
     """Open the port (spawning the native firmware for ``native``) and sync with the device."""
-    from ..device.native import PtyDevice, find_native_firmware
-
     dev: PtyDevice | None = None
     budget: int | None = RX_BUDGET  # a board's UART buffer, unless we know the device is the native build
     if port == "native" or port.startswith("native:"):
@@ -38,8 +43,6 @@ def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceC
         port = dev.port
         budget = None  # the native firmware reads a pty with a 4 KB buffer
     elif port == "simavr" or port.startswith("simavr:"):
-        from ..device.uno_sim import SimulatedUno, find_uno_firmware
-
         dev = SimulatedUno(find_uno_firmware(port))
         port = dev.port
     ser = open_port(port, timeout)
@@ -54,7 +57,7 @@ def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceC
             dev.close()
 
 
-def _progress(label: str) -> Any:
+def _progress(label: str) -> Callable[[int, int], None]:
     tty = sys.stderr.isatty()
     start = time.monotonic()
 
@@ -96,11 +99,9 @@ def cmd_classify(a: argparse.Namespace) -> int:
 
 def read_feature_rows(path: str, names: list[str]) -> tuple[list[str], list[list[str]], np.ndarray]:
     """All non-blank rows of a CSV (header first), and the named feature columns as floats."""
-    from ..data.reader import _decode, _read_rows, load_csv
-
     p = Path(path)
     data = load_csv(p, names, dropna=False, check_constant=False)
-    rows = [cells for _, cells in _read_rows(_decode(p.read_bytes(), p), p) if any(c.strip() for c in cells)]
+    rows = [cells for _, cells in read_rows(decode(p.read_bytes(), p), p) if any(c.strip() for c in cells)]
     if len(rows) != len(data.X) + 1:
         raise TinyGMMError(f"{p}: {len(rows) - 1} data rows but {len(data.X)} feature vectors read from them")
     return rows[0], rows[1:], data.X
@@ -204,7 +205,7 @@ def _print_link_stats(client: DeviceClient) -> None:
         )
 
 
-def check_model(info: DeviceInfo, model: Any, json_path: str) -> None:
+def check_model(info: DeviceInfo, model: ExportedModel, json_path: str) -> None:
     if info.model != model.model_hash:
         raise TinyGMMError(
             f"the device runs model {info.model} but {json_path} is model {model.model_hash}: "
@@ -215,12 +216,7 @@ def check_model(info: DeviceInfo, model: Any, json_path: str) -> None:
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
-    from ..anomaly import load_threshold
-    from ..data.reader import load_csv
-    from ..export.vectors import is_near_tie, make_inputs, sklearn_outputs
-    from ..model.exported import ExportedModel
-
-    model = ExportedModel.load(a.json)
+    model = load_model(a.json)
     threshold = load_threshold(a.json)
     data_path = a.data or model.data.get("path")
     if not data_path or not Path(data_path).is_file():
@@ -288,7 +284,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--port", required=True, help=PORT_HELP)
         p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer (default 2)")

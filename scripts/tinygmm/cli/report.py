@@ -3,53 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
-from collections.abc import Callable
 
+from ..data.reader import parse_feature_list
 from ..errors import TinyGMMError
+from ..fit.sweep import Progress
+from ..options import REPORT, on
+from .common import add_anomaly_options, add_model_options, anomaly_options, fit_options
 
-MODEL_OPTION_DESTS = (
-    "features",
-    "dropna",
-    "n_components",
-    "max_components",
-    "criterion",
-    "alpha",
-    "covariance_type",
-    "init_params",
-    "max_iter",
-    "tol",
-    "reg_covar",
-    "n_init",
-    "random_state",
-    "scaler",
-    "anomaly_quantile",
-    "anomaly_threshold",
-    "anomaly_validation",
-    "anomaly_label",
-    "anomaly_positive",
-    "anomaly_max_fpr",
-)
+# what a model JSON fixes: every report option but --data (it overrides the JSON's data path) and --n-jobs
+# (it never changes the model)
+MODEL_OPTION_DESTS = tuple(o.name for o in on(REPORT) if o.name not in ("data", "n_jobs"))
 
 
-def register(
-    subparsers: argparse._SubParsersAction,
-    add_model_options: Callable[[argparse.ArgumentParser], None],
-    fit_options: Callable[[argparse.Namespace], object],
-) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "report",
         help="write an offline HTML report (model selection, clusters, parameters, header footprint) plus PNGs",
         description="Fit as 'tinygmm export' would (or load an exported model JSON) and write DIR/index.html, "
         "one self-contained page that opens offline, plus the PNG figures.",
     )
-    add_model_options(p)
-    for action in p._actions:  # --data is optional here: --json names its own data
-        if action.dest == "data":
-            action.required = False
-            action.help = "training CSV with a header row (required unless --json; with --json, overrides its path)"
-    from . import add_anomaly_options
-
+    add_model_options(p, "training CSV with a header row (required unless --json; with --json, overrides its path)")
     add_anomaly_options(p)
     g = p.add_argument_group("report")
     g.add_argument(
@@ -63,7 +38,7 @@ def register(
         metavar="A,B",
         help="the two features of the 2-D cluster plot (default: the first two)",
     )
-    p.set_defaults(func=lambda a: cmd_report(a, p, fit_options))
+    p.set_defaults(func=lambda a: cmd_report(a, p))
     return p
 
 
@@ -72,8 +47,6 @@ PLOTTING = ("matplotlib", "plotly")  # the tinygmm[report] extra: not needed to 
 
 def require_plotting() -> None:
     """One line with the exact pip command when the report's plotting libraries are missing."""
-    import importlib.util
-
     missing = [name for name in PLOTTING if importlib.util.find_spec(name) is None]
     if missing:
         raise TinyGMMError(
@@ -82,12 +55,9 @@ def require_plotting() -> None:
         )
 
 
-def cmd_report(
-    a: argparse.Namespace, parser: argparse.ArgumentParser, fit_options: Callable[[argparse.Namespace], object]
-) -> int:
+def cmd_report(a: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     require_plotting()
-    from ..data.reader import parse_feature_list
-    from ..fit.sweep import Progress
+    # after the check: the report's modules import matplotlib and plotly (the optional tinygmm[report] extra)
     from ..report import build, source
 
     plot_features = source.parse_plot_features(a.plot_features)
@@ -103,10 +73,8 @@ def cmd_report(
             raise TinyGMMError("report needs --data CSV (to fit a model) or --json MODEL (an exported model)")
         features = parse_feature_list(a.features)
         options = fit_options(a)
-        from . import anomaly_options
-
         anomaly = anomaly_options(a)
-        src = source.from_data(a.data, features, a.dropna, options, progress, plot_features, anomaly)  # type: ignore[arg-type]
+        src = source.from_data(a.data, features, a.dropna, options, progress, plot_features, anomaly)
     report = build.build(src, plot_features)
     index = build.write(report, a.out)
     extra = ", interactive 3-D view" if report.has_3d else ""

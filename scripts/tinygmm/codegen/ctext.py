@@ -24,6 +24,7 @@ import re
 import unicodedata
 
 from ..errors import TinyGMMError
+from .cnames import C_LIBRARY_NAMES
 
 _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "?": "\\?", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -160,7 +161,6 @@ def refused_by_rule(name: str) -> str | None:
 
 def check_identifier(name: str, what: str = "--namespace") -> str:
     """``name`` if it can be a C++ namespace at global scope in GMM.h, else a TinyGMMError."""
-    from .cnames import C_LIBRARY_NAMES
 
     reason = refused_by_rule(name)
     if reason is None and name in C_LIBRARY_NAMES:

@@ -6,6 +6,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from ..model.exported import ExportedModel
+from .anomaly import anomaly_header
 from .ctext import c_string, check_feature_names, check_finite_code, check_identifier, comment_lines
 from .fixedpoint import fixed_point as _fixed_point_model  # render_header's fixed_point flag shadows it
 from .fixedpoint import fixed_point_code
@@ -86,8 +87,6 @@ def render_header(
     fixed_detail, fixed_public = fixed_point_code(m.mixture_view(), projected) if fixed_point else ("", "")
     anomaly_public = ""
     if anomaly is not None:
-        from ..anomaly import anomaly_header
-
         fixed = _fixed_point_model(m.mixture_view()) if fixed_point else None
         anomaly_public = anomaly_header(anomaly, namespace, fixed, projected)
     runtime = runtime_path().read_text(encoding="utf-8")

@@ -3,7 +3,7 @@
 Numbers are parsed in C (pandas 2+ parses floats correctly rounded, as Python's float() does). Nothing
 is taken on trust: a record the C reader splits differently from the csv module (checked by counting
 records) or a structure it cannot take (a header spanning lines, more cells than the header) raises
-``Fallback`` and ``load_csv`` uses the reference reader (``data.RowTable``) instead. Cells that are
+``Fallback`` and ``load_csv`` uses the reference reader (``data.reader.RowTable``) instead. Cells that are
 empty, non-finite, too large or not plain numbers mark their record, and only those records are read
 again with the csv module, so that every message, line number and rule is the reference reader's own.
 """
@@ -17,14 +17,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from . import reader as D
+from . import rules
 
 _TERMINATOR = re.compile(rb"\r\n|\r|\n")
 
 
 class Fallback(Exception):
-    """This file needs the reference reader (data.RowTable)."""
+    """This file needs the reference reader (data.reader.RowTable)."""
 
 
 def _count_lines(b: bytes) -> int:
@@ -42,7 +43,7 @@ def _header(body: bytes) -> tuple[list[str], str, int, int]:
         if text.count('"') % 2 or len(text.splitlines()) > 1:
             raise Fallback  # a record spanning lines, or a line break only str.splitlines() knows
         if delimiter is None and text.strip():
-            delimiter = D._sniff_delimiter(text)
+            delimiter = rules.sniff_delimiter(text)
         if delimiter is not None:
             try:
                 cells = next(csv.reader([text], delimiter=delimiter, strict=True), [])
@@ -68,9 +69,8 @@ def _text_column(values: np.ndarray) -> list[str | None]:
     return out
 
 
-def _read_frame(data: bytes, delimiter: str, width: int):  # -> pandas.DataFrame
+def _read_frame(data: bytes, delimiter: str, width: int) -> pd.DataFrame:
     """Every record as a row (blank ones too), columns 0..width-1, types guessed by pandas."""
-    import pandas as pd
 
     try:
         with warnings.catch_warnings():
@@ -97,7 +97,6 @@ class FastTable:
     """Columns as float64 arrays (numeric) or stripped text (anything else), blank records removed."""
 
     def __init__(self, data: bytes, header: list[str], delimiter: str, header_line: int, path: Path) -> None:
-        import pandas as pd
 
         self.header = header
         self._data, self._delimiter, self._offset, self._path = data, delimiter, header_line, path
@@ -136,7 +135,7 @@ class FastTable:
 
     def _records(self):  # -> Iterator[(line, cells)]
         text = self._data.decode("utf-8")
-        return D.iter_records(text, self._path, self._delimiter, self._offset)
+        return rules.iter_records(text, self._path, self._delimiter, self._offset)
 
     def _lookup(self, rows: list[int]) -> dict[int, tuple[int, list[str]]]:
         """(CSV line, cells) of the given rows, read with the csv module."""
@@ -159,7 +158,7 @@ class FastTable:
         for cell in self.text[j]:
             if cell is None:
                 continue
-            if D._NUMBER_RE.fullmatch(cell) or D._NON_FINITE_RE.fullmatch(cell):
+            if rules.NUMBER_RE.fullmatch(cell) or rules.NON_FINITE_RE.fullmatch(cell):
                 numbers += 1
             else:
                 texts += 1
@@ -174,8 +173,8 @@ class FastTable:
             if cell is None:
                 continue
             total += 1
-            hint = None if D._NUMBER_RE.fullmatch(cell) else D._number_hint(cell)
-            if hint or D._NUMBER_RE.fullmatch(cell):
+            hint = None if rules.NUMBER_RE.fullmatch(cell) else rules.number_hint(cell)
+            if hint or rules.NUMBER_RE.fullmatch(cell):
                 like += 1
             if hint and first is None:
                 first = (r, hint)
@@ -198,7 +197,7 @@ class FastTable:
                 return False
             rows = set(self._rows.tolist())
             return all(
-                j < len(cells) and D._COUNT_RE.fullmatch(cells[j].strip()) is not None
+                j < len(cells) and rules.COUNT_RE.fullmatch(cells[j].strip()) is not None
                 for i, (_, cells) in enumerate(self._records())
                 if i in rows
             )
@@ -212,10 +211,10 @@ class FastTable:
                 v = self.numeric[j].astype(np.float64, copy=False)
                 X[:, c] = v
                 with np.errstate(invalid="ignore"):
-                    suspect |= ~(np.abs(v) <= D.VALUE_LIMIT)  # nan (empty or missing), inf, too large
+                    suspect |= ~(np.abs(v) <= rules.VALUE_LIMIT)  # nan (empty or missing), inf, too large
             else:
                 for r, cell in enumerate(self.text[j]):
-                    value, problem = D._parse_cell(cell or "")
+                    value, problem = rules.parse_cell(cell or "")
                     X[r, c] = value
                     if problem:
                         suspect[r] = True
@@ -224,7 +223,7 @@ class FastTable:
         if rows:
             width = len(self.header)
             for line, cells in self._lookup(rows).values():
-                problem = D.row_problem(cells, cols, names, width)
+                problem = rules.row_problem(cells, cols, names, width)
                 if problem is None:
                     raise Fallback  # the C reader saw a problem the csv module does not: trust the latter
                 bad[line] = problem

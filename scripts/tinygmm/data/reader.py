@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,21 +13,22 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import TinyGMMError
+from . import csvfast
+from .rules import (
+    COUNT_RE,
+    NON_FINITE_RE,
+    NUMBER_RE,
+    check_bytes,
+    lines_list,
+    number_hint,
+    parse_cell,
+    read_rows,
+    row_problem,
+)
 
 FLOAT32_MAX = 3.4028234663852886e38
-# Values a float32 device can hold with room for the squares the model takes.
-VALUE_LIMIT = 1e18
 # Characters a feature name cannot contain: the device protocol joins names with '|'.
 NAME_FORBIDDEN = "|"
-
-# A plain decimal number as C's strtof and every spreadsheet read it (ASCII digits,
-# no thousands separators, no digit grouping underscores as Python's float() allows).
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_NON_FINITE_RE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-# A number followed by a unit: "5kg", "12.5 %", "3 m/s", "20°C".
-_UNIT_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([^\d\s.,+-][^\d]*)", re.ASCII)
-# Digits grouped with ',' (or '.' / ' ' / "'"), or a decimal comma: "1,000", "1.234.567", "3,5".
-_GROUPED_RE = re.compile(r"[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?|[+-]?\d+,\d+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -61,56 +61,6 @@ def parse_feature_list(text: str | None) -> list[str] | None:
     return names
 
 
-def _lines_list(lines: list[int], limit: int = 8) -> str:
-    shown = ", ".join(str(n) for n in lines[:limit])
-    return shown + (f" and {len(lines) - limit} more" if len(lines) > limit else "")
-
-
-def _sniff_delimiter(header_line: str) -> str:
-    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
-
-
-def _decode(raw: bytes, path: Path) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise TinyGMMError(f"{path}: the file is UTF-16 text; save it as UTF-8")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
-        raise TinyGMMError(
-            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save the file as UTF-8"
-        ) from None
-    if "\x00" in text:
-        raise TinyGMMError(f"{path}: contains NUL bytes; is it really a CSV file?")
-    return text
-
-
-def iter_records(text: str, path: Path, delimiter: str, line_offset: int = 0):  # -> Iterator[(line, cells)]
-    """(first CSV line number, cells) of every record, blank lines included as []."""
-    # newline=None: "\r\n", "\n" and old Mac "\r" line endings all work
-    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter, strict=True)
-    while True:
-        start = reader.line_num + 1 + line_offset
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise TinyGMMError(
-                f"{path}: malformed CSV at line {start} ({exc}); look for an unbalanced '\"' quote"
-            ) from None
-        yield start, cells
-
-
-def _read_rows(text: str, path: Path) -> list[tuple[int, list[str]]]:
-    """(first CSV line number, cells) of every record, blank lines included as []."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return list(iter_records(text, path, _sniff_delimiter(first)))
-
-
 def _check_name(path: Path, name: str) -> None:
     if any(ch in name for ch in NAME_FORBIDDEN) or not name.isprintable():
         raise TinyGMMError(
@@ -137,19 +87,6 @@ def read_data_file(path: str | Path) -> bytes:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise TinyGMMError(f"cannot read the data file {_show(p)}: {why}") from None
-
-
-def _check_bytes(raw: bytes, path: Path) -> bytes:
-    """The file's bytes without a UTF-8 BOM, once they are known to be UTF-8 text without NULs."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise TinyGMMError(f"{path}: the file is UTF-16 text; save it as UTF-8")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    if not raw.isascii():
-        _decode(raw, path)
-    if b"\x00" in raw:
-        raise TinyGMMError(f"{path}: contains NUL bytes; is it really a CSV file?")
-    return raw
 
 
 class Table(Protocol):
@@ -193,12 +130,10 @@ def load_csv(
     csv module would (e.g. quotes spanning lines in the header) use ``RowTable``,
     the reference reader (``reader="reference"`` forces it, for tests).
     """
-    from . import csvfast
-
     p = Path(path)
     raw = read_data_file(p)
     sha = hashlib.sha256(raw).hexdigest()
-    body = _check_bytes(raw, p)
+    body = check_bytes(raw, p)
     del raw
     if not body.strip() or (not body.isascii() and not body.decode("utf-8").strip()):
         raise TinyGMMError(f"{p}: the file is empty")
@@ -250,7 +185,7 @@ def _dataset(
     header = table.header
     if table.n_rows == 0:
         raise TinyGMMError(f"{p}: has a header but no data rows")
-    if all(_NUMBER_RE.fullmatch(h) for h in header):
+    if all(NUMBER_RE.fullmatch(h) for h in header):
         raise TinyGMMError(
             f"{p}: the first line ({', '.join(header[:4])}{', ...' if len(header) > 4 else ''}) looks like data, "
             "not column names; add a header row"
@@ -273,7 +208,7 @@ def _dataset(
         if not dropna:
             first_line = bad_lines[0]
             raise TinyGMMError(
-                f"{p}: {len(bad_lines)} row(s) with unusable values at line(s) {_lines_list(bad_lines)} "
+                f"{p}: {len(bad_lines)} row(s) with unusable values at line(s) {lines_list(bad_lines)} "
                 f"(line {first_line}: {bad[first_line]}); fix them or pass --dropna to drop those rows"
             )
         X = np.delete(X, bad_rows, axis=0)
@@ -305,7 +240,7 @@ class RowTable:
     """The reference reader: every record as a list of strings (csv module), checked cell by cell."""
 
     def __init__(self, text: str, path: Path) -> None:
-        rows = [(line, r) for line, r in _read_rows(text, path) if any(c.strip() for c in r)]
+        rows = [(line, r) for line, r in read_rows(text, path) if any(c.strip() for c in r)]
         if not rows:
             raise TinyGMMError(f"{path}: has no values (every cell is empty)")
         self.header = [h.strip() for h in rows[0][1]]
@@ -333,54 +268,8 @@ class RowTable:
                 bad[line] = problem
                 bad_rows.append(r)
             for c, j in enumerate(cols):
-                X[r, c] = _parse_cell(cells[j].strip())[0] if j < len(cells) else np.nan
+                X[r, c] = parse_cell(cells[j].strip())[0] if j < len(cells) else np.nan
         return X, bad, bad_rows
-
-
-def row_problem(cells: list[str], cols: list[int], names: list[str], width: int) -> str | None:
-    """The first problem of one record (as the reference reader reports it), or None."""
-    # extra non-empty cells shift columns, e.g. an unquoted 1,000 split in two
-    if any(c.strip() for c in cells[width:]):
-        return f"the row has {len(cells)} cells but the header has {width} (a ',' inside a number?)"
-    for name, j in zip(names, cols, strict=True):
-        if j >= len(cells):
-            return f"{name!r} is missing (the row has {len(cells)} of {width} cells)"
-        problem = _parse_cell(cells[j].strip())[1]
-        if problem:
-            return f"{name!r} is {problem}"
-    return None
-
-
-def _number_hint(cell: str) -> str | None:
-    """Why a cell that is not a plain number still looks like one, or None."""
-    if _GROUPED_RE.fullmatch(cell):
-        return f"{cell[:20]!r} has a thousands or decimal separator other than '.'"
-    m = _UNIT_RE.fullmatch(cell)
-    if m:
-        return f"{cell[:20]!r} has a unit {m.group(2).strip()[:10]!r}"
-    try:
-        float(cell)
-    except ValueError:
-        return None
-    return f"{cell[:20]!r} is not a plain decimal number"
-
-
-def _parse_cell(cell: str) -> tuple[float, str | None]:
-    if cell == "":
-        return np.nan, "empty"
-    if _NON_FINITE_RE.fullmatch(cell):
-        return np.nan, f"not finite ({cell!r})"
-    if not _NUMBER_RE.fullmatch(cell):
-        hint = _number_hint(cell)
-        if hint:
-            return np.nan, f"not a plain number ({hint}; write e.g. 1234.5)"
-        return np.nan, f"not a number ({cell[:20]!r})"
-    value = float(cell)
-    if not np.isfinite(value):  # e.g. 1e999
-        return np.nan, f"not finite ({cell[:20]!r})"
-    if abs(value) > VALUE_LIMIT:
-        return np.nan, f"too large for a float32 device ({cell[:20]!r}; limit {VALUE_LIMIT:g})"
-    return value, None
 
 
 def _cells(body: list[tuple[int, list[str]]], j: int):
@@ -394,7 +283,7 @@ def _column_is_numeric(body: list[tuple[int, list[str]]], j: int) -> bool:
     """Most non-empty cells are numbers (a few bad cells are reported, not hidden)."""
     numbers = texts = 0
     for _, cell in _cells(body, j):
-        if _NUMBER_RE.fullmatch(cell) or _NON_FINITE_RE.fullmatch(cell):
+        if NUMBER_RE.fullmatch(cell) or NON_FINITE_RE.fullmatch(cell):
             numbers += 1
         else:
             texts += 1
@@ -407,8 +296,8 @@ def _number_like_column(body: list[tuple[int, list[str]]], j: int) -> str | None
     like = total = 0
     for line, cell in _cells(body, j):
         total += 1
-        hint = None if _NUMBER_RE.fullmatch(cell) else _number_hint(cell)
-        if hint or _NUMBER_RE.fullmatch(cell):
+        hint = None if NUMBER_RE.fullmatch(cell) else number_hint(cell)
+        if hint or NUMBER_RE.fullmatch(cell):
             like += 1
         if hint and first is None:
             first = f"line {line}: {hint}"
@@ -421,7 +310,6 @@ def _number_like_column(body: list[tuple[int, list[str]]], j: int) -> str | None
 # Words are split at non-letters and at lower->upper case steps, so ``Paid``, ``Humid``, ``PAID`` are not ids.
 _WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _ID_WORDS = ("id", "index", "idx")
-_COUNT_RE = re.compile(r"\+?[0-9]+", re.ASCII)
 
 
 def _is_id_name(name: str) -> bool:
@@ -434,6 +322,6 @@ def _is_id_name(name: str) -> bool:
 
 def _distinct_counts(cells: list[str]) -> bool:
     """Every cell a whole number >= 0 (digits only) and no two equal: what a row id looks like."""
-    if not cells or not all(_COUNT_RE.fullmatch(c) for c in cells):
+    if not cells or not all(COUNT_RE.fullmatch(c) for c in cells):
         return False
     return len({int(c) for c in cells}) == len(cells)

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import serial
+
 from ..errors import TinyGMMError
 
 BAUD = 115200
@@ -734,7 +736,6 @@ class DeviceClient:
 
 def open_port(port: str, timeout: float = 2.0) -> Any:
     """A pyserial port for a device name or URL (socket://, rfc2217://, loop://, ...)."""
-    import serial
 
     try:
         return serial.serial_for_url(port, baudrate=BAUD, timeout=0.05, write_timeout=timeout)

@@ -13,11 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 
-from .. import __version__
-from ..anomaly import AnomalyOptions, AnomalyThreshold, Labelled
+from ..anomaly import AnomalyOptions, AnomalyThreshold, Labelled, calibrate
+from ..codegen.ctext import check_identifier
+from ..codegen.header import model_constants, render_header, validate_c_text
+from ..codegen.identity import stamp_hash
+from ..codegen.runtime import runtime_path
 from ..errors import TinyGMMError
+from ..fit.estimator import from_estimator
+from ..fit.sweep import FitResult
 from ..model.exported import ExportedModel
+from ..version import __version__
+from .atomic import write_all
+from .paths import check_outputs, clean_stale_temps
+from .vectors import golden, make_inputs, render_vectors
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class ModelSource:
 class ExportResult:
     model: ExportedModel
     written: list[Path]
-    fit: Any = None  # FitResult, on the CSV path
+    fit: FitResult | None = None  # on the CSV path
     pruned: PruneReport | None = None
     header: str = ""  # the header's text
     anomaly: AnomalyThreshold | None = None  # the calibrated threshold, with an anomaly option
@@ -64,8 +74,6 @@ class ExportResult:
 
 def prune(m: ExportedModel, below: float, X: np.ndarray) -> tuple[ExportedModel, PruneReport]:
     """Drop the components whose weight is below ``below``; measure what that changes on X and far points."""
-    from .vectors import make_inputs
-
     keep = np.flatnonzero(m.weights >= below)
     if len(keep) == 0:
         raise TinyGMMError(
@@ -98,8 +106,6 @@ def prune(m: ExportedModel, below: float, X: np.ndarray) -> tuple[ExportedModel,
 
 
 def default_provenance(m: ExportedModel) -> list[str]:
-    import sklearn
-
     return [
         f"tinygmm {__version__}, scikit-learn {sklearn.__version__}",
         f"estimator: {m.options.get('estimator', '?')}",
@@ -116,8 +122,6 @@ def calibrate_anomaly(
 ) -> AnomalyThreshold | None:
     """The threshold ``anomaly`` asks for, on the raw inputs X (the training rows), or without X on
     inputs drawn from the mixture itself (m.sample_inputs); None without an anomaly option."""
-    from ..anomaly import calibrate
-
     if anomaly is None or not anomaly.enabled:
         return None
     g = m.to_sklearn()
@@ -146,13 +150,9 @@ def write_outputs(
     X: raw inputs the golden vectors are drawn from and the anomaly threshold is calibrated on.
     Returns the paths written, the header's text and the anomaly threshold (or None).
     """
-    from ..codegen import device_hash, model_constants, render_header, validate_c_text
-    from .atomic import write_all
-    from .vectors import golden, render_vectors
-
     threshold = calibrate_anomaly(m, opts.anomaly, X, source.labelled)
     constants = model_constants(m)  # generated once: the header's body and the model's hash
-    m.remember_hash(device_hash(constants))
+    stamp_hash(m, constants)
     provenance = (source.provenance or default_provenance)(m)
     if threshold is not None:  # before the input-hash tag, which stays last
         at = len(provenance) - 1 if provenance and provenance[-1].startswith("tinygmm-inputs:") else len(provenance)
@@ -223,11 +223,6 @@ def export_model(
     ExportResult with the model, the paths written and, with prune_below, a PruneReport.
     Nothing is written when anything fails (TinyGMMError, one line).
     """
-    from ..codegen.ctext import check_identifier
-    from ..codegen.runtime import runtime_path
-    from ..fit.estimator import from_estimator
-    from .paths import check_outputs, clean_stale_temps
-
     labelled = None
     anomaly = AnomalyOptions(
         quantile=anomaly_quantile,

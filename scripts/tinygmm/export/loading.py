@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import joblib
+
 from ..errors import TinyGMMError
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -62,7 +64,6 @@ def load_pickle(path: Path, trust_pickle: bool) -> Any:
             f"{path}: loading a pickle (.joblib/.pkl) runs arbitrary code from the file; pass --trust-pickle "
             "only if you made it or trust its author (or save it with skops.io.dump as .skops)"
         )
-    import joblib
 
     try:
         return joblib.load(path)

@@ -7,28 +7,35 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .. import __version__
+import sklearn
 
-if TYPE_CHECKING:
-    from .api import ExportResult
-
-INPUT_HASH_TAG = "tinygmm-inputs:"
+from ..anomaly import AnomalyOptions, load_validation
+from ..codegen.ctext import check_feature_names, check_identifier
+from ..codegen.runtime import runtime_path
+from ..data.reader import load_csv
+from ..fit.estimator import from_estimator, model_of_fit
+from ..fit.sweep import FitOptions, fit
+from ..model.exported import ExportedModel
+from ..version import __version__
+from .api import ExportOptions, ExportResult, ModelSource, default_provenance, write_outputs
+from .fingerprint import INPUT_HASH_TAG, generator_fingerprint
+from .loading import load_estimator
+from .paths import check_outputs, clean_stale_temps
 
 
 @dataclass(frozen=True)
 class ExportRequest:
     data: str
     features: list[str] | None
-    options: object  # FitOptions
+    options: FitOptions
     header: Path
     json: Path
     vectors: Path | None
     dropna: bool = False
     namespace: str = "gmm"
     fixed_point: bool = False
-    anomaly: object = None  # anomaly.AnomalyOptions | None
+    anomaly: AnomalyOptions | None = None
 
     def input_hash(self) -> str:
         """Hash of everything an export depends on: data bytes, options, tool version."""
@@ -36,15 +43,15 @@ class ExportRequest:
         data_sha = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"
         doc = {
             "tool": __version__,
-            "generator": _generator_fingerprint(),
+            "generator": generator_fingerprint(),
             "data_sha256": data_sha,
             "features": self.features,
-            "options": self.options.as_dict(),  # type: ignore[attr-defined]  (not n_jobs: it never changes the model)
+            "options": self.options.as_dict(),  # (not n_jobs: it never changes the model)
             "dropna": self.dropna,
             "namespace": self.namespace,
             **({"fixed_point": True} if self.fixed_point else {}),
             "vectors": self.vectors is not None,
-            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),  # type: ignore[attr-defined]
+            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),
         }
         text = json.dumps(doc, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -62,38 +69,32 @@ class ModelRequest:
     namespace: str = "gmm"
     fixed_point: bool = False
     trust_pickle: bool = False
-    anomaly: object = None  # anomaly.AnomalyOptions | None
+    anomaly: AnomalyOptions | None = None
 
     def input_hash(self) -> str:
         p = Path(self.model)
         doc = {
             "tool": __version__,
-            "generator": _generator_fingerprint(),
+            "generator": generator_fingerprint(),
             "model_sha256": hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing",
             "features": self.features,
             "namespace": self.namespace,
             "fixed_point": self.fixed_point,
             "vectors": self.vectors is not None,
-            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),  # type: ignore[attr-defined]
+            **({"anomaly": self.anomaly.hash_doc()} if self.anomaly is not None else {}),
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def export_saved_model(req: ModelRequest) -> ExportResult:
     """Load the saved estimator and export it through export_model's path."""
-    import sklearn
-
-    from ..fit.estimator import from_estimator
-    from .api import ExportOptions, ExportResult, ModelSource, default_provenance, write_outputs
-    from .loading import load_estimator
-
     check_request(req)
     est = load_estimator(req.model, req.trust_pickle)
     sha = hashlib.sha256(Path(req.model).read_bytes()).hexdigest()
     model = from_estimator(est, req.features)
 
-    def provenance(m: object) -> list[str]:
-        lines = default_provenance(m)  # type: ignore[arg-type]
+    def provenance(m: ExportedModel) -> list[str]:
+        lines = default_provenance(m)
         return [
             lines[0],
             f"model file: {req.model} sha256={sha} (scikit-learn {sklearn.__version__})",
@@ -101,28 +102,11 @@ def export_saved_model(req: ModelRequest) -> ExportResult:
             f"{INPUT_HASH_TAG} {req.input_hash()}",
         ]
 
-    opts = ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly)  # type: ignore[arg-type]
+    opts = ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly)
     written, text, threshold = write_outputs(
         model, req.header, req.json, req.vectors, None, opts, ModelSource(provenance, req.input_hash())
     )
     return ExportResult(model, written, header=text, anomaly=threshold)
-
-
-def _generator_fingerprint() -> str:
-    """Hash of the C++ runtime and the code generators, so editing either regenerates the header."""
-    from ..codegen.runtime import runtime_path
-
-    here = Path(__file__).resolve().parents[1]  # the tinygmm package
-    h = hashlib.sha256()
-    for path in (
-        runtime_path(),
-        *sorted((here / "codegen").glob("*.py")),
-        here / "fit" / "estimator.py",
-        here / "export" / "vectors.py",
-        here / "anomaly.py",
-    ):
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def check_request(req: ExportRequest | ModelRequest, writing: bool = True) -> None:
@@ -131,10 +115,6 @@ def check_request(req: ExportRequest | ModelRequest, writing: bool = True) -> No
     ``writing=False``: all but the permission checks (an up-to-date set needs no write).
     Also deletes temporary files that a killed export left beside the outputs.
     """
-    from ..codegen.ctext import check_identifier
-    from ..codegen.runtime import runtime_path
-    from .paths import check_outputs, clean_stale_temps
-
     check_identifier(req.namespace)
     source = ("the training data", req.data) if isinstance(req, ExportRequest) else ("the saved model", req.model)
     outputs = {"--header": req.header, "--json": req.json, "--vectors": req.vectors}
@@ -160,10 +140,7 @@ def up_to_date(req: ExportRequest | ModelRequest) -> bool:
     return True
 
 
-def describe_options(o: object) -> str:
-    from ..fit.sweep import FitOptions
-
-    assert isinstance(o, FitOptions)
+def describe_options(o: FitOptions) -> str:
     k = (
         str(o.n_components)
         if o.n_components is not None
@@ -180,27 +157,16 @@ def describe_options(o: object) -> str:
 
 def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None = None) -> ExportResult:
     """Fit, then export the fitted estimator through export_model's path; on any error nothing is written."""
-    import sklearn
-
-    from ..codegen.ctext import check_feature_names
-    from ..data.reader import load_csv
-    from ..fit.sweep import FitOptions, fit
-    from ..model.exported import ExportedModel
-    from .api import ExportOptions, ExportResult, ModelSource, write_outputs
-
     opts = req.options
-    assert isinstance(opts, FitOptions)
     opts.validate()
     check_request(req)
     data = load_csv(req.data, req.features, dropna=req.dropna)
     check_feature_names(data.feature_names)
     labelled = None
     if req.anomaly is not None:  # a bad validation file fails before the fit
-        from ..anomaly import load_validation
-
-        labelled = load_validation(req.anomaly, data.feature_names)  # type: ignore[arg-type]
+        labelled = load_validation(req.anomaly, data.feature_names)
     result = fit(data, opts, progress)
-    model = ExportedModel.from_fit(result, data, opts.as_dict())
+    model = model_of_fit(result, data, opts.as_dict())
 
     def provenance(m: ExportedModel) -> list[str]:
         return [
@@ -220,7 +186,7 @@ def run_export(req: ExportRequest, progress: Callable[[int, int], None] | None =
         req.json,
         req.vectors,
         data.X,
-        ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly),  # type: ignore[arg-type]
+        ExportOptions(namespace=req.namespace, fixed_point=req.fixed_point, anomaly=req.anomaly),
         ModelSource(provenance, req.input_hash(), labelled=labelled),
     )
     return ExportResult(model, written, fit=result, header=text, anomaly=threshold)

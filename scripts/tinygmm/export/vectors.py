@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from ..codegen import cfloat
+from ..codegen.clit import cfloat
 from ..codegen.ctext import comment_lines
 from ..model.exported import ExportedModel
 

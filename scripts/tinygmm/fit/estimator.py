@@ -10,10 +10,14 @@ per-component constants are folded into ``log_weights``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import sklearn
+from scipy.special import digamma
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from ..errors import TinyGMMError
 from ..model.check import check_model
@@ -21,6 +25,10 @@ from ..model.exported import ExportedModel, Projection
 
 MIXTURES = ("GaussianMixture", "BayesianGaussianMixture")
 STEPS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA")
+if TYPE_CHECKING:
+    from ..data.reader import Dataset
+    from .sweep import FitResult
+
 SUPPORTED = f"supported: {' or '.join(MIXTURES)}, alone or after any of {', '.join(STEPS)} in a Pipeline"
 
 
@@ -95,8 +103,6 @@ def _pca(step: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _check_fitted(step: Any, where: str) -> None:
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
 
     try:
         check_is_fitted(step)
@@ -142,7 +148,6 @@ def fold_steps(steps: list[tuple[str, Any]], d: int) -> Affine:
 def bayesian_log_weights(g: Any) -> np.ndarray:
     """A BayesianGaussianMixture's per-component constant: _estimate_log_weights plus the terms
     _estimate_log_prob adds to the Gaussian log-density of precisions_cholesky_, (K,)."""
-    from scipy.special import digamma
 
     d = g.means_.shape[1]
     dof = np.broadcast_to(np.asarray(g.degrees_of_freedom_, dtype=np.float64), (g.n_components,))
@@ -187,7 +192,6 @@ def scaler_name(steps: list[tuple[str, Any]]) -> str:
 
 def from_estimator(estimator: Any, feature_names: list[str] | None = None) -> ExportedModel:
     """The ExportedModel of a fitted estimator (see the module docstring), checked by check_model."""
-    import sklearn
 
     steps, mixture = split_pipeline(estimator)
     for _, s in [*steps, (None, mixture)]:
@@ -224,3 +228,21 @@ def from_estimator(estimator: Any, feature_names: list[str] | None = None) -> Ex
     )
     check_model(m)
     return m
+
+
+def model_of_fit(result: FitResult, data: Dataset, options: dict[str, Any]) -> ExportedModel:
+    """The model of a CSV fit: its estimator through the one import path, plus the fit's record."""
+    m = from_estimator(result.estimator, list(data.feature_names))
+    return replace(
+        m,
+        options=dict(options),
+        data={
+            "path": data.path,
+            "sha256": data.sha256,
+            "rows": data.n_samples,
+            "dropped_lines": list(data.dropped_lines),
+            "left_out": [list(c) for c in data.left_out],
+        },
+        selection=[vars(r) for r in result.sweep],
+        converged=bool(result.converged),
+    )

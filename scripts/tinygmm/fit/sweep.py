@@ -12,35 +12,39 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from joblib import Parallel, delayed
+from scipy.stats import chi2
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ..data.reader import Dataset
 from ..errors import TinyGMMError
-
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
-SCALERS = ("none", "standard", "minmax")
-CRITERIA = ("bic", "aic", "lrt")
+from ..options import COVARIANCE_TYPES, CRITERIA, DEFAULTS, INIT_PARAMS, SCALERS
 
 
 @dataclass(frozen=True)
 class FitOptions:
     """Model options; names follow scikit-learn's GaussianMixture."""
 
-    n_components: int | None = None  # None: choose automatically
-    max_components: int = 10
-    criterion: str = "bic"
-    alpha: float = 0.05
-    covariance_type: str = "full"
-    init_params: str = "kmeans"
-    max_iter: int = 100
-    tol: float = 1e-3
-    reg_covar: float = 1e-6
-    n_init: int = 1
-    random_state: int | None = 0
-    scaler: str = "none"
+    # defaults: the options table (tinygmm.options), as the CLI and platformio.ini have them
+    n_components: int | None = DEFAULTS["n_components"]  # None: choose automatically
+    max_components: int = DEFAULTS["max_components"]
+    criterion: str = DEFAULTS["criterion"]
+    alpha: float = DEFAULTS["alpha"]
+    covariance_type: str = DEFAULTS["covariance_type"]
+    init_params: str = DEFAULTS["init_params"]
+    max_iter: int = DEFAULTS["max_iter"]
+    tol: float = DEFAULTS["tol"]
+    reg_covar: float = DEFAULTS["reg_covar"]
+    n_init: int = DEFAULTS["n_init"]
+    random_state: int | None = DEFAULTS["random_state"]
+    scaler: str = DEFAULTS["scaler"]
     # auto-K sweep: how many K values are fitted at once (None: one per core). Never changes a result:
     # every K is fitted on one thread with its own copy of the options, whatever n_jobs is.
-    n_jobs: int | None = None
+    n_jobs: int | None = DEFAULTS["n_jobs"]
 
     def validate(self) -> None:
         if self.n_components is not None and self.n_components < 1:
@@ -117,7 +121,6 @@ class FitResult:
         """The fit as one scikit-learn estimator: the mixture, or a Pipeline (scaler, mixture)."""
         if self.scaler is None:
             return self.gmm
-        from sklearn.pipeline import Pipeline
 
         return Pipeline([("scaler", self.scaler), ("gmm", self.gmm)])
 
@@ -128,18 +131,15 @@ def fit_scaler(X: np.ndarray, kind: str) -> tuple[object | None, np.ndarray, np.
     if kind == "none":
         return None, np.zeros(d), np.ones(d)
     if kind == "standard":
-        from sklearn.preprocessing import StandardScaler
 
         s = StandardScaler().fit(X)
         return s, s.mean_.copy(), s.scale_.copy()
-    from sklearn.preprocessing import MinMaxScaler
 
     m = MinMaxScaler().fit(X)
     return m, m.data_min_.copy(), m.data_range_.copy()
 
 
 def _gmm(k: int, o: FitOptions):
-    from sklearn.mixture import GaussianMixture
 
     return GaussianMixture(
         n_components=k,
@@ -154,7 +154,6 @@ def _gmm(k: int, o: FitOptions):
 
 
 def _fit_one(k: int, Z: np.ndarray, o: FitOptions):
-    from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -172,7 +171,6 @@ def lrt(prev: SweepRow, row: SweepRow) -> tuple[float, int, float]:
     Statistic 2 * (LL_K - LL_{K-1}) on total log-likelihoods, with degrees of
     freedom the difference in free parameters, against a chi-squared law.
     """
-    from scipy.stats import chi2
 
     stat = 2.0 * (row.log_likelihood - prev.log_likelihood)
     df = row.n_parameters - prev.n_parameters
@@ -240,7 +238,6 @@ PARALLEL_MIN_CELLS = 200_000
 
 def _fit_k(k: int, Z: np.ndarray, o: FitOptions) -> tuple[int, object, bool, float]:
     """One K of the sweep, on one thread (so the result is the same in any process, with any n_jobs)."""
-    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
         g, conv = _fit_one(k, Z, o)
@@ -265,7 +262,6 @@ def _sweep(
     if jobs == 1:
         results = (_fit_k(k, Z, o) for k in order)
     else:
-        from joblib import Parallel, delayed
 
         # loky worker processes; Z reaches them as a read-only memory map, not a copy per task
         results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_fit_k)(k, Z, o) for k in order)

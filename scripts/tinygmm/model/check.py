@@ -8,10 +8,14 @@ finite parameters, positive Cholesky diagonals, K within the runtime's limit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import TinyGMMError
-from .exported import ExportedModel
+
+if TYPE_CHECKING:
+    from .exported import ExportedModel
 
 MAX_COMPONENTS = 127  # the runtime's component indices are int8 / uint8 tables
 

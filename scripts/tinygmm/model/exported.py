@@ -11,12 +11,19 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.mixture import GaussianMixture
 
-from .. import __version__
 from ..errors import TinyGMMError
+from ..version import __version__
+from .check import check_model
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sklearn.mixture import GaussianMixture
 
 FORMAT = "tinygmm-model/1"
 
@@ -68,7 +75,7 @@ class ExportedModel:
     tool_version: str = __version__
     log_weights: np.ndarray | None = None  # (K,)
     projection: Projection | None = None
-    # (params_digest(), MODEL_HASH) once known: computing the hash means generating the constants
+    # (params_digest(), MODEL_HASH) once known: the code generator computes it (codegen.stamp_hash)
     _hash_memo: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -94,26 +101,6 @@ class ExportedModel:
         if self.projection is None:
             return self
         return replace(self, feature_names=[f"v{i}" for i in range(self.n_dims)], projection=None)
-
-    @classmethod
-    def from_fit(cls, result: Any, data: Any, options: dict[str, Any]) -> ExportedModel:
-        """The model of a CSV fit: its estimator through the one import path, plus the fit's record."""
-        from ..fit.estimator import from_estimator
-
-        m = from_estimator(result.estimator, list(data.feature_names))
-        return replace(
-            m,
-            options=dict(options),
-            data={
-                "path": data.path,
-                "sha256": data.sha256,
-                "rows": data.n_samples,
-                "dropped_lines": list(data.dropped_lines),
-                "left_out": [list(c) for c in getattr(data, "left_out", [])],
-            },
-            selection=[vars(r) for r in result.sweep],
-            converged=bool(result.converged),
-        )
 
     # ---- identity -------------------------------------------------------
     def params_dict(self) -> dict[str, Any]:
@@ -144,12 +131,18 @@ class ExportedModel:
 
         A hash of the emitted constants (codegen.model_constants), not of float64 digits: a refit
         that differs only below float32 resolution (another BLAS) gives the same header and hash.
+        The model knows nothing of C: the code generator stamps it (codegen.stamp_hash, render_header),
+        and load() takes it from the JSON.
         """
-        digest = self.params_digest()
-        if self._hash_memo is None or self._hash_memo[0] != digest:
-            from ..codegen import device_hash, model_constants
+        known = self.known_hash()
+        if known is None:
+            raise TinyGMMError("the model's hash is not known yet: tinygmm.codegen.identity.stamp_hash(model) computes it")
+        return known
 
-            self._hash_memo = (digest, device_hash(model_constants(self)))
+    def known_hash(self) -> str | None:
+        """The stamped hash if it belongs to the current parameters, else None."""
+        if self._hash_memo is None or self._hash_memo[0] != self.params_digest():
+            return None
         return self._hash_memo[1]
 
     def remember_hash(self, model_hash: str) -> None:
@@ -177,7 +170,12 @@ class ExportedModel:
         return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
 
     @classmethod
-    def load(cls, path: str | Path) -> ExportedModel:
+    def load(cls, path: str | Path, hasher: Callable[[ExportedModel], str] | None = None) -> ExportedModel:
+        """Read and check a model JSON; its model_hash must match its parameters.
+
+        ``hasher`` (codegen.stamp_hash; codegen.load_model passes it) checks a JSON from before the
+        integrity field by regenerating the constants; without it such a file is refused.
+        """
         p = Path(path)
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
@@ -193,8 +191,6 @@ class ExportedModel:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
             raise TinyGMMError(f"{p}: not a valid tinygmm model JSON ({what})") from None
-        from .check import check_model
-
         check_model(m, f"{p}: ")  # before the hash check: regenerating constants needs sane shapes
         stated = doc.get("model_hash")
         if not isinstance(stated, str) or not stated:
@@ -202,8 +198,10 @@ class ExportedModel:
         if "integrity" in doc:  # cheap: the parameters and model_hash are as exported
             m.remember_hash(stated)
             ok = m.integrity() == doc["integrity"]
-        else:  # older files: regenerate the constants and hash them
-            ok = m.model_hash == stated
+        elif hasher is not None:  # older files: regenerate the constants and hash them
+            ok = hasher(m) == stated
+        else:
+            raise TinyGMMError(f"{p}: no integrity field (an older JSON): load it with tinygmm.codegen.identity.load_model")
         if not ok:
             raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
         return m
@@ -231,9 +229,8 @@ class ExportedModel:
         )
 
     # ---- scikit-learn ----------------------------------------------------
-    def to_sklearn(self) -> Any:
+    def to_sklearn(self) -> GaussianMixture:
         """A fitted ``GaussianMixture`` equal to the exported one."""
-        from sklearn.mixture import GaussianMixture
 
         g = GaussianMixture(n_components=self.n_components, covariance_type=self.covariance_type)
         # with log_weights (a BayesianGaussianMixture), weights_ = exp(log_weights) makes

@@ -13,45 +13,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import TinyGMMError
+from ..options import INI, on
 
 PREFIX = "custom_gmm_"
 
-# (custom_gmm_<name>, export flag): the one list of option names (hook, --platformio, name check)
-OPTIONS: tuple[tuple[str, str], ...] = (
-    ("data", "--data"),
-    ("model", "--model"),  # a saved estimator (.skops) instead of data
-    ("features", "--features"),
-    ("n_components", "--n-components"),
-    ("max_components", "--max-components"),
-    ("criterion", "--criterion"),
-    ("alpha", "--alpha"),
-    ("covariance_type", "--covariance-type"),
-    ("scaler", "--scaler"),
-    ("init_params", "--init-params"),
-    ("max_iter", "--max-iter"),
-    ("tol", "--tol"),
-    ("reg_covar", "--reg-covar"),
-    ("n_init", "--n-init"),
-    ("random_state", "--random-state"),
-    ("n_jobs", "--n-jobs"),
-    ("header", "--header"),
-    ("json", "--json"),
-    ("vectors", "--vectors"),
-    ("dropna", "--dropna"),
-    ("trust_pickle", "--trust-pickle"),
-    ("namespace", "--namespace"),
-    ("fixed_point", "--fixed-point"),
-    ("anomaly_quantile", "--anomaly-quantile"),
-    ("anomaly_threshold", "--anomaly-threshold"),
-    ("anomaly_validation", "--anomaly-validation"),
-    ("anomaly_label", "--anomaly-label"),
-    ("anomaly_positive", "--anomaly-positive"),
-    ("anomaly_max_fpr", "--anomaly-max-fpr"),
-)
+# (custom_gmm_<name>, export flag), from the options table: the hook, --platformio and the name check
+OPTIONS: tuple[tuple[str, str], ...] = tuple((o.name, o.flag) for o in on(INI))
 # options naming files (relative to the project folder)
-PATHS = frozenset({"data", "model", "header", "json", "vectors", "anomaly_validation"})
+PATHS = frozenset(o.name for o in on(INI) if o.path)
 # flags without a value: the option is a boolean (1/yes/true/on)
-SWITCHES = frozenset({"--dropna", "--fixed-point", "--trust-pickle"})
+SWITCHES = frozenset(o.flag for o in on(INI) if o.switch)
 TRUE = ("1", "yes", "true", "on")
 
 

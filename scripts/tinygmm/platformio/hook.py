@@ -20,6 +20,7 @@ Only the standard library is imported here: the fast path must stay well under 0
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -28,8 +29,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import TinyGMMError
+from ..export.fingerprint import INPUT_HASH_TAG, generator_fingerprint
+from ..version import __version__
 from .config import PREFIX, check_option_names, export_args
 
 SKIP_ENV = "TINYGMM_SKIP_EXPORT"
@@ -125,10 +127,8 @@ def shared_output_conflict(config: Any, pioenv: str, project: Path, argv: list[s
 
 def stamp_key(argv: list[str], project: Path) -> str:
     """What an export depends on, computed without numpy: arguments, data bytes, tool and generator."""
-    from ..export.requests import _generator_fingerprint
-
     h = hashlib.sha256()
-    h.update(json.dumps([__version__, _generator_fingerprint(), argv]).encode())
+    h.update(json.dumps([__version__, generator_fingerprint(), argv]).encode())
     for flag in ("--data", "--model", "--anomaly-validation"):  # input files' bytes (CSV, saved estimator)
         if flag in argv:
             path = Path(argv[argv.index(flag) + 1])
@@ -142,8 +142,6 @@ def stamp_key(argv: list[str], project: Path) -> str:
 
 def outputs_tagged(paths: Iterable[Path], tag: str) -> bool:
     """Every output exists and carries the export's input-hash tag (as export.up_to_date checks)."""
-    from ..export.requests import INPUT_HASH_TAG
-
     line = f"{INPUT_HASH_TAG} {tag}"
     for p in paths:
         try:
@@ -156,8 +154,6 @@ def outputs_tagged(paths: Iterable[Path], tag: str) -> bool:
 
 
 def read_tag(header: Path) -> str | None:
-    from ..export.requests import INPUT_HASH_TAG
-
     try:
         with header.open(encoding="utf-8", errors="replace") as fh:
             for line in fh.read(4096).splitlines():
@@ -231,7 +227,6 @@ def export(env: Any, checkout: Path | None = None, targets: list[str] | None = N
         return f"{header} is up to date"
 
     python = env.subst("$PYTHONEXE") or sys.executable
-    import importlib.util
 
     if importlib.util.find_spec("sklearn") is None or importlib.util.find_spec("scipy") is None:
         raise BuildStop(install_hint(python, checkout))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..codegen import device_arrays
+from ..codegen.records import device_arrays
 from ..model.exported import ExportedModel
 
 FLOAT_BYTES = 4
