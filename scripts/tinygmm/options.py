@@ -73,7 +73,6 @@ class Option:
     path: bool = False  # names a file: relative to the project folder in platformio.ini
     surfaces: frozenset[str] = EVERYWHERE
     api_name: str | None = None  # export_model's keyword when its name differs
-    api_default: object = None  # export_model's default, where note says why it differs
     note: str = ""  # why a surface is missing, or why a default differs between surfaces
     required: bool = False  # (report makes --data optional: --json names its data)
 
@@ -96,6 +95,11 @@ class Option:
             return self.parse(self.default)
         return self.default
 
+    @property
+    def api_value(self) -> object:
+        """export_model's default: the same as the CLI's, except for the outputs (see note)."""
+        return None if self.group == OUTPUTS and self.name in ("header", "json", "vectors") else self.value
+
     def shown_default(self) -> str | None:
         if self.switch or self.default is None:
             return None
@@ -115,7 +119,7 @@ class Option:
         group.add_argument(
             self.flag,
             type=self.parse,
-            default=self.default,
+            default=self.value,
             metavar=self.metavar,
             required=self.required,
             help=self.shown_help(),
@@ -217,14 +221,13 @@ OPTIONS: tuple[Option, ...] = (
         path=True,
         note="export_model writes them only when asked (default None); the hook writes none unless asked",
     ),
-    Option("namespace", "C++ namespace of the model", OUTPUTS, "gmm", api_default="gmm"),
+    Option("namespace", "C++ namespace of the model", OUTPUTS, "gmm"),
     Option(
         "fixed_point",
         "also emit the integer path (quantize, predict_fixed, predict_q) for MCUs without an FPU",
         OUTPUTS,
         False,
         switch=True,
-        api_default=False,
     ),
     Option(
         "anomaly_quantile",
@@ -283,6 +286,14 @@ OPTIONS: tuple[Option, ...] = (
         note="only an imported estimator (a BayesianGaussianMixture) has components to prune",
     ),
     Option(
+        "X",
+        "raw inputs the golden vectors are drawn from and the anomaly threshold is calibrated on "
+        "(default: inputs drawn from the mixture itself)",
+        OUTPUTS,
+        surfaces=frozenset({API}),
+        note="the CLI and the hook use the training CSV's rows",
+    ),
+    Option(
         "if_changed",
         "do nothing when the outputs already match the inputs",
         OUTPUTS,
@@ -312,6 +323,8 @@ OPTIONS: tuple[Option, ...] = (
 BY_NAME = {o.name: o for o in OPTIONS}
 # name -> default value (parsed: n_components "auto" is None); values of several types, hence Any
 DEFAULTS: dict[str, Any] = {o.name: o.value for o in OPTIONS}
+# export_model's keyword -> its default (the outputs' defaults differ there: see their notes)
+API_DEFAULTS: dict[str, Any] = {o.keyword: o.api_value for o in OPTIONS if API in o.surfaces}
 
 
 def on(surface: str, group: str | None = None) -> Iterator[Option]:

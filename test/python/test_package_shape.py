@@ -122,10 +122,7 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_imports_are_at_module_top_except_the_listed_light_paths():
     known = modules()
     late = {
-        (name, target)
-        for name, path in known.items()
-        for target, at_top, _ in imports(name, path, known)
-        if not at_top
+        (name, target) for name, path in known.items() for target, at_top, _ in imports(name, path, known) if not at_top
     }
     assert late <= LATE_IMPORTS_ALLOWED, sorted(late - LATE_IMPORTS_ALLOWED)
 

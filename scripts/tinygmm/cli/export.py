@@ -93,8 +93,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         stuck = [r.k for r in res.fit.sweep if r.em_stuck_below is not None]
         if stuck:
             print(
-                f"tinygmm: warning: EM got stuck for K={', '.join(map(str, stuck))} (see the table); "
-                "try --n-init 5",
+                f"tinygmm: warning: EM got stuck for K={', '.join(map(str, stuck))} (see the table); try --n-init 5",
                 file=sys.stderr,
             )
     dropped = m.data.get("dropped_lines") or []
@@ -143,5 +142,3 @@ def expand_platformio(argv: list[str]) -> list[str]:
         env = rest[j + 1]
         del rest[j : j + 2]
     return ["export", *read_ini(ini, env), *rest]
-
-

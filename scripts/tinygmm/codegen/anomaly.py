@@ -11,7 +11,9 @@ from .clit import cfloat
 from .fixedpoint import FixedPoint
 
 
-def anomaly_header(t: AnomalyThreshold, namespace: str, fixed: FixedPoint | None = None, projected: bool = False) -> str:
+def anomaly_header(
+    t: AnomalyThreshold, namespace: str, fixed: FixedPoint | None = None, projected: bool = False
+) -> str:
     """The public anomaly API of a generated header (inside the model's namespace).
 
     ``fixed`` (a codegen.FixedPoint, or None) adds the integer decision; ``projected``: the
@@ -21,8 +23,7 @@ def anomaly_header(t: AnomalyThreshold, namespace: str, fixed: FixedPoint | None
     t32 = float(np.float32(t.threshold))
     dims = "N_DIMS" if projected else "N_FEATURES"
     decide = (
-        "{\n  float v[N_DIMS];\n  project(x, v);\n"
-        "  return tinygmm::is_anomaly<detail::Model>(v, ANOMALY_THRESHOLD);\n}"
+        "{\n  float v[N_DIMS];\n  project(x, v);\n  return tinygmm::is_anomaly<detail::Model>(v, ANOMALY_THRESHOLD);\n}"
         if projected
         else "{ return tinygmm::is_anomaly<detail::Model>(x, ANOMALY_THRESHOLD); }"
     )

@@ -24,6 +24,7 @@ from ..errors import TinyGMMError
 from ..fit.estimator import from_estimator
 from ..fit.sweep import FitResult
 from ..model.exported import ExportedModel
+from ..options import API_DEFAULTS
 from ..version import __version__
 from .atomic import write_all
 from .paths import check_outputs, clean_stale_temps
@@ -35,9 +36,9 @@ class ExportOptions:
     """What the header is made with, besides the model. New export options go here (and become
     keyword arguments of export_model)."""
 
-    namespace: str = "gmm"
-    fixed_point: bool = False
-    prune_below: float | None = None
+    namespace: str = API_DEFAULTS["namespace"]
+    fixed_point: bool = API_DEFAULTS["fixed_point"]
+    prune_below: float | None = API_DEFAULTS["prune_below"]
     anomaly: AnomalyOptions | None = None  # how the anomaly threshold is calibrated (None: no threshold)
 
 
@@ -188,13 +189,13 @@ def export_model(
     json: str | Path | None = None,
     vectors: str | Path | None = None,
     X: Any = None,
-    namespace: str = "gmm",
-    fixed_point: bool = False,
-    prune_below: float | None = None,
-    anomaly_quantile: float | None = None,
-    anomaly_threshold: float | None = None,
-    anomaly_validation: tuple[Any, Any] | None = None,
-    anomaly_max_fpr: float | None = None,
+    namespace: str = API_DEFAULTS["namespace"],
+    fixed_point: bool = API_DEFAULTS["fixed_point"],
+    prune_below: float | None = API_DEFAULTS["prune_below"],
+    anomaly_quantile: float | None = API_DEFAULTS["anomaly_quantile"],
+    anomaly_threshold: float | None = API_DEFAULTS["anomaly_threshold"],
+    anomaly_validation: tuple[Any, Any] | None = API_DEFAULTS["anomaly_validation"],
+    anomaly_max_fpr: float | None = API_DEFAULTS["anomaly_max_fpr"],
 ) -> ExportResult:
     """Export a fitted estimator as a standalone C++ header, with the same contract as ``tinygmm export``.
 
