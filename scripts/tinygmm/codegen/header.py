@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..model.exported import ExportedModel
 from .anomaly import anomaly_header
+from .covariance import kind
 from .ctext import c_string, check_feature_names, check_finite_code, check_identifier, comment_lines
 from .fixedpoint import fixed_point as _fixed_point_model  # render_header's fixed_point flag shadows it
 from .fixedpoint import fixed_point_code
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
 DEVICE_HASH_FORMAT = "tinygmm-device-model/1"
 _HASH_LINE = "// MODEL_HASH: hash of this block"
-_COV_ENUM = {"full": "COV_FULL", "tied": "COV_TIED", "diag": "COV_DIAG", "spherical": "COV_SPHERICAL"}
 
 
 def model_constants(m: ExportedModel) -> str:
@@ -41,7 +41,7 @@ def model_constants(m: ExportedModel) -> str:
     names = "|".join(m.feature_names)
     return f"""static const int N_FEATURES = {m.n_features};
 {dims}static const int N_COMPONENTS = {m.n_components};
-static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::{_COV_ENUM[m.covariance_type]};
+static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::{kind(m).c_enum};
 // Feature names joined with '|', in input order.
 static const char FEATURE_NAMES[] TINYGMM_FLASH = {c_string(names)};
 {_HASH_LINE}

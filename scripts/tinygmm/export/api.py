@@ -16,6 +16,7 @@ import numpy as np
 import sklearn
 
 from ..anomaly import AnomalyOptions, AnomalyThreshold, Labelled, calibrate
+from ..codegen.covariance import kind
 from ..codegen.ctext import check_identifier
 from ..codegen.header import model_constants, render_header, validate_c_text
 from ..codegen.identity import stamp_hash
@@ -80,13 +81,13 @@ def prune(m: ExportedModel, below: float, X: np.ndarray) -> tuple[ExportedModel,
         raise TinyGMMError(
             f"prune_below={below:g} would drop every component (the largest weight is {m.weights.max():.3g})"
         )
-    t = m.covariance_type
+    shared = kind(m).shared_precision  # one covariance for every component: kept as it is
     pruned = replace(
         m,
         weights=m.weights[keep] / m.weights[keep].sum(),
         means=m.means[keep],
-        covariances=m.covariances if t == "tied" else m.covariances[keep],
-        precisions_cholesky=m.precisions_cholesky if t == "tied" else m.precisions_cholesky[keep],
+        covariances=m.covariances if shared else m.covariances[keep],
+        precisions_cholesky=m.precisions_cholesky if shared else m.precisions_cholesky[keep],
         log_weights=None if m.log_weights is None else m.log_weights[keep],
     )
     inputs, far = make_inputs(m, X, n_in=min(len(X), 400), n_far=60)
