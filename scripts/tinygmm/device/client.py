@@ -482,9 +482,9 @@ class DeviceClient:
         """
         if self._info is None:
             self.sync()
-        if self.protocol == 2:
-            return self._request_v2(lines, well_formed, progress)
-        return self._request_v1(lines, well_formed, progress)
+        run = _Run(lines, well_formed, progress)
+        framing: _Framing = _TaggedV2(self) if self.protocol == 2 else _MarkedV1(self)
+        return self._request(framing, run)
 
     def _give_up(self, i: int, line: str, why: str | None) -> Reply:
         """The reply of a request sent retries + 1 times without an answer that could be taken."""
@@ -525,213 +525,284 @@ class DeviceClient:
             self._overhead = len(wire) + 1 - len(line)
         return _Sent(index, seed, time.monotonic(), len(wire) + 1)
 
-    def _request_v2(
-        self, lines: Sequence[str], well_formed: bool, progress: Callable[[int, int], None] | None
-    ) -> list[Reply]:
-        n = len(lines)
-        results: list[Reply | None] = [None] * n
-        attempts = [0] * n
-        why: list[str | None] = [None] * n  # what went wrong with the last attempt
-        pending: deque[int] = deque(range(n))
-        inflight: dict[int, _Sent] = {}  # by request id, in the order sent
-        limit = (self._info.line_max if self._info else None) or V1_LINE_MAX
-        done = 0
-
-        def finish(i: int, reply: Reply) -> None:
-            nonlocal done
-            results[i] = reply
-            done += 1
-            if progress:
-                progress(done, n)
-
-        def again(ids: list[int], reason: str) -> None:
-            back = [inflight.pop(rid).index for rid in ids]
-            for i in back:
-                why[i] = reason
-            pending.extendleft(reversed(back))
-
-        while pending or inflight:
-            while pending and len(inflight) < self.window and self._fits(lines[pending[0]], list(inflight.values())):
-                i = pending.popleft()
-                rid = self._next_id()
-                wire, seed = sign2(lines[i], rid)
-                if len(wire) > limit:
-                    finish(i, self._too_long(wire, limit))
-                    continue
-                if attempts[i] > self.retries:
-                    finish(i, self._give_up(i, lines[i], why[i]))
-                    continue
-                attempts[i] += 1
-                if attempts[i] > 1:
-                    self.stats.retried_requests += 1
-                self._write(wire + "\n")
-                inflight[rid] = self._sent(i, lines[i], wire, seed)
-            if not inflight:
-                continue
-            oldest = next(iter(inflight.values()))
-            line = self.read_line(oldest.sent_at + self.timeout - time.monotonic())
-            if line is None:  # past its deadline: presumed lost (the request or its reply)
-                now = time.monotonic()
-                late = [rid for rid, s in inflight.items() if s.sent_at + self.timeout <= now]
-                self.stats.timeouts += len(late)
-                again(late, "timeout")
-                continue
-            m = _TAG.match(line)
-            sent = inflight.get(int(m.group(2), 16)) if m else None
-            if m is None or sent is None or crc32(line[:-9], sent.seed) != int(m.group(3), 16):
-                r = _READY.match(line)
-                if r:
-                    self.ready_hash = r.group(1)
-                    self.stats.resets += 1
-                    again(list(inflight), "device reset (READY)")
-                    self._resync("device reset (READY)")
-                elif m is not None:
-                    self.stats.stale_replies += 1  # duplicated, answered already, or not checking
-                elif line.strip():
-                    self.stats.garbage_lines += 1
-                continue
-            rid = int(m.group(2), 16)
-            # the device answers in order: requests sent before this one and still unanswered were lost
-            earlier = []
-            for other in inflight:
-                if other == rid:
-                    break
-                earlier.append(other)
-            if earlier:
-                self._event(f"{len(earlier)} reply(ies) lost before #{rid:04X}")
-                again(earlier, "lost")
-            del inflight[rid]
-            reply = parse_reply(m.group(1))
-            problem = "unreadable reply " + repr(m.group(1)[:40]) if reply is None else self._accept(reply, well_formed)
-            if reply is None or problem is not None:
-                why[sent.index] = problem
-                pending.appendleft(sent.index)
-                continue
-            finish(sent.index, replace(reply, latency=time.monotonic() - sent.sent_at))
-        return [r for r in results if r is not None]
-
-    def _request_v1(
-        self, lines: Sequence[str], well_formed: bool, progress: Callable[[int, int], None] | None
-    ) -> list[Reply]:
-        n = len(lines)
-        results: list[Reply | None] = [None] * n
-        attempts = [0] * n
-        why: list[str | None] = [None] * n
-        pending: deque[int] = deque(range(n))
-        inflight: deque[_Sent] = deque()  # requests and markers, in the order sent
-        batch: dict[int, Reply] = {}  # answers taken since the last confirmed marker
-        sent_before: set[int] = set()
-        since_mark = 0
-        done = 0
-
-        def finish(i: int, reply: Reply) -> None:
-            nonlocal done
-            results[i] = reply
-            done += 1
-            if progress:
-                progress(done, n)
-
-        def throw_back(reason: str) -> None:
-            """Everything unconfirmed goes back. Only one request is charged the attempt: the one whose
-            answer was due (or the batch's last, when its marker's was), so a fault costs the others nothing
-            and the loop still ends."""
-            nonlocal since_mark
-            head = inflight[0].index if inflight else _MARK
-            culprit = head if head != _MARK else max(batch, default=_MARK)
-            back = sorted({s.index for s in inflight if s.index != _MARK} | set(batch))
-            for i in back:
-                if i != culprit:
-                    attempts[i] -= 1
-            if culprit != _MARK:
-                why[culprit] = reason
-            inflight.clear()
-            batch.clear()
-            since_mark = 0
-            pending.extendleft(reversed(back))
-
-        def requests_in_flight() -> int:
-            return sum(1 for s in inflight if s.index != _MARK)
-
-        def send_marker() -> None:
-            nonlocal since_mark
-            wire, seed = sign("INFO") if self.protocol == 1 else ("INFO", 0)
-            self._write(wire + "\n")
-            inflight.append(self._sent(_MARK, "INFO", wire, seed))
-            since_mark = 0
-
-        while pending or inflight:
-            while pending and requests_in_flight() < self.window and self._fits(lines[pending[0]], inflight):
-                i = pending.popleft()
-                wire, seed = sign(lines[i]) if self.protocol == 1 else (lines[i], 0)
-                if len(wire) > V1_LINE_MAX:
-                    finish(i, self._too_long(wire, V1_LINE_MAX))
-                elif attempts[i] > self.retries:
-                    finish(i, self._give_up(i, lines[i], why[i]))
+    def _request(self, framing: _Framing, run: _Run) -> list[Reply]:
+        """The one request engine: send while the framing has room, then read one line (or time out) and
+        let the framing decide what it answers; every request ends answered, refused or given up."""
+        while run.pending or framing.busy():
+            while run.pending and framing.has_room(run.lines[run.pending[0]]):
+                i = run.pending.popleft()
+                wire, seed = framing.encode(run.lines[i])
+                if len(wire) > framing.limit:
+                    run.finish(i, self._too_long(wire, framing.limit))
+                elif run.attempts[i] > self.retries:
+                    run.finish(i, self._give_up(i, run.lines[i], run.why[i]))
                 else:
-                    attempts[i] += 1
-                    self.stats.retried_requests += i in sent_before
-                    sent_before.add(i)
+                    run.attempts[i] += 1
+                    self.stats.retried_requests += i in run.sent_before
+                    run.sent_before.add(i)
                     self._write(wire + "\n")
-                    inflight.append(self._sent(i, lines[i], wire, seed))
-                    since_mark += 1
-                if since_mark and (since_mark >= self.window or not pending):
-                    send_marker()
-            if not inflight:
-                for i, r in batch.items():
-                    finish(i, r)
-                batch.clear()
+                    framing.sent(i, run.lines[i], wire, seed)
+                framing.after_send(run)
+            if not framing.busy():
+                framing.idle(run)
                 continue
-            head = inflight[0]
-            line = self.read_line(head.sent_at + self.timeout - time.monotonic())
+            line = self.read_line(framing.deadline() - time.monotonic())
             if line is None:
-                self.stats.timeouts += 1
-                throw_back("timeout")
-                self._drain_v1("timeout")
-                continue
-            if line == "":
-                continue
-            r = _READY.match(line)
-            if r:
-                self.ready_hash = r.group(1)
-                self.stats.resets += 1
-                throw_back("device reset (READY)")
-                self._drain_v1("device reset (READY)")
-                self.sync()  # the model may have changed with the reset
-                continue
-            body = check_signed(line, head.seed) if self.protocol == 1 else line
-            if head.index == _MARK:
-                if body is not None and parse_info(body) is not None:
-                    inflight.popleft()  # the batch's answers came exactly one per request: take them
-                    for i, rep in batch.items():
-                        finish(i, rep)
-                    batch.clear()
-                    continue
-                # where the marker's answer belongs: one line too many (spurious or duplicated) or garbled
-                self.stats.garbage_lines += 1
-                throw_back(f"{line[:40]!r} where the INFO marker's answer belongs")
-                self._drain_v1(f"{line[:40]!r} where the INFO marker's answer belongs")
-                continue
-            if line.startswith("INFO "):  # the marker answered before this request: a reply was lost
-                throw_back("a reply lost (the INFO marker answered early)")
-                self._drain_v1("a reply lost (the INFO marker answered early)")
-                continue
-            reply = parse_reply(body) if body is not None else None
-            if reply is None:
-                self.stats.garbage_lines += 1
-                throw_back(f"garbled line {line[:40]!r}")
-                self._drain_v1(f"garbled line {line[:40]!r}")
-                continue
-            problem = self._accept(reply, well_formed)
-            if problem is not None:
-                throw_back(problem)
-                self._drain_v1(f"{problem} for request {head.index + 1}")
-                continue
-            inflight.popleft()
-            batch[head.index] = replace(reply, latency=time.monotonic() - head.sent_at)
-        return [r for r in results if r is not None]
+                framing.on_timeout(run)
+            else:
+                framing.on_line(run, line)
+        return [r for r in run.results if r is not None]
 
     def classify(self, x: Sequence[float]) -> Reply:
         return self.request_many([format_vector(x)])[0]
+
+
+class _Run:
+    """The bookkeeping of one request_many, whatever the framing: replies, attempts, what went wrong last."""
+
+    def __init__(self, lines: Sequence[str], well_formed: bool, progress: Callable[[int, int], None] | None) -> None:
+        n = len(lines)
+        self.lines = lines
+        self.well_formed = well_formed
+        self.progress = progress
+        self.results: list[Reply | None] = [None] * n
+        self.attempts = [0] * n
+        self.why: list[str | None] = [None] * n  # what went wrong with the last attempt
+        self.pending: deque[int] = deque(range(n))
+        self.sent_before: set[int] = set()
+        self.done = 0
+
+    def finish(self, i: int, reply: Reply) -> None:
+        self.results[i] = reply
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, len(self.lines))
+
+    def again(self, indices: list[int], reason: str) -> None:
+        """Send these requests again, first (each attempt is charged)."""
+        for i in indices:
+            self.why[i] = reason
+        self.pending.extendleft(reversed(indices))
+
+
+class _Framing:
+    """How requests are put on the wire and replies matched to them (protocol v1 or v2)."""
+
+    limit: int  # the longest line the device takes
+
+    def __init__(self, client: DeviceClient) -> None:
+        self.client = client
+
+    def busy(self) -> bool:
+        """Something is in flight."""
+        raise NotImplementedError
+
+    def has_room(self, line: str) -> bool:
+        """The window and the device's receive buffer take one more request."""
+        raise NotImplementedError
+
+    def encode(self, line: str) -> tuple[str, int]:
+        """(the request as sent, the seed its reply is signed with)."""
+        raise NotImplementedError
+
+    def sent(self, index: int, line: str, wire: str, seed: int) -> None:
+        raise NotImplementedError
+
+    def after_send(self, run: _Run) -> None:
+        """After each request taken from the queue (sent or not)."""
+
+    def idle(self, run: _Run) -> None:
+        """Nothing in flight."""
+
+    def deadline(self) -> float:
+        """When the oldest line in flight is presumed lost."""
+        raise NotImplementedError
+
+    def on_timeout(self, run: _Run) -> None:
+        raise NotImplementedError
+
+    def on_line(self, run: _Run, line: str) -> None:
+        raise NotImplementedError
+
+
+class _TaggedV2(_Framing):
+    """v2: each request has an id and a CRC-32; a reply is taken only for the request it names."""
+
+    def __init__(self, client: DeviceClient) -> None:
+        super().__init__(client)
+        self.inflight: dict[int, _Sent] = {}  # by request id, in the order sent
+        self.rid = 0  # the id of the request just encoded
+        self.limit = (client._info.line_max if client._info else None) or V1_LINE_MAX
+
+    def busy(self) -> bool:
+        return bool(self.inflight)
+
+    def has_room(self, line: str) -> bool:
+        return len(self.inflight) < self.client.window and self.client._fits(line, list(self.inflight.values()))
+
+    def encode(self, line: str) -> tuple[str, int]:
+        self.rid = self.client._next_id()
+        return sign2(line, self.rid)
+
+    def sent(self, index: int, line: str, wire: str, seed: int) -> None:
+        self.inflight[self.rid] = self.client._sent(index, line, wire, seed)
+
+    def deadline(self) -> float:
+        return next(iter(self.inflight.values())).sent_at + self.client.timeout
+
+    def again(self, run: _Run, ids: list[int], reason: str) -> None:
+        run.again([self.inflight.pop(rid).index for rid in ids], reason)
+
+    def on_timeout(self, run: _Run) -> None:
+        """Past its deadline: presumed lost (the request or its reply)."""
+        now = time.monotonic()
+        late = [rid for rid, s in self.inflight.items() if s.sent_at + self.client.timeout <= now]
+        self.client.stats.timeouts += len(late)
+        self.again(run, late, "timeout")
+
+    def on_line(self, run: _Run, line: str) -> None:
+        client, stats = self.client, self.client.stats
+        m = _TAG.match(line)
+        sent = self.inflight.get(int(m.group(2), 16)) if m else None
+        if m is None or sent is None or crc32(line[:-9], sent.seed) != int(m.group(3), 16):
+            r = _READY.match(line)
+            if r:
+                client.ready_hash = r.group(1)
+                stats.resets += 1
+                self.again(run, list(self.inflight), "device reset (READY)")
+                client._resync("device reset (READY)")
+            elif m is not None:
+                stats.stale_replies += 1  # duplicated, answered already, or not checking
+            elif line.strip():
+                stats.garbage_lines += 1
+            return
+        rid = int(m.group(2), 16)
+        # the device answers in order: requests sent before this one and still unanswered were lost
+        earlier = []
+        for other in self.inflight:
+            if other == rid:
+                break
+            earlier.append(other)
+        if earlier:
+            client._event(f"{len(earlier)} reply(ies) lost before #{rid:04X}")
+            self.again(run, earlier, "lost")
+        del self.inflight[rid]
+        reply = parse_reply(m.group(1))
+        problem = (
+            "unreadable reply " + repr(m.group(1)[:40]) if reply is None else client._accept(reply, run.well_formed)
+        )
+        if reply is None or problem is not None:
+            run.why[sent.index] = problem
+            run.pending.appendleft(sent.index)
+            return
+        run.finish(sent.index, replace(reply, latency=time.monotonic() - sent.sent_at))
+
+
+class _MarkedV1(_Framing):
+    """v1: replies pair with requests in order; an INFO marker after each batch confirms the pairing."""
+
+    limit = V1_LINE_MAX
+
+    def __init__(self, client: DeviceClient) -> None:
+        super().__init__(client)
+        self.inflight: deque[_Sent] = deque()  # requests and markers, in the order sent
+        self.batch: dict[int, Reply] = {}  # answers taken since the last confirmed marker
+        self.since_mark = 0
+
+    def busy(self) -> bool:
+        return bool(self.inflight)
+
+    def has_room(self, line: str) -> bool:
+        requests = sum(1 for s in self.inflight if s.index != _MARK)
+        return requests < self.client.window and self.client._fits(line, self.inflight)
+
+    def encode(self, line: str) -> tuple[str, int]:
+        return sign(line) if self.client.protocol == 1 else (line, 0)
+
+    def sent(self, index: int, line: str, wire: str, seed: int) -> None:
+        self.inflight.append(self.client._sent(index, line, wire, seed))
+        self.since_mark += 1
+
+    def after_send(self, run: _Run) -> None:
+        if self.since_mark and (self.since_mark >= self.client.window or not run.pending):
+            wire, seed = self.encode("INFO")
+            self.client._write(wire + "\n")
+            self.inflight.append(self.client._sent(_MARK, "INFO", wire, seed))
+            self.since_mark = 0
+
+    def take_batch(self, run: _Run) -> None:
+        for i, rep in self.batch.items():
+            run.finish(i, rep)
+        self.batch.clear()
+
+    def idle(self, run: _Run) -> None:
+        self.take_batch(run)
+
+    def deadline(self) -> float:
+        return self.inflight[0].sent_at + self.client.timeout
+
+    def throw_back(self, run: _Run, reason: str) -> None:
+        """Everything unconfirmed goes back. Only one request is charged the attempt: the one whose
+        answer was due (or the batch's last, when its marker's was), so a fault costs the others nothing
+        and the loop still ends."""
+        head = self.inflight[0].index if self.inflight else _MARK
+        culprit = head if head != _MARK else max(self.batch, default=_MARK)
+        back = sorted({s.index for s in self.inflight if s.index != _MARK} | set(self.batch))
+        for i in back:
+            if i != culprit:
+                run.attempts[i] -= 1
+        if culprit != _MARK:
+            run.why[culprit] = reason
+        self.inflight.clear()
+        self.batch.clear()
+        self.since_mark = 0
+        run.pending.extendleft(reversed(back))
+
+    def fault(self, run: _Run, reason: str, event: str | None = None) -> None:
+        """Throw the batch back and drain the link (v1's barrier)."""
+        self.throw_back(run, reason)
+        self.client._drain_v1(event or reason)
+
+    def on_timeout(self, run: _Run) -> None:
+        self.client.stats.timeouts += 1
+        self.fault(run, "timeout")
+
+    def on_line(self, run: _Run, line: str) -> None:
+        client, stats = self.client, self.client.stats
+        if line == "":
+            return
+        r = _READY.match(line)
+        if r:
+            client.ready_hash = r.group(1)
+            stats.resets += 1
+            self.fault(run, "device reset (READY)")
+            client.sync()  # the model may have changed with the reset
+            return
+        head = self.inflight[0]
+        body = check_signed(line, head.seed) if client.protocol == 1 else line
+        if head.index == _MARK:
+            if body is not None and parse_info(body) is not None:
+                self.inflight.popleft()  # the batch's answers came exactly one per request: take them
+                self.take_batch(run)
+                return
+            # where the marker's answer belongs: one line too many (spurious or duplicated) or garbled
+            stats.garbage_lines += 1
+            self.fault(run, f"{line[:40]!r} where the INFO marker's answer belongs")
+            return
+        if line.startswith("INFO "):  # the marker answered before this request: a reply was lost
+            self.fault(run, "a reply lost (the INFO marker answered early)")
+            return
+        reply = parse_reply(body) if body is not None else None
+        if reply is None:
+            stats.garbage_lines += 1
+            self.fault(run, f"garbled line {line[:40]!r}")
+            return
+        problem = client._accept(reply, run.well_formed)
+        if problem is not None:
+            self.fault(run, problem, f"{problem} for request {head.index + 1}")
+            return
+        self.inflight.popleft()
+        self.batch[head.index] = replace(reply, latency=time.monotonic() - head.sent_at)
 
 
 def open_port(port: str, timeout: float = 2.0) -> Any:
