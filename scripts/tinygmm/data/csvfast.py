@@ -14,6 +14,7 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +134,7 @@ class FastTable:
             self.text = {j: [t[i] for i in keep] for j, t in self.text.items()}
         self.n_rows = len(self._rows)
 
-    def _records(self):  # -> Iterator[(line, cells)]
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
         text = self._data.decode("utf-8")
         return rules.iter_records(text, self._path, self._delimiter, self._offset)
 

@@ -25,7 +25,6 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import serial
 
@@ -278,7 +277,7 @@ class DeviceClient:
 
     def __init__(
         self,
-        ser: Any,
+        ser: serial.SerialBase,
         timeout: float = 2.0,
         window: int = WINDOW,
         retries: int = 3,
@@ -805,7 +804,7 @@ class _MarkedV1(_Framing):
         self.batch[head.index] = replace(reply, latency=time.monotonic() - head.sent_at)
 
 
-def open_port(port: str, timeout: float = 2.0) -> Any:
+def open_port(port: str, timeout: float = 2.0) -> serial.SerialBase:
     """A pyserial port for a device name or URL (socket://, rfc2217://, loop://, ...)."""
 
     try:

@@ -11,7 +11,7 @@ import termios
 import tty
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 from ..errors import TinyGMMError
 
@@ -80,7 +80,7 @@ class PtyDevice:
     echoed back and bytes pass unchanged, as on a real UART.
     """
 
-    def __init__(self, exe: Path, args: Sequence[str] = (), stderr: Any = subprocess.DEVNULL) -> None:
+    def __init__(self, exe: Path, args: Sequence[str] = (), stderr: int | IO[bytes] | None = subprocess.DEVNULL) -> None:
         self.exe = exe
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave, termios.TCSANOW)

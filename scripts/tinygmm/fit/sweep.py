@@ -108,16 +108,16 @@ class SweepRow:
 
 @dataclass
 class FitResult:
-    gmm: object  # sklearn.mixture.GaussianMixture
+    gmm: GaussianMixture
     offset: np.ndarray
     scale: np.ndarray
     sweep: list[SweepRow] = field(default_factory=list)
     chosen_by: str = "fixed"
     converged: bool = True
-    scaler: object | None = None  # the fitted StandardScaler / MinMaxScaler, if any
+    scaler: StandardScaler | MinMaxScaler | None = None  # the fitted scaler, if any
 
     @property
-    def estimator(self) -> object:
+    def estimator(self) -> GaussianMixture | Pipeline:
         """The fit as one scikit-learn estimator: the mixture, or a Pipeline (scaler, mixture)."""
         if self.scaler is None:
             return self.gmm
@@ -125,13 +125,12 @@ class FitResult:
         return Pipeline([("scaler", self.scaler), ("gmm", self.gmm)])
 
 
-def fit_scaler(X: np.ndarray, kind: str) -> tuple[object | None, np.ndarray, np.ndarray]:
+def fit_scaler(X: np.ndarray, kind: str) -> tuple[StandardScaler | MinMaxScaler | None, np.ndarray, np.ndarray]:
     """(fitted scaler or None, offset, scale) such that the model sees (x - offset) / scale."""
     d = X.shape[1]
     if kind == "none":
         return None, np.zeros(d), np.ones(d)
     if kind == "standard":
-
         s = StandardScaler().fit(X)
         return s, s.mean_.copy(), s.scale_.copy()
 
@@ -262,7 +261,6 @@ def _sweep(
     if jobs == 1:
         results = (_fit_k(k, Z, o) for k in order)
     else:
-
         # loky worker processes; Z reaches them as a read-only memory map, not a copy per task
         results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_fit_k)(k, Z, o) for k in order)
     fitted: dict[int, tuple[object, bool, float]] = {}

@@ -136,7 +136,9 @@ class ExportedModel:
         """
         known = self.known_hash()
         if known is None:
-            raise TinyGMMError("the model's hash is not known yet: tinygmm.codegen.identity.stamp_hash(model) computes it")
+            raise TinyGMMError(
+                "the model's hash is not known yet: tinygmm.codegen.identity.stamp_hash(model) computes it"
+            )
         return known
 
     def known_hash(self) -> str | None:
@@ -201,7 +203,9 @@ class ExportedModel:
         elif hasher is not None:  # older files: regenerate the constants and hash them
             ok = hasher(m) == stated
         else:
-            raise TinyGMMError(f"{p}: no integrity field (an older JSON): load it with tinygmm.codegen.identity.load_model")
+            raise TinyGMMError(
+                f"{p}: no integrity field (an older JSON): load it with tinygmm.codegen.identity.load_model"
+            )
         if not ok:
             raise TinyGMMError(f"{p}: model_hash does not match the parameters (edited by hand?)")
         return m

@@ -27,7 +27,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from ..errors import TinyGMMError
 from ..export.fingerprint import INPUT_HASH_TAG, generator_fingerprint
@@ -62,7 +62,33 @@ def skip_reason(targets: Iterable[str], cleaning: bool = False, integration_dump
     return None
 
 
-def configured_options(config: Any, pioenv: str) -> list[str]:
+class ProjectConfig(Protocol):
+    """What the hook uses of PlatformIO's ProjectConfig (env.GetProjectConfig())."""
+
+    def options(self, section: str) -> list[str]: ...
+
+    def envs(self) -> list[str]: ...
+
+    def get(self, section: str, option: str, default: object = None) -> object: ...
+
+
+class BuildEnv(Protocol):
+    """What the hook uses of the SCons construction environment PlatformIO gives a library script."""
+
+    def GetProjectConfig(self) -> ProjectConfig: ...
+
+    def GetProjectOption(self, option: str, default: object = None) -> object: ...
+
+    def subst(self, text: str) -> str: ...
+
+    def Prepend(self, **kw: list[str]) -> None: ...
+
+    def Exit(self, code: int) -> None: ...
+
+    def __getitem__(self, key: str) -> str: ...
+
+
+def configured_options(config: ProjectConfig, pioenv: str) -> list[str]:
     """The custom_gmm_* keys that apply to this environment ([env], extends and [env:NAME])."""
     return [o for o in config.options("env:" + pioenv) if o.startswith(PREFIX)]
 
@@ -101,7 +127,7 @@ def export_argv(get: Callable[[str], object], outputs: dict[str, Path | None]) -
     return kept
 
 
-def shared_output_conflict(config: Any, pioenv: str, project: Path, argv: list[str], mine: set[Path]) -> str | None:
+def shared_output_conflict(config: ProjectConfig, pioenv: str, project: Path, argv: list[str], mine: set[Path]) -> str | None:
     """Another environment writing one of our outputs with other options would make every build refit."""
     for other in config.envs():
         if other == pioenv:
@@ -172,7 +198,7 @@ def install_hint(python: str, checkout: Path | None) -> str:
     )
 
 
-def export(env: Any, checkout: Path | None = None, targets: list[str] | None = None) -> str:
+def export(env: BuildEnv, checkout: Path | None = None, targets: list[str] | None = None) -> str:
     """Do what the build needs; returns what was done (for the log). Raises BuildStop."""
     if os.environ.get(SKIP_ENV) == "1":
         return f"{SKIP_ENV}=1: outputs left as they are"
@@ -256,7 +282,7 @@ def _targets() -> list[str]:
     return [str(t) for t in COMMAND_LINE_TARGETS]
 
 
-def run(env: Any, checkout: Path | None = None) -> None:
+def run(env: BuildEnv, checkout: Path | None = None) -> None:
     """Entry point of the library's extra script: export, or stop the build with one clear message."""
     try:
         done = export(env, checkout)
