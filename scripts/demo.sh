@@ -15,7 +15,7 @@ if command -v pio >/dev/null 2>&1 && pio run -e native >/tmp/tinygmm-pio.log 2>&
   fw=.pio/build/native/program
   echo "built with PlatformIO: $fw"
 else
-  fw=$(python3 -c "from tinygmm.native import build_native; print(build_native())")
+  fw=$(python3 -c "from tinygmm.device.native import build_native; print(build_native())")
   echo "PlatformIO (or its native platform) is not available here; built src/ + lib/ with g++: $fw"
 fi
 

@@ -1,4 +1,4 @@
-"""Regenerate scripts/tinygmm/cnames.py: names that cannot be a model's --namespace, and C macros.
+"""Regenerate scripts/tinygmm/codegen/cnames.py: names that cannot be a model's --namespace, and C macros.
 
 A namespace at global scope fails to compile when GMM.h's includes (<math.h>,
 <stdint.h>, <avr/pgmspace.h>; in C++ <math.h> also brings <stdlib.h>; and Arduino.h, which
@@ -7,7 +7,7 @@ declare that name as a function, variable, type or macro. This script asks the
 compilers themselves: it lists every identifier those headers declare or
 define, compiles a probe namespace for each one with every installed compiler
 and standard, and writes the names that failed anywhere (beyond the ones
-tinygmm.ctext refuses by rule: keywords, reserved names, names ending in _t).
+tinygmm.codegen.ctext refuses by rule: keywords, reserved names, names ending in _t).
 
     python3 scripts/make_c_names.py           # needs g++; clang++ and avr-g++ when installed
 
@@ -33,7 +33,7 @@ import textwrap
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "tinygmm" / "cnames.py"
+OUT = HERE / "tinygmm" / "codegen" / "cnames.py"
 
 TOOLCHAINS = [
     ("g++", ["-std=c++11"]),
@@ -127,7 +127,7 @@ def frozenset_source(name: str, words: set[str]) -> str:
 
 def main() -> int:
     sys.path.insert(0, str(HERE))
-    from tinygmm.ctext import refused_by_rule
+    from tinygmm.codegen.ctext import refused_by_rule
 
     found: set[str] = set()
     found_macros: set[str] = set()

@@ -1,7 +1,7 @@
 """build.extraScript of the tinygmm PlatformIO library (see library.json).
 
 PlatformIO runs it for every project that uses the library, with that project's environment.
-The work is done by tinygmm.pio_hook (in the Python package): it generates the model header from
+The work is done by tinygmm.platformio.hook (in the Python package): it generates the model header from
 the project's custom_gmm_* options. Where that package comes from:
 
 * in a checkout of the tinygmm repository: the package next to this library (scripts/tinygmm);
@@ -86,7 +86,7 @@ def _install(python, wheel):
 
 def _main():
     checkout = _library.resolve().parents[1]
-    if (checkout / "scripts" / "tinygmm" / "pio_hook.py").is_file():
+    if (checkout / "scripts" / "tinygmm" / "platformio" / "hook.py").is_file():
         sys.path.insert(0, str(checkout / "scripts"))
     else:
         checkout = None
@@ -97,7 +97,7 @@ def _main():
         if wheel is not None:
             _install(python, wheel)
     try:
-        from tinygmm.pio_hook import run
+        from tinygmm.platformio.hook import run
     except ImportError:
         python = env.subst("$PYTHONEXE") or sys.executable  # noqa: F821
         _stop(

@@ -41,11 +41,12 @@ sys.path.insert(0, str(HERE.parents[1] / "scripts"))
 import run as bench  # noqa: E402
 
 from tinygmm.anomaly import best_threshold, calibrate_quantile, detection_metrics  # noqa: E402
-from tinygmm.codegen import render_header  # noqa: E402
-from tinygmm.data import Dataset  # noqa: E402
+from tinygmm.codegen.header import render_header  # noqa: E402
+from tinygmm.data.reader import Dataset  # noqa: E402
 from tinygmm.errors import TinyGMMError  # noqa: E402
-from tinygmm.fit import FitOptions, fit  # noqa: E402
-from tinygmm.model import ExportedModel  # noqa: E402
+from tinygmm.fit.estimator import model_of_fit  # noqa: E402
+from tinygmm.fit.sweep import FitOptions, fit  # noqa: E402
+from tinygmm.model.exported import ExportedModel  # noqa: E402
 
 QUANTILE = 0.05
 
@@ -73,7 +74,7 @@ def split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def gmm(X: np.ndarray, cov: str, seed: int) -> ExportedModel:
     data = Dataset(X=X, feature_names=[f"f{i}" for i in range(X.shape[1])], path="<bench>", sha256="0" * 64)
     o = FitOptions(n_components=None, max_components=4, covariance_type=cov, scaler="standard", random_state=seed)
-    return ExportedModel.from_fit(fit(data, o), data, o.as_dict())
+    return model_of_fit(fit(data, o), data, o.as_dict())
 
 
 def detectors(seed: int) -> dict[str, object]:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "test" / "python")]
 
 import piofake  # noqa: E402
-from tinygmm import pio_hook  # noqa: E402
+from tinygmm.platformio import hook as pio_hook  # noqa: E402
 
 INI = """[env:native]
 platform = native

@@ -6,7 +6,7 @@
 Fits the benchmark models with scikit-learn (customer segmentation K=7 D=2
 full, synthetic K=10 D=8 for every covariance type, and a pipeline:
 load_breast_cancer's 30 features -> StandardScaler -> PCA(5) -> K=5 full,
-exported with tinygmm.estimator as export_model does), then, for each
+exported with tinygmm.fit.estimator as export_model does), then, for each
 implementation, on the same inputs:
 
 * agreement with scikit-learn's predict: host build (g++/gcc -O2) on an
@@ -52,12 +52,12 @@ sys.path.insert(0, str(HERE))  # targets.py, also when this file is imported
 
 import targets  # noqa: E402  (scripts/bench/targets.py)
 
-from tinygmm.codegen import render_header  # noqa: E402
-from tinygmm.data import Dataset, load_csv  # noqa: E402
-from tinygmm.estimator import from_estimator  # noqa: E402
-from tinygmm.fit import FitOptions, fit  # noqa: E402
-from tinygmm.model import ExportedModel  # noqa: E402
-from tinygmm.vectors import is_near_tie, sklearn_outputs  # noqa: E402
+from tinygmm.codegen.header import render_header  # noqa: E402
+from tinygmm.data.reader import Dataset, load_csv  # noqa: E402
+from tinygmm.export.vectors import is_near_tie, sklearn_outputs  # noqa: E402
+from tinygmm.fit.estimator import from_estimator, model_of_fit  # noqa: E402
+from tinygmm.fit.sweep import FitOptions, fit  # noqa: E402
+from tinygmm.model.exported import ExportedModel  # noqa: E402
 
 MCU = "atmega328p"
 BIG_MCU = "atmega2560"  # same core, 8 KB SRAM: for builds that do not fit the ATmega328P
@@ -84,7 +84,7 @@ class Case:
 def _fit(X: np.ndarray, names: list[str], k: int, cov: str, path: str, seed: int = 0) -> ExportedModel:
     data = Dataset(X=X, feature_names=names, path=path, sha256="0" * 64)
     opts = FitOptions(n_components=k, covariance_type=cov, scaler="none", random_state=seed)
-    return ExportedModel.from_fit(fit(data, opts), data, opts.as_dict())
+    return model_of_fit(fit(data, opts), data, opts.as_dict())
 
 
 def build_cases(quick: bool) -> list[Case]:
@@ -94,7 +94,7 @@ def build_cases(quick: bool) -> list[Case]:
     cols = ["Annual Income (k$)", "Spending Score (1-100)"]
     data = load_csv(str(ROOT / "data" / "customers.csv"), cols)
     opts = FitOptions(n_components=7, covariance_type="full", scaler="none", random_state=0)
-    m = ExportedModel.from_fit(fit(data, opts), data, opts.as_dict())
+    m = model_of_fit(fit(data, opts), data, opts.as_dict())
     cases.append(Case("customers K=7 D=2 full", m, data.X))
     if quick:
         return cases

@@ -4,7 +4,7 @@
 
 Builds the Uno firmware (Arduino core from Debian's arduino-core-avr) for the demo
 model (K = 4, D = 2) and a synthetic K = 10, D = 8 full-covariance model, runs each
-on simavr at 16 MHz with UART0 on a pty (scripts/tinygmm/simavr_uart.c: real
+on simavr at 16 MHz with UART0 on a pty (scripts/tinygmm/device/simavr_uart.c: real
 frame timing, simulated time in step with the wall clock), and streams N random
 in-range vectors through the host client at its default window and RX_BUDGET.
 Prints, per model: bytes per request and reply on the wire, lines/s measured (in
@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
 
-from tinygmm.client import DeviceClient, format_vector, open_port  # noqa: E402
-from tinygmm.uno_sim import SimulatedUno, build_bridge, build_uno_firmware, simavr_available  # noqa: E402
+from tinygmm.device.client import DeviceClient, format_vector, open_port  # noqa: E402
+from tinygmm.device.uno_sim import SimulatedUno, build_bridge, build_uno_firmware, simavr_available  # noqa: E402
 
 LINK_BYTES_PER_S = 115200 / 10
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .errors import TinyGMMError
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .export.api import ExportResult, export_model
 
 __all__ = ["ExportResult", "TinyGMMError", "__version__", "export_model"]
 
+_EXPORT_API = ("export_model", "ExportResult", "ExportOptions", "PruneReport")
 
-def __getattr__(name: str) -> Any:
-    # lazy, so that the PlatformIO hook's fast path (tinygmm.pioconfig) does not import numpy
-    if name in ("export_model", "ExportResult", "ExportOptions", "PruneReport"):
-        from . import api
+
+def __getattr__(name: str) -> object:
+    # lazy, so that `import tinygmm` (the PlatformIO hook's no-change path) does not import numpy
+    if name in _EXPORT_API:
+        from .export import api
 
         return getattr(api, name)
-    if name == "TinyGMMError":
-        from .errors import TinyGMMError
-
-        return TinyGMMError
     raise AttributeError(f"module 'tinygmm' has no attribute {name!r}")

@@ -14,8 +14,8 @@ negative means anomalous). T comes from one of three places:
 
 Everything here takes the model's score function and data, not a model
 object, so that any exporter (CLI, PlatformIO hook, ``export_model``) can call
-it. ``anomaly_header`` renders the device side (see tinygmm_eval.h:
-``is_anomaly``).
+it. The device side (see tinygmm_eval.h: ``is_anomaly``) is rendered by
+codegen.anomaly.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
+from .data.reader import load_csv
+from .data.rules import decode, read_rows
 from .errors import TinyGMMError
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
@@ -190,7 +193,6 @@ def calibrate_user(score: ScoreFn, X_train: np.ndarray, threshold: float) -> Ano
 def detection_metrics(scores: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, Any]:
     """Precision, recall, F1, FPR, ROC AUC and the confusion matrix of ``score < threshold``
     against labels y (1 = anomalous), with sklearn.metrics."""
-    from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
     y = np.asarray(y, dtype=np.int64)
     pred = (np.asarray(scores) < threshold).astype(np.int64)
@@ -262,15 +264,13 @@ def load_labelled(
     Labels are 0/1 (1 anomalous, unless ``positive`` names 0), or two distinct
     strings of which ``positive`` names the anomalous one.
     """
-    from .data import _decode, _read_rows, load_csv
-
     p = Path(path)
     if not p.is_file():
         raise TinyGMMError(f"--anomaly-validation: file not found: {p}")
     if label in features:
         raise TinyGMMError(f"--anomaly-label {label!r} is also a model feature; leave it out of --features")
-    text = _decode(p.read_bytes(), p)
-    rows = [r for _, r in _read_rows(text, p) if any(c.strip() for c in r)]
+    text = decode(p.read_bytes(), p)
+    rows = [r for _, r in read_rows(text, p) if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise TinyGMMError(f"--anomaly-validation {p}: no data rows")
     header = [h.strip() for h in rows[0]]
@@ -361,64 +361,3 @@ def calibrate(
         t.validation.update({"file": str(opts.validation), "label": opts.label, "positive": positive})
         return t
     return None
-
-
-# ---- the device side ----------------------------------------------------------------
-
-
-def anomaly_header(t: AnomalyThreshold, namespace: str, fixed: Any = None, projected: bool = False) -> str:
-    """The public anomaly API of a generated header (inside the model's namespace).
-
-    ``fixed`` (a codegen.FixedPoint, or None) adds the integer decision; ``projected``: the
-    header's x goes through project() first. The macro TINYGMM_MODEL_ANOMALY_<namespace> (the
-    namespace exactly, as the include guard) tells tinygmm_device.h the model has a threshold.
-    """
-    from .codegen import cfloat
-
-    t32 = float(np.float32(t.threshold))
-    dims = "N_DIMS" if projected else "N_FEATURES"
-    decide = (
-        "{\n  float v[N_DIMS];\n  project(x, v);\n"
-        "  return tinygmm::is_anomaly<detail::Model>(v, ANOMALY_THRESHOLD);\n}"
-        if projected
-        else "{ return tinygmm::is_anomaly<detail::Model>(x, ANOMALY_THRESHOLD); }"
-    )
-    text = f"""
-// ---- anomaly detection ----
-// {t.describe()}
-// anomalous when score_samples(x) < ANOMALY_THRESHOLD (scikit-learn's outlier-detector convention)
-#define TINYGMM_MODEL_ANOMALY_{namespace} 1
-static const float ANOMALY_THRESHOLD = {cfloat(t32)};
-// score_samples(x) - ANOMALY_THRESHOLD: negative means anomalous
-inline float decision_function(const float* x) {{ return score_samples(x) - ANOMALY_THRESHOLD; }}
-// score_samples(x) < ANOMALY_THRESHOLD, mostly without exp/log: one component above the
-// threshold says normal, all below it by log K say anomalous (see tinygmm_eval.h)
-inline bool is_anomaly(const float* x) {decide}
-"""
-    if fixed is not None:
-        scale = 2.0 ** (2 * fixed.T)
-        lim = 2**31 - 1
-        hi = min(lim, max(-lim, int(round(t.threshold * scale))))
-        lo = min(lim, max(-lim, int(math.floor((t.threshold - math.log(max(1, len(fixed.c)))) * scale))))
-        text += f"""// integer decision on quantised inputs (see quantize): 1 anomalous, 0 normal, -1 undecided
-// (the score is within log K of the threshold, or the deciding term was clamped). In units of
-// 2^-FIXED_LOG_PROB_BITS: normal once a component reaches ANOMALY_THRESHOLD_Q, anomalous when
-// every component is below ANOMALY_LOW_Q = (threshold - log K). Each component's log-probability
-// is off by at most its bound eps_k (see FIXED_Y_ERROR_MAX), so a decided answer equals
-// score_samples(x) < threshold whenever |score_samples(x) - threshold| > max_k eps_k.
-static const int32_t ANOMALY_THRESHOLD_Q = {hi}L;
-static const int32_t ANOMALY_LOW_Q = {lo}L;
-inline int is_anomaly_fixed(const int16_t* zq) {{
-  return tinygmm::is_anomaly_fixed<detail::Fixed>(zq, ANOMALY_THRESHOLD_Q, ANOMALY_LOW_Q);
-}}
-// is_anomaly through the fixed-point path; outside the domain, or undecided, in float
-inline bool is_anomaly_q(const float* x) {{
-  int16_t zq[{dims}];
-  if (quantize(x, zq)) {{
-    const int a = is_anomaly_fixed(zq);
-    if (a >= 0) return a == 1;
-  }}
-  return is_anomaly(x);
-}}
-"""
-    return text

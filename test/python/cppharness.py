@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygmm.codegen import render_header
-from tinygmm.model import ExportedModel
+from tinygmm.codegen.header import render_header
+from tinygmm.model.exported import ExportedModel
 
 CXXFLAGS = ["-std=c++11", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 

@@ -50,7 +50,7 @@ def make_project(dest: Path, export_args: list[str] | None = None) -> Path:
 
 
 def build_firmware(project: Path, extra_flags: list[str] | None = None) -> Path:
-    from tinygmm.native import build_native
+    from tinygmm.device.native import build_native
 
     return build_native(project, Path("build/firmware"), extra_flags)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tinygmm.pioini import ProjectIni
+from tinygmm.platformio.ini import ProjectIni
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "lib" / "tinygmm"
@@ -18,7 +18,7 @@ class Exited(Exception):
 
 
 class FakeConfig(ProjectIni):
-    """ProjectConfig's lookups (envs, options, get) with PlatformIO's rules, from tinygmm.pioini."""
+    """ProjectConfig's lookups (envs, options, get) with PlatformIO's rules, from tinygmm.platformio.ini."""
 
 
 class FakeEnv:

@@ -20,10 +20,11 @@ from pipelines import data as cancer_data
 from pipelines import fitted as fitted_pipeline
 from synth import fitted_model, floor_ring, mixture_data, tiny_variance_data
 from tinygmm.anomaly import AnomalyThreshold, calibrate_quantile
-from tinygmm.codegen import fixed_point, render_header
-from tinygmm.estimator import from_estimator
-from tinygmm.model import ExportedModel
-from tinygmm.vectors import GoldenVectors, golden, is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.codegen.fixedpoint import fixed_point
+from tinygmm.codegen.header import render_header
+from tinygmm.export.vectors import GoldenVectors, golden, is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.fit.estimator import from_estimator
+from tinygmm.model.exported import ExportedModel
 
 SYNTHETIC = [
     # (name, D, K, covariance_type, scaler)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygmm.data import Dataset
-from tinygmm.fit import FitOptions, fit
-from tinygmm.model import ExportedModel
+from tinygmm.data.reader import Dataset
+from tinygmm.fit.estimator import model_of_fit
+from tinygmm.fit.sweep import FitOptions, fit
+from tinygmm.model.exported import ExportedModel
 
 
 def mixture_data(d: int, k: int, n: int = 300, seed: int = 0) -> np.ndarray:
@@ -36,7 +37,7 @@ def fitted_model(
 ) -> ExportedModel:
     opts = FitOptions(n_components=k, covariance_type=covariance_type, scaler=scaler, random_state=seed)
     data = dataset(X)
-    return ExportedModel.from_fit(fit(data, opts), data, opts.as_dict())
+    return model_of_fit(fit(data, opts), data, opts.as_dict())
 
 
 REG_COVAR = 1e-6  # FitOptions' default, as in scikit-learn

@@ -20,7 +20,7 @@ from tinygmm.anomaly import (
     load_labelled,
 )
 from tinygmm.errors import TinyGMMError
-from tinygmm.pioconfig import OPTIONS
+from tinygmm.platformio.config import OPTIONS
 
 CUSTOMERS = ROOT / "data" / "customers.csv"
 FEATURES = "Age,Spending Score (1-100)"
@@ -247,7 +247,7 @@ def anomaly_firmware(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
 
 def test_firmware_replies_carry_the_decision_and_the_alarm(anomaly_firmware: tuple[Path, Path]) -> None:
     from fw import run_firmware
-    from tinygmm.model import ExportedModel
+    from tinygmm.model.exported import ExportedModel
 
     project, exe = anomaly_firmware
     doc = json.loads((project / "include" / "GMM.json").read_text())
@@ -260,7 +260,7 @@ def test_firmware_replies_carry_the_decision_and_the_alarm(anomaly_firmware: tup
         f"INFO protocol=2 components=4 features=2 line_max=45 model={m.model_hash} "
         f"threshold={float(np.float32(t)):.9g} alarm=3/5 names=Age|Spending Score (1-100)"
     )
-    from tinygmm.client import parse_info, parse_reply
+    from tinygmm.device.client import parse_info, parse_reply
 
     info = parse_info(lines[1])
     assert info is not None and np.float32(info.threshold) == np.float32(t) and info.alarm == (3, 5)
@@ -425,7 +425,7 @@ def test_report_shows_the_threshold_and_the_validation_curves(tmp_path: Path) ->
 
 
 def test_platformio_options_become_anomaly_flags(tmp_path: Path) -> None:
-    from tinygmm.pioconfig import read_ini
+    from tinygmm.platformio.config import read_ini
 
     ini = write(
         tmp_path / "platformio.ini",

@@ -32,8 +32,9 @@ from test_avr_sim import (  # noqa: F401, F811  (avr is a fixture)
     write_script_header,
 )
 from tinygmm.anomaly import calibrate_quantile
-from tinygmm.codegen import fixed_point, render_header
-from tinygmm.vectors import sklearn_outputs
+from tinygmm.codegen.fixedpoint import fixed_point
+from tinygmm.codegen.header import render_header
+from tinygmm.export.vectors import sklearn_outputs
 
 MODELS = [
     # (D, K, covariance_type, scaler)

@@ -20,9 +20,9 @@ from conftest import require_tool
 from cppharness import compile_anomaly_models, evaluate_anomaly
 from synth import fitted_model, mixture_data
 from tinygmm.anomaly import AnomalyThreshold, calibrate_quantile
-from tinygmm.codegen import fixed_point
-from tinygmm.model import ExportedModel
-from tinygmm.vectors import make_inputs, sklearn_outputs
+from tinygmm.codegen.fixedpoint import fixed_point
+from tinygmm.export.vectors import make_inputs, sklearn_outputs
+from tinygmm.model.exported import ExportedModel
 
 MODELS = [
     # (D, K, covariance_type, scaler, quantile)

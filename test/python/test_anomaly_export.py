@@ -12,7 +12,7 @@ import pytest
 import tinygmm
 from pipelines import data, fitted
 from tinygmm.cli import main
-from tinygmm.client import DeviceInfo, impossible, parse_info, parse_reply
+from tinygmm.device.client import DeviceInfo, impossible, parse_info, parse_reply
 from tinygmm.errors import TinyGMMError
 
 
@@ -37,7 +37,7 @@ def test_projected_header_decides_as_scikit_learn(tmp_path: Path) -> None:
     if shutil.which("g++") is None:
         pytest.skip("g++ not installed")
     from cppharness import compile_anomaly_models, evaluate_anomaly
-    from tinygmm.estimator import from_estimator
+    from tinygmm.fit.estimator import from_estimator
 
     est = fitted("gmm-diag", "standard+pca4")
     X = data()
@@ -93,7 +93,7 @@ def test_cli_model_path_takes_the_anomaly_flags(tmp_path: Path, capsys: pytest.C
     assert "anomaly threshold" in capsys.readouterr().out
     a = json.loads((tmp_path / "GMM.json").read_text())["anomaly"]
     assert a["method"] == "quantile" and a["rows"] == "inputs drawn from the mixture"
-    from tinygmm.model import ExportedModel
+    from tinygmm.model.exported import ExportedModel
 
     m = ExportedModel.load(tmp_path / "GMM.json")
     s = est.score_samples(m.sample_inputs())

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import ROOT, require_tool
 from tinygmm.errors import TinyGMMError
-from tinygmm.libpack import checkout_root
+from tinygmm.platformio.pack import checkout_root
 
 LIBRARY = ROOT / "lib" / "tinygmm"
 CORE = Path("/usr/share/arduino/hardware/arduino/avr")  # Debian's arduino-core-avr

@@ -31,9 +31,9 @@ import pytest
 
 from conftest import ROOT, require_tool
 from synth import fitted_model, floor_ring, mixture_data, tiny_variance_data
-from tinygmm.codegen import render_header
-from tinygmm.model import ExportedModel
-from tinygmm.vectors import GoldenVectors, golden, is_near_tie, make_inputs, render_vectors, sklearn_outputs
+from tinygmm.codegen.header import render_header
+from tinygmm.export.vectors import GoldenVectors, golden, is_near_tie, make_inputs, render_vectors, sklearn_outputs
+from tinygmm.model.exported import ExportedModel
 
 AVR_DIR = ROOT / "test" / "avr"
 LIB_DIR = ROOT / "lib" / "tinygmm" / "src"
@@ -573,7 +573,7 @@ def test_predict_paths_on_avr(avr: AvrTools, tmp_path: Path, d: int, k: int, cov
     the host (the C++ soft-float code path),
     predict equal to scikit-learn away from near-ties, quantize equal to a float32
     emulation, and predict_fixed the exact argmax of the integer model."""
-    from tinygmm.codegen import QUANT_MAGIC, fixed_point
+    from tinygmm.codegen.fixedpoint import QUANT_MAGIC, fixed_point
 
     X = mixture_data(d, k, n=300, seed=d * 10 + k)
     m = fitted_model(X, k, covariance_type, scaler, seed=k)

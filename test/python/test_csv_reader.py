@@ -1,7 +1,7 @@
 """The CSV reader: the fast (pandas C) path gives exactly what the reference (csv module) reader gives.
 
 ``load_csv`` parses numbers with pandas and re-reads only the records with a problem through the csv
-module (``tinygmm.csvfast``); ``reader="reference"`` forces the cell-by-cell reader it replaced. Every
+module (``tinygmm.data.csvfast``); ``reader="reference"`` forces the cell-by-cell reader it replaced. Every
 input here is loaded both ways and must give the same matrix (bit for bit), features, dropped lines and
 left-out columns, or the same one-line error.
 """
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from test_hostile_export import BAD_DATA, SAME_AS_BASE
-from tinygmm import csvfast
-from tinygmm.data import _check_bytes, load_csv
+from tinygmm.data import csvfast
+from tinygmm.data.reader import load_csv
+from tinygmm.data.rules import check_bytes
 from tinygmm.errors import TinyGMMError
 
 
@@ -30,7 +31,7 @@ def outcome(path: Path, reader: str, **kw: object) -> tuple[object, ...]:
 
 def fast_path_taken(path: Path) -> bool:
     try:
-        csvfast.read(_check_bytes(path.read_bytes(), path), path)
+        csvfast.read(check_bytes(path.read_bytes(), path), path)
     except (csvfast.Fallback, TinyGMMError):
         return False
     return True

@@ -12,9 +12,9 @@ import pytest
 from scipy.stats import chi2
 
 from conftest import require_tool
-from tinygmm.data import load_csv
-from tinygmm.fit import FitOptions, choose_k, fit, n_parameters
-from tinygmm.model import ExportedModel
+from tinygmm.data.reader import load_csv
+from tinygmm.fit.sweep import FitOptions, choose_k, fit, n_parameters
+from tinygmm.model.exported import ExportedModel
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "customers.csv"
@@ -117,7 +117,7 @@ def test_lrt_uses_total_loglik_and_parameter_difference() -> None:
 
 
 def test_choose_k_stops_at_first_non_significant_step() -> None:
-    from tinygmm.fit import SweepRow
+    from tinygmm.fit.sweep import SweepRow
 
     rows = [SweepRow(1, 0, 50, 50, 1)] + [
         SweepRow(k, 0, 10 - k, 10 - k, k, 1.0, 1, p) for k, p in [(2, 0.001), (3, 0.2), (4, 0.0001)]

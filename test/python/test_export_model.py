@@ -15,9 +15,9 @@ import tinygmm
 from pipelines import data, fitted
 from tinygmm.cli import main
 from tinygmm.errors import TinyGMMError
-from tinygmm.estimator import from_estimator
-from tinygmm.model import ExportedModel
-from tinygmm.pioconfig import export_args
+from tinygmm.fit.estimator import from_estimator
+from tinygmm.model.exported import ExportedModel
+from tinygmm.platformio.config import export_args
 
 
 def outputs(tmp: Path) -> dict[str, Path]:
@@ -78,7 +78,7 @@ def test_a_csv_export_is_the_pipeline_it_fits(tmp_path: Path) -> None:
     csv.write_text("a,b,c\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X) + "\n")
     args = ["export", "--data", str(csv), "--n-components", "3", "--scaler", "standard", "--vectors", "none"]
     assert main([*args, "--header", str(tmp_path / "a.h"), "--json", str(tmp_path / "a.json")]) == 0
-    from tinygmm.data import load_csv
+    from tinygmm.data.reader import load_csv
 
     Xc = load_csv(str(csv), None).X
     est = make_pipeline(StandardScaler(), GaussianMixture(3, random_state=0)).fit(Xc)
@@ -210,7 +210,7 @@ def test_bayesian_constants_match_sklearn_term_by_term() -> None:
 
 
 def test_check_model_limits_components_and_needs_positive_factors() -> None:
-    from tinygmm.check import check_model
+    from tinygmm.model.check import check_model
 
     k, d = 128, 2
     m = ExportedModel(

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from tinygmm.cli import main
-from tinygmm.export import INPUT_HASH_TAG
-from tinygmm.runtime import runtime_path
+from tinygmm.codegen.runtime import runtime_path
+from tinygmm.export.requests import INPUT_HASH_TAG
 
 PREVIOUS = {"GMM.h": b"// previous header\n", "GMM.json": b"{}\n", "golden.h": b"// previous vectors\n"}
 
@@ -81,12 +81,12 @@ def snapshot(tmp: Path) -> dict[str, bytes]:
 @pytest.fixture
 def no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if the export gets as far as fitting."""
-    import tinygmm.fit
+    import tinygmm.export.requests
 
     def fit(*_a: object, **_k: object) -> None:
         raise AssertionError("the export fitted a model before refusing its outputs")
 
-    monkeypatch.setattr(tinygmm.fit, "fit", fit)
+    monkeypatch.setattr(tinygmm.export.requests, "fit", fit)
 
 
 def refused(tmp: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
@@ -195,9 +195,9 @@ def test_read_only_or_immutable_folder(
     try:
         assert main([*fresh, "--if-changed"]) == 0
         assert "up to date" in capsys.readouterr().out
-        import tinygmm.fit
+        import tinygmm.export.requests
 
-        monkeypatch.setattr(tinygmm.fit, "fit", None)  # refused before fitting: never called
+        monkeypatch.setattr(tinygmm.export.requests, "fit", None)  # refused before fitting: never called
         refused(tmp_path, capsys, argv(), "--header 'out/GMM.h': the folder")
         refused(tmp_path, capsys, argv(header="elsewhere/GMM.h", json_="out/new/m.json"), "is not writable")
         refused(tmp_path, capsys, [*fresh, "--if-changed", "--scaler", "standard"], "is not writable")
@@ -265,7 +265,7 @@ def test_disk_full_while_writing_changes_nothing(
     """The second temporary file cannot be written (ENOSPC): one line, no output replaced, no temp left."""
     prepare(tmp_path)
     monkeypatch.chdir(tmp_path)
-    import tinygmm.atomic
+    import tinygmm.export.atomic
 
     real_fdopen = os.fdopen
     opened = []
@@ -278,7 +278,7 @@ def test_disk_full_while_writing_changes_nothing(
             raise OSError(28, "No space left on device")
         return fh
 
-    monkeypatch.setattr(tinygmm.atomic.os, "fdopen", fdopen)
+    monkeypatch.setattr(tinygmm.export.atomic.os, "fdopen", fdopen)
     rc = main(argv())
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1, err

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from synth import fitted_model, mixture_data
-from tinygmm.codegen import fixed_bins, fixed_point, render_header
-from tinygmm.vectors import is_near_tie, sklearn_outputs
+from tinygmm.codegen.fixedpoint import fixed_bins, fixed_point
+from tinygmm.codegen.header import render_header
+from tinygmm.export.vectors import is_near_tie, sklearn_outputs
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 CASES = [(d, k) for d in (1, 2, 3, 5, 8) for k in (1, 3, 7, 10)]

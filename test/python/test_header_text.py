@@ -23,9 +23,9 @@ import pytest
 
 from conftest import ROOT, require_tool
 from tinygmm.cli import main
-from tinygmm.ctext import c_comment, c_string, check_finite_code, check_identifier
+from tinygmm.codegen.ctext import c_comment, c_string, check_finite_code, check_identifier
 from tinygmm.errors import TinyGMMError
-from tinygmm.model import ExportedModel
+from tinygmm.model.exported import ExportedModel
 
 # Column names that are hostile in C++ comments and strings, and still legal CSV names.
 HOSTILE_NAMES = [
@@ -240,12 +240,12 @@ def assert_refused(tmp: Path, capsys: pytest.CaptureFixture[str], argv: list[str
 @pytest.fixture
 def no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if the export gets as far as fitting."""
-    import tinygmm.fit
+    import tinygmm.export.requests
 
     def fit(*_a: object, **_k: object) -> None:
         raise AssertionError("the export fitted a model before refusing its input")
 
-    monkeypatch.setattr(tinygmm.fit, "fit", fit)
+    monkeypatch.setattr(tinygmm.export.requests, "fit", fit)
 
 
 BAD_NAMESPACES = {

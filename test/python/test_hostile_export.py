@@ -24,7 +24,7 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 from tinygmm.cli import main
-from tinygmm.model import ExportedModel
+from tinygmm.model.exported import ExportedModel
 
 PREVIOUS = {
     "GMM.h": b"// previous header\n",

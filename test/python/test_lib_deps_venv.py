@@ -23,7 +23,7 @@ import pytest
 
 from test_pio import missing_for, output
 from test_pio_library import build_and_talk, fresh_project, packer
-from tinygmm.libpack import pack
+from tinygmm.platformio.pack import pack
 
 HERE = Path(__file__).resolve().parent
 PIP_TIMEOUT = 900

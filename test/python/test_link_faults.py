@@ -19,7 +19,7 @@ import pytest
 import serial
 
 from test_serial_e2e import assert_attributed, native_client, points, run_cli
-from tinygmm.client import DeviceClient, crc32, format_vector
+from tinygmm.device.client import DeviceClient, crc32, format_vector
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 A macro rewrites every later token of its name, wherever it is declared: `LINE_MAX` (POSIX, from
 <limits.h>, which Unity includes) once broke the device glue's `static const uint16_t LINE_MAX`.
-scripts/make_c_names.py lists every such macro (tinygmm.cnames.C_MACRO_NAMES, from `-dM -E` with
+scripts/make_c_names.py lists every such macro (tinygmm.codegen.cnames.C_MACRO_NAMES, from `-dM -E` with
 g++, avr-g++ and Arduino.h). Here our headers (runtime, protocol, device glue and generated
 headers) are compiled with *every* one of those macros defined as a stray token, so a name of
 ours that is one of them stops the compile and is named.
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, require_tool
-from tinygmm.cnames import C_MACRO_NAMES
-from tinygmm.ctext import check_identifier
+from tinygmm.codegen.cnames import C_MACRO_NAMES
+from tinygmm.codegen.ctext import check_identifier
 from tinygmm.errors import TinyGMMError
 
 LIB_SRC = ROOT / "lib" / "tinygmm" / "src"

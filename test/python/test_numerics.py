@@ -21,9 +21,9 @@ import pytest
 
 from cppharness import Outputs, compile_models, evaluate
 from synth import REG_COVAR, fitted_model, floor_ring, mixture_data, tiny_variance_data
-from tinygmm.codegen import device_arrays
-from tinygmm.model import ExportedModel
-from tinygmm.vectors import is_near_tie, sklearn_outputs
+from tinygmm.codegen.records import device_arrays
+from tinygmm.export.vectors import is_near_tie, sklearn_outputs
+from tinygmm.model.exported import ExportedModel
 
 FLT_MAX = float(np.finfo(np.float32).max)  # 3.4028235e38
 SMALL = (0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40)  # zeros and float32 subnormals

@@ -134,12 +134,12 @@ def test_the_hook_runs_from_the_wheel(venv: Path, tmp_path: Path) -> None:
         import sys
         from pathlib import Path
         sys.path.insert(0, {str(HERE)!r})  # the SCons stand-in only; tinygmm comes from the venv
-        import piofake, tinygmm.pio_hook, tinygmm.runtime
-        tinygmm.pio_hook._targets = lambda: []
+        import piofake, tinygmm.platformio.hook, tinygmm.codegen.runtime
+        tinygmm.platformio.hook._targets = lambda: []
         env = piofake.FakeEnv(Path({str(project)!r}), "native")
-        piofake.run_script(env, library=tinygmm.runtime.library_path())
+        piofake.run_script(env, library=tinygmm.codegen.runtime.library_path())
         print("CPPPATH", env.cpppath[0])
-        print("MODULE", tinygmm.pio_hook.__file__)
+        print("MODULE", tinygmm.platformio.hook.__file__)
     """)
     r = run(venv, "-c", driver, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -10,7 +10,7 @@ import pytest
 
 from cppharness import compile_models, evaluate
 from synth import fitted_model, mixture_data
-from tinygmm.vectors import is_near_tie, sklearn_outputs
+from tinygmm.export.vectors import is_near_tie, sklearn_outputs
 
 D_RANGE = range(1, 9)
 K_RANGE = range(1, 11)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from piofake import LIBRARY, ROOT, Exited, FakeEnv, run_script
-from tinygmm import __version__, pio_hook
+from tinygmm import __version__
+from tinygmm.platformio import hook as pio_hook
 
 BASE = {
     "custom_gmm_data": "data/customers.csv",
@@ -328,7 +329,7 @@ def test_export_platformio_bad_ini_is_one_line(tmp_path: Path, ini: bytes, messa
 def test_every_export_flag_has_a_custom_gmm_twin() -> None:
     """OPTIONS is the one list of option names: a new export flag needs its custom_gmm_* row."""
     from tinygmm.cli import build_parser
-    from tinygmm.pioconfig import OPTIONS
+    from tinygmm.platformio.config import OPTIONS
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

@@ -31,7 +31,7 @@ import pytest
 
 from conftest import ROOT
 from test_pio import missing_for, output, pio_command, run_pio
-from tinygmm.libpack import pack
+from tinygmm.platformio.pack import pack
 
 HERE = Path(__file__).resolve().parent
 LIBRARY = ROOT / "lib" / "tinygmm"

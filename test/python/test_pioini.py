@@ -1,7 +1,7 @@
 """Issue 22, items 2 and 3: ``export --platformio`` reads platformio.ini as PlatformIO does, and never
 overwrites it.
 
-Every tricky ini below is read by tinygmm.pioini and by PlatformIO's own ProjectConfig (installed here
+Every tricky ini below is read by tinygmm.platformio.ini and by PlatformIO's own ProjectConfig (installed here
 and in CI); every option of every environment must come out the same. Then the command line must
 export, for ``--env child``, exactly the model that the build hook (reading through PlatformIO)
 exports, and refuse an output that is the ini, the data, the model file, the validation CSV or the
@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from piofake import ROOT, FakeEnv, run_script
-from tinygmm import pio_hook
 from tinygmm.errors import TinyGMMError
-from tinygmm.pioconfig import read_ini
-from tinygmm.pioini import ProjectIni
+from tinygmm.platformio import hook as pio_hook
+from tinygmm.platformio.config import read_ini
+from tinygmm.platformio.ini import ProjectIni
 
 HAVE_PLATFORMIO = importlib.util.find_spec("platformio") is not None
 needs_platformio = pytest.mark.skipif(not HAVE_PLATFORMIO, reason="PlatformIO is not installed")

@@ -16,8 +16,8 @@ import pytest
 from cppharness import compile_models, evaluate
 from pipelines import GRID, data, fitted, ll_tolerance
 from test_avr_sim import avr  # noqa: F401 - the fixture (skips without avr-g++ / simavr)
-from tinygmm.estimator import from_estimator
-from tinygmm.vectors import is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.export.vectors import is_near_tie, make_inputs, sklearn_outputs
+from tinygmm.fit.estimator import from_estimator
 
 
 def parity_failures(tag: str, est, m, x, far, predict, proba, ll) -> list[str]:
@@ -84,7 +84,7 @@ def test_grid_matches_sklearn_on_host(tmp_path, grid_models) -> None:
 def test_reducing_pca_projects_once(grid_models) -> None:
     """StandardScaler + PCA(4): the device evaluates the mixture on 4 projected values, after one 4 x 30
     projection (PROJ holds 120 floats, the records are those of a 4-feature model)."""
-    from tinygmm.codegen import render_header
+    from tinygmm.codegen.header import render_header
 
     ests, models = grid_models
     m = models[GRID.index(("gmm-full", "standard+pca4"))]
@@ -111,8 +111,8 @@ AVR_SUBSET = [
 def test_subset_matches_sklearn_on_avr(avr, tmp_path, mix: str, pre: str) -> None:  # noqa: F811
     """The golden runner (test/avr) on simavr: AVR float arithmetic, flash constants, 30 raw features."""
     from test_avr_sim import run_golden
-    from tinygmm.codegen import render_header
-    from tinygmm.vectors import golden, render_vectors
+    from tinygmm.codegen.header import render_header
+    from tinygmm.export.vectors import golden, render_vectors
 
     est = fitted(mix, pre)
     m = from_estimator(est)
@@ -159,7 +159,7 @@ def test_fixed_point_through_pipelines(tmp_path, grid_models) -> None:
     import subprocess
 
     from test_fixed_point import decided_by_bound
-    from tinygmm.codegen import render_header
+    from tinygmm.codegen.header import render_header
 
     ests, models = grid_models
     rows = [i for i, (mix, pre) in enumerate(GRID) if pre in ("standard+pca4", "pca-whiten", "minmax")]

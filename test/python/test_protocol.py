@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fw import run_firmware
-from tinygmm.model import ExportedModel
+from tinygmm.model.exported import ExportedModel
 
 OK = re.compile(r"^OK (\d+) (\S+) (\S+)$")
 
@@ -34,7 +34,7 @@ def test_ready_and_info(firmware: tuple[Path, Path]) -> None:
         f"INFO protocol=2 components=4 features=2 line_max=45 model={m.model_hash} names=Age|Spending Score (1-100)"
     )
     assert lines[1:] == [expected, expected]
-    from tinygmm.client import parse_info
+    from tinygmm.device.client import parse_info
 
     info = parse_info(expected)
     assert info is not None and (info.protocol, info.line_max, info.names) == (2, 45, ["Age", "Spending Score (1-100)"])
@@ -128,7 +128,7 @@ def test_garbage_bytes_then_recovery(firmware: tuple[Path, Path]) -> None:
 
 
 def test_checksummed_requests_get_signed_replies(firmware: tuple[Path, Path]) -> None:
-    from tinygmm.client import check_signed, reply_seed, sign
+    from tinygmm.device.client import check_signed, reply_seed, sign
 
     _, exe = firmware
     wire, seed = sign("19,39")
@@ -147,7 +147,7 @@ def test_a_request_that_lost_a_byte_but_kept_its_crc_gets_no_checkable_reply(fir
     """CRC-8 collides for about 1 in 256 corrupted requests: "62.6833572,71.6142883" that lost its '6' has
     the same CRC. The device answers what it received (a valid vector), so the reply's seed also holds the
     request's length: the host, checking against what it sent, rejects the answer instead of taking it."""
-    from tinygmm.client import check_signed, crc8, reply_seed, sign
+    from tinygmm.device.client import check_signed, crc8, reply_seed, sign
 
     _, exe = firmware
     sent, received = "62.6833572,71.6142883", "62.6833572,71.142883"
@@ -175,7 +175,7 @@ def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path])
     """The docs' ``pio device monitor`` line (docs/getting-started.md) and the spec's ``request*HH`` →
     ``reply*HH`` and v2 examples (docs/protocol.md), sent to the firmware built from the project (the AVR
     build prints the same digits: test_avr_sim)."""
-    from tinygmm.client import check_signed, reply_seed, sign
+    from tinygmm.device.client import check_signed, reply_seed, sign
 
     _, exe = firmware
     docs = Path(__file__).resolve().parents[2] / "docs"
@@ -189,7 +189,7 @@ def test_readme_examples_are_what_the_firmware_says(firmware: tuple[Path, Path])
     assert sign(request)[0] == f"{request}*{hh}"
     assert replies(exe, f"{request}*{hh}\n") == [reply]
     assert check_signed(reply, reply_seed(request)) is not None
-    from tinygmm.client import check_tagged, sign2
+    from tinygmm.device.client import check_tagged, sign2
 
     m2 = re.search(r"`([^`*#]+)#([0-9A-F]{4})\*([0-9A-F]{8})` → `([^`]+ #[0-9A-F]{4}\*[0-9A-F]{8})`", spec)
     assert m2, "docs/protocol.md shows a v2 request and its reply"
@@ -206,7 +206,7 @@ def test_twenty_features_with_long_signed_lines(tmp_path: Path) -> None:
     over 256 characters, and the length in the reply's seed is taken modulo 256 on both sides, for
     v1's CRC-8 and v2's CRC-32."""
     from fw import build_firmware, make_project
-    from tinygmm.client import check_signed, check_tagged, format_vector, sign, sign2
+    from tinygmm.device.client import check_signed, check_tagged, format_vector, sign, sign2
     from tinygmm.errors import TinyGMMError
 
     rng = np.random.default_rng(20)
@@ -235,7 +235,7 @@ def test_twenty_features_with_long_signed_lines(tmp_path: Path) -> None:
 def test_v2_replies_echo_the_id_and_check_only_against_their_own_request(firmware: tuple[Path, Path]) -> None:
     """Protocol v2: ``request#IIII*CCCCCCCC`` -> ``reply #IIII*CCCCCCCC``, the CRC-32 started from the request's
     seed; a reply checked against any other request (another id, or the same id with other content) fails."""
-    from tinygmm.client import check_tagged, sign2
+    from tinygmm.device.client import check_tagged, sign2
 
     _, exe = firmware
     plain = replies(exe, "19,39\n60,10\n")
@@ -261,7 +261,7 @@ def test_v2_replies_echo_the_id_and_check_only_against_their_own_request(firmwar
 def test_the_crc_covers_every_character_before_the_star(firmware: tuple[Path, Path], version: int) -> None:
     """Leading blanks are part of what the CRC covers, as docs/protocol.md says: a request signed over them is
     answered, the same request signed without them is a checksum error."""
-    from tinygmm.client import check_signed, check_tagged, sign, sign2
+    from tinygmm.device.client import check_signed, check_tagged, sign, sign2
 
     _, exe = firmware
     plain = replies(exe, "19,39\n")[0]
@@ -281,7 +281,7 @@ def test_the_crc_covers_every_character_before_the_star(firmware: tuple[Path, Pa
 def test_longest_request_for_the_features_fits_any_float32() -> None:
     """The firmware sizes its line buffer as 16 * D + 13 (tinygmm::request_max): every value the client
     formats is at most 15 characters, and the v2 signature adds 14."""
-    from tinygmm.client import format_vector, sign2
+    from tinygmm.device.client import format_vector, sign2
 
     rng = np.random.default_rng(3)
     bits = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
@@ -297,7 +297,7 @@ def test_eight_features_longest_requests_are_answered(tmp_path: Path) -> None:
     """D = 8: a signed request can be 141 characters; the line buffer is sized from D (no build flag), so
     the client's longest requests are answered, not refused as too long."""
     from fw import build_firmware, make_project
-    from tinygmm.client import check_tagged, format_vector, sign2
+    from tinygmm.device.client import check_tagged, format_vector, sign2
 
     rng = np.random.default_rng(8)
     X = np.vstack([rng.normal(size=(100, 8)) - 1.2345, rng.normal(size=(100, 8)) + 1.2345]) * 1e-5

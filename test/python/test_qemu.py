@@ -52,9 +52,9 @@ from test_avr_sim import (
     write_script_header,
 )
 from test_pipeline_parity import parity_failures as pipeline_failures
-from tinygmm.codegen import fixed_point
-from tinygmm.data import load_csv
-from tinygmm.vectors import is_near_tie, sklearn_outputs
+from tinygmm.codegen.fixedpoint import fixed_point
+from tinygmm.data.reader import load_csv
+from tinygmm.export.vectors import is_near_tie, sklearn_outputs
 
 LIB_DIR = ROOT / "lib" / "tinygmm" / "src"
 HOST_FLAGS = ["-std=gnu++11", "-O1", "-Wall", "-Wextra", "-Werror"]

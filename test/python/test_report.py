@@ -15,10 +15,11 @@ import pytest
 from scipy.stats import chi2
 
 from tinygmm.cli import main
-from tinygmm.codegen import render_header
-from tinygmm.data import load_csv
-from tinygmm.fit import FitOptions, fit
-from tinygmm.model import ExportedModel
+from tinygmm.codegen.header import render_header
+from tinygmm.data.reader import load_csv
+from tinygmm.fit.estimator import model_of_fit
+from tinygmm.fit.sweep import FitOptions, fit
+from tinygmm.model.exported import ExportedModel
 from tinygmm.report.footprint import footprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +146,7 @@ def test_json_report_reuses_model_and_reruns_fixed_k_sweep(report2: Path) -> Non
 def test_footprint_counts_header_floats(cov: str) -> None:
     data = load_csv(DEMO, [AGE, INCOME, SCORE])
     options = FitOptions(n_components=3, covariance_type=cov, scaler="standard")
-    m = ExportedModel.from_fit(fit(data, options), data, options.as_dict())
+    m = model_of_fit(fit(data, options), data, options.as_dict())
     body = render_header(m, ["test"]).split("namespace detail {")[1].split("struct Model")[0]
     floats = re.findall(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:e[-+]?\d+)?f\b", body)
     declared = re.findall(r"static (?:const|constexpr) (\w+) \w+\[(\d+)\]", body)

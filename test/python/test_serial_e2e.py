@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import serial
 
-from tinygmm.client import DeviceClient, DeviceError, crc8, format_vector
-from tinygmm.model import ExportedModel
-from tinygmm.native import PtyDevice
+from tinygmm.device.client import DeviceClient, DeviceError, crc8, format_vector
+from tinygmm.device.native import PtyDevice
+from tinygmm.model.exported import ExportedModel
 
 
 def reference(project: Path, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -358,7 +358,7 @@ def test_a_plain_v1_device_is_spoken_to_without_checksums() -> None:
 def test_firmware_with_the_old_reply_seed_gets_a_clear_error() -> None:
     """Firmware from before the reply's seed held the request's length signs INFO from the bare CRC:
     the client says to re-flash, rather than that the device does not answer."""
-    from tinygmm.client import crc8
+    from tinygmm.device.client import crc8
 
     class OldSeedDevice(PlainV1Device):
         def write(self, data: bytes) -> int:
@@ -414,7 +414,7 @@ def test_device_reset_mid_stream_is_retried(firmware: tuple[Path, Path]) -> None
 
 def test_loop_url_port_is_accepted() -> None:
     """pyserial URL handlers work as ports: with loop:// the host's own request comes back, which is no answer."""
-    from tinygmm.client import open_port
+    from tinygmm.device.client import open_port
 
     ser = open_port("loop://")
     client = DeviceClient(ser, timeout=0.2, retries=1)

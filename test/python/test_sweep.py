@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygmm import fit as F
 from tinygmm.cli import main
-from tinygmm.data import Dataset
-from tinygmm.model import ExportedModel
-from tinygmm.pioconfig import OPTIONS
+from tinygmm.data.reader import Dataset
+from tinygmm.fit import sweep as F
+from tinygmm.model.exported import ExportedModel
+from tinygmm.platformio.config import OPTIONS
 
 
 def dataset(X: np.ndarray) -> Dataset:

@@ -1,7 +1,7 @@
 """The real Uno firmware (Arduino core, HardwareSerial's 64-byte buffers) on simavr, on a pty.
 
 src/main.cpp + lib/tinygmm are built against Debian's arduino-core-avr and run
-at 16 MHz by scripts/tinygmm/simavr_uart.c, whose UART0 is a pty: bytes reach
+at 16 MHz by scripts/tinygmm/device/simavr_uart.c, whose UART0 is a pty: bytes reach
 the ATmega328P one frame time apart in simulated time (117647 baud, as
 Serial.begin(115200) gives on a 16 MHz Uno), simulated time keeps step with the
 wall clock, and the firmware's receive ring overflows exactly as on a board.
@@ -26,10 +26,10 @@ import pytest
 
 from fw import DEMO_ARGS, make_project
 from synth import mixture_data
-from tinygmm.client import RX_BUDGET, DeviceClient, DeviceError, format_vector, open_port
-from tinygmm.model import ExportedModel
-from tinygmm.uno_sim import SimulatedUno, build_bridge, build_uno_firmware, simavr_available
-from tinygmm.vectors import is_near_tie, sklearn_outputs
+from tinygmm.device.client import RX_BUDGET, DeviceClient, DeviceError, format_vector, open_port
+from tinygmm.device.uno_sim import SimulatedUno, build_bridge, build_uno_firmware, simavr_available
+from tinygmm.export.vectors import is_near_tie, sklearn_outputs
+from tinygmm.model.exported import ExportedModel
 
 # A D = 8 request can be 8 x 15 characters + 7 commas + "*HH": above the default 128.
 WIDE_FLAGS = ["-DTINYGMM_LINE_MAX=160"]

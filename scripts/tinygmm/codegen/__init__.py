@@ -12,7 +12,14 @@ One module per concept:
 - ``spaces``: the input transform and the per-type math shared by both paths;
 - ``records``: the float path's constants (records, feature order, hints);
 - ``fixedpoint``: the integer model of ``--fixed-point`` and its error bound;
-- ``header``: the header text.
+- ``header``: the header text;
+- ``anomaly``: the anomaly threshold's part of it;
+- ``identity``: MODEL_HASH, stamped on a model (``stamp_hash``) and checked on load (``load_model``);
+- ``ctext`` / ``cnames``: checks on the text pasted into C (identifiers, names, finite constants);
+- ``runtime``: where the C++ runtime (the PlatformIO / Arduino library) is.
+
+Import from the modules themselves: this package's ``__init__`` imports nothing, so that the PlatformIO
+hook's no-change path (``runtime``) loads no numpy.
 
 Glossary of the spaces (every name ending in ``_x``, ``_u``, ``_z``, ``_w``
 is in that space):
@@ -24,44 +31,3 @@ is in that space):
 - w: what the device computes, w = x - o = s z (the scale is folded into the
   constants, the offset stays a subtraction).
 """
-
-from .clit import cfloat
-from .fixedpoint import QUANT_MAGIC, FixedBins, FixedPoint, fixed_bins, fixed_point, fixed_point_code
-from .header import device_hash, model_constants, render_header, validate_c_text
-from .records import DeviceArrays, device_arrays
-from .spaces import (
-    EXACT_LIMIT,
-    HALF_SQRT,
-    LOG_2PI,
-    discriminative_order,
-    input_transform,
-    log_constant,
-    log_det_cholesky,
-    mixture_samples,
-    upper_factor,
-)
-
-__all__ = [
-    "EXACT_LIMIT",
-    "HALF_SQRT",
-    "LOG_2PI",
-    "QUANT_MAGIC",
-    "DeviceArrays",
-    "FixedBins",
-    "FixedPoint",
-    "cfloat",
-    "device_arrays",
-    "device_hash",
-    "discriminative_order",
-    "fixed_bins",
-    "fixed_point",
-    "fixed_point_code",
-    "input_transform",
-    "log_constant",
-    "log_det_cholesky",
-    "mixture_samples",
-    "model_constants",
-    "render_header",
-    "upper_factor",
-    "validate_c_text",
-]

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TinyGMMError
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
 from .clit import cfloat, float_array, index_array, int_array
+from .covariance import HALF_SQRT, kind
 from .spaces import (
-    HALF_SQRT,
     discriminative_order,
     log_constant,
     mixture_samples,
@@ -129,7 +129,7 @@ def fixed_point(m: ExportedModel) -> FixedPoint:
     sp = z_space(m)
     o, s, means_z = sp.o, sp.s, sp.means_z
     u = precision_factors_z(m, sp.A) * HALF_SQRT
-    diag = m.covariance_type in ("diag", "spherical")
+    diag = kind(m).diagonal
     # evaluation order: by descending ratio of between- to within-component
     # variance, so that column 0 (which the bins key on) separates most
     sd_z = np.sqrt(np.array([np.diag(np.linalg.inv(uk @ uk.T) / 2.0) for uk in u]))

@@ -5,20 +5,21 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from ..ctext import c_string, check_feature_names, check_finite_code, check_identifier, comment_lines
-from ..model import ExportedModel
-from ..runtime import AVR_KERNEL_MAX_DIMS, RuntimeNeeds, runtime_text
+from ..model.exported import ExportedModel
+from .anomaly import anomaly_header
+from .covariance import kind
+from .ctext import c_string, check_feature_names, check_finite_code, check_identifier, comment_lines
 from .fixedpoint import fixed_point as _fixed_point_model  # render_header's fixed_point flag shadows it
 from .fixedpoint import fixed_point_code
 from .projection import entry_points, projection_tables
 from .records import device_arrays
+from .runtime import AVR_KERNEL_MAX_DIMS, RuntimeNeeds, runtime_text
 
 if TYPE_CHECKING:
     from ..anomaly import AnomalyThreshold
 
 DEVICE_HASH_FORMAT = "tinygmm-device-model/1"
 _HASH_LINE = "// MODEL_HASH: hash of this block"
-_COV_ENUM = {"full": "COV_FULL", "tied": "COV_TIED", "diag": "COV_DIAG", "spherical": "COV_SPHERICAL"}
 
 
 def model_constants(m: ExportedModel) -> str:
@@ -40,7 +41,7 @@ def model_constants(m: ExportedModel) -> str:
     names = "|".join(m.feature_names)
     return f"""static const int N_FEATURES = {m.n_features};
 {dims}static const int N_COMPONENTS = {m.n_components};
-static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::{_COV_ENUM[m.covariance_type]};
+static const tinygmm::CovarianceType COVARIANCE_TYPE = tinygmm::{kind(m).c_enum};
 // Feature names joined with '|', in input order.
 static const char FEATURE_NAMES[] TINYGMM_FLASH = {c_string(names)};
 {_HASH_LINE}
@@ -99,8 +100,6 @@ def render_header(
     fixed_detail, fixed_public = fixed_point_code(m.mixture_view(), projected) if fixed_point else ("", "")
     anomaly_public = ""
     if anomaly is not None:
-        from ..anomaly import anomaly_header
-
         fixed = _fixed_point_model(m.mixture_view()) if fixed_point else None
         anomaly_public = anomaly_header(anomaly, namespace, fixed, projected)
     needs = runtime_needs(m, constants, fixed_point, anomaly is not None)

@@ -9,7 +9,7 @@ steps or components.
 
 from __future__ import annotations
 
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
 from .clit import float_array
 
 

@@ -12,17 +12,16 @@ constants stay those of u-space, so score_samples equals scikit-learn's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import TinyGMMError
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
 from .clit import BYTE_INDEXED_FEATURES, MAX_INDEXED_FEATURES, byte_array, float_array, index_array, int_array
+from .covariance import HALF_SQRT, Full, Records, Spherical, Tied, kind
 from .spaces import (
     EXACT_LIMIT,
-    HALF_SQRT,
     Space,
     discriminative_order,
     float_pair,
@@ -75,108 +74,23 @@ class Frame:
         return np.concatenate([uw[: j + 1, j] for j in range(d)])
 
 
-@dataclass
-class Records:
-    """One covariance type's records and the glue the runtime needs for them."""
-
-    rows: list[list[float]]  # one per component, in the frame's order
-    kernel: str  # the runtime's log_prob function
-    what: str  # the record layout, for the comment
-    arrays: list[str] = field(default_factory=list)  # extra tables (after ORDER)
-    shared: str = "0.0f"  # C expression of the term common to all components (of w)
-    transform: tuple[str, str] | None = None  # (table, call) replacing the centring (spherical)
-
-
-def _mean_what(f: Frame, per: str = "_j") -> str:
-    return f"mean{per} (hi, lo)" if f.exact else f"mean{per}"
-
-
-def full_records(f: Frame) -> Records:
-    """c, then per column j: mean_j and U[0..j][j]."""
-    u = [f.packed(f.m.precisions_cholesky[j], f.perm) for j in range(f.m.n_components)]
-    rows = []
-    for j in f.order:
-        r, pos = [f.c[j]], 0
-        for col in range(f.m.n_features):
-            r += [*f.mean(j, col), *u[j][pos : pos + col + 1]]
-            pos += col + 1
-        rows.append(r)
-    what = f"c, then per column j: {_mean_what(f)}, U[0..j][j] (U: sqrt(1/2) precision Cholesky)"
-    return Records(rows, "full_log_prob", what)
-
-
-def diag_records(f: Frame) -> Records:
-    """c, then per feature: mean_i and sqrt(1/2) / sd_i."""
-    p = f.m.precisions_cholesky * (f.sp.A / f.sp.s)[None, :] * HALF_SQRT
-    if f.perm is not None:
-        p = p[:, f.perm]
-    d = f.m.n_features
-    rows = [[f.c[j], *[v for i in range(d) for v in (*f.mean(j, i), p[j, i])]] for j in f.order]
-    return Records(rows, "diag_log_prob", f"c, then {_mean_what(f, '_i')}, sqrt(1/2) / sd_i per feature")
-
-
-def spherical_records(f: Frame) -> Records:
-    """c, precision / 2, mean: isotropic in z-space; w-space is isotropic too only if s is
-    uniform (no user scaler), else the device scales its input (D multiplies)."""
-    A, s, d = f.sp.A, f.sp.s, f.m.n_features
-    iso = bool(np.all(s == s[0]))
-    h = 0.5 * (f.m.precisions_cholesky * A[0] / (s[0] if iso else 1.0)) ** 2
-    means = f.sp.means_z
-    rows = [[f.c[j], h[j], *[v for i in range(d) for v in (f.mean(j, i) if iso else [means[j, i]])]] for j in f.order]
-    what = "c, precision / 2, mean" + (" (hi, lo per feature)" if f.exact else "")
-    transform = None
-    if not iso:
-        table = float_array("IN_INV_SCALE", 1.0 / s, max(d, 1), "z = (x - IN_OFFSET) * IN_INV_SCALE (D)")
-        transform = (table, "tinygmm::standardize<D>(x, w, IN_OFFSET, IN_INV_SCALE)")
-    return Records(rows, "spherical_log_prob", what, transform=transform)
-
-
-def tied_records(f: Frame) -> Records:
-    """A linear discriminant: c - 1/2 mean' P mean, then P mean (the shared quadratic term cancels)."""
-    d = f.m.n_features
-    uw = (f.sp.A / f.sp.s)[:, None] * f.m.precisions_cholesky
-    prec_w = uw @ uw.T
-    slope = f.means_w @ prec_w  # (K, D)
-    intercept = f.c - 0.5 * np.einsum("ki,ij,kj->k", f.means_w, prec_w, f.means_w)
-    table = float_array(
-        "PREC_CHOL",
-        f.packed(f.m.precisions_cholesky),
-        d * (d + 1) // 2,
-        "sqrt(1/2) * shared precision Cholesky in w-space, packed by column",
-    )
-    rows = [[intercept[j], *slope[j]] for j in f.order]
-    shared = "tinygmm::tied_shared<D>(w, PREC_CHOL)"
-    return Records(rows, "linear_log_prob", "c - 1/2 mean' P mean, then P mean", [table], shared)
-
-
-RECORD_BUILDERS: dict[str, Callable[[Frame], Records]] = {
-    "full": full_records,
-    "tied": tied_records,
-    "diag": diag_records,
-    "spherical": spherical_records,
-}
-
-
 # ---- the frame: feature order, EXACT, visiting order -------------------------
 
 
 def feature_order(m: ExportedModel, sp: Space) -> np.ndarray | None:
     """discriminative_order of a full or diag model in z-space (None: keep the input order)."""
-    if m.covariance_type not in ("full", "diag") or m.n_features < 2:
+    if not kind(m).ordered_features or m.n_features < 2:
         return None
-    if m.covariance_type == "full":
-        var = np.array([np.diag(c) for c in m.covariances]) / sp.A**2
-    else:
-        var = m.covariances / sp.A**2
+    var = kind(m).compute_feature_variances(m.covariances, m.n_components, m.n_features) / sp.A**2
     perm = discriminative_order(m.weights, sp.means_z, var)
     return None if np.array_equal(perm, np.arange(m.n_features)) else perm
 
 
 def needs_exact(m: ExportedModel, sp: Space, means_w: np.ndarray) -> bool:
     """True when a float32 step of some mean is a visible part of its sd (see EXACT_LIMIT)."""
-    t = m.covariance_type
+    t = kind(m)
     iso = bool(np.all(sp.s == sp.s[0]))
-    if t == "tied" or (t == "spherical" and not iso):
+    if t is Tied or (t is Spherical and not iso):  # no means in the records / means in z-space
         return False
     return mean_resolution(means_w, inv_sd_w(m, sp.A / sp.s)) > EXACT_LIMIT
 
@@ -194,7 +108,7 @@ def frame(m: ExportedModel) -> Frame:
     # predict visits components by descending upper bound (ties: lower index first)
     k = m.n_components
     order = (
-        list(range(k)) if m.covariance_type == "tied" else sorted(range(k), key=lambda j: (-float(np.float32(c[j])), j))
+        list(range(k)) if kind(m).shared_precision else sorted(range(k), key=lambda j: (-float(np.float32(c[j])), j))
     )
     return Frame(m, sp, c, perm, exact, means_w, order)
 
@@ -208,7 +122,7 @@ def centring(f: Frame) -> tuple[list[str], str]:
     tables = [
         float_array("IN_OFFSET", o if perm is None else o[perm], max(d, 1), "input centring w = x - IN_OFFSET (D)")
     ]
-    if perm is not None or f.m.covariance_type == "full":  # (the AVR kernel for full models always reads PERM)
+    if perm is not None or kind(f.m) is Full:  # (the AVR kernel for full models always reads PERM)
         tables.append(
             index_array(
                 "PERM",
@@ -249,7 +163,7 @@ def hint_code(f: Frame) -> tuple[list[str], str, str]:
         "nullptr, nullptr",
     )
     k = f.m.n_components
-    if f.m.covariance_type not in ("full", "diag") or k < 3:
+    if not kind(f.m).ordered_features or k < 3:
         return none
     x, winners = mixture_samples(f.m)
     f0 = 0 if f.perm is None else int(f.perm[0])
@@ -276,7 +190,7 @@ def hint_code(f: Frame) -> tuple[list[str], str, str]:
 
 def policy_body(f: Frame, rec: Records, rec_len: int, transform_call: str, hint: str, hint_tables: str) -> str:
     """The body of struct Model: sizes, flags and the calls into the runtime."""
-    t, d, exact = f.m.covariance_type, f.m.n_features, f.exact
+    t, d, exact = kind(f.m), f.m.n_features, f.exact
     shared_arg = "const float* w" if rec.shared != "0.0f" else "const float*"
     kernel = (
         "#if TINYGMM_AVR_KERNEL\n"
@@ -284,15 +198,15 @@ def policy_body(f: Frame, rec: Records, rec_len: int, transform_call: str, hint:
         "    return tinygmm::full_predict<K, D, 4 * R, HINT_BINS, RECORDS, ORDER, IN_OFFSET, PERM, "
         + hint_tables
         + ">(x);\n  }\n#endif\n"
-        if t == "full" and not exact and d <= BYTE_INDEXED_FEATURES  # (the kernel reads a uint8_t PERM)
+        if t is Full and not exact and d <= BYTE_INDEXED_FEATURES  # (the kernel reads a uint8_t PERM)
         else ""
     )
     return (
         f"  static const int R = {rec_len};\n"
         f"  static const int W = {2 * d if exact else d};\n"
         f"  static const bool EXACT = {'true' if exact else 'false'};  // float-pair means (see centre_exact)\n"
-        f"  static const bool BOUNDED = {'false' if t == 'tied' else 'true'};\n"
-        f"  static const bool FULL = {'true' if t == 'full' else 'false'};  // full records (see full_log_prob)\n"
+        f"  static const bool BOUNDED = {'false' if t.shared_precision else 'true'};\n"
+        f"  static const bool FULL = {'true' if t is Full else 'false'};  // full records (see full_log_prob)\n"
         f"  static void transform(const float* x, float* w) {{ {transform_call}; }}\n"
         f"  static float shared({shared_arg}) {{ return {rec.shared}; }}\n"
         + hint
@@ -315,7 +229,7 @@ def device_arrays(m: ExportedModel) -> DeviceArrays:
             "(reduce them, e.g. with a PCA in a pipeline)"
         )
     f = frame(m)
-    rec = RECORD_BUILDERS[m.covariance_type](f)
+    rec = kind(m).build_records(f)
     arrays, transform_call = centring(f)
     if rec.transform is not None:
         arrays.insert(1, rec.transform[0])

@@ -8,58 +8,24 @@ Shapes follow scikit-learn: ``precisions_cholesky`` is (K, D, D) for full,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import ExportedModel
+from ..model.exported import ExportedModel
+from .covariance import Spherical, kind
 
-HALF_SQRT = math.sqrt(0.5)
 LOG_2PI = math.log(2.0 * math.pi)
 # A mean whose float32 step exceeds this many of its component's standard
 # deviations is stored as a float pair, and x - offset computed exactly.
 EXACT_LIMIT = 2.0**-17
 
-# ---- per covariance type -------------------------------------------------
-
-_LOG_DET: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
-    "full": lambda pc, k, d: np.array([np.sum(np.log(np.diag(u))) for u in pc]),
-    "tied": lambda pc, k, d: np.full(k, np.sum(np.log(np.diag(pc)))),
-    "diag": lambda pc, k, d: np.sum(np.log(pc), axis=1),
-    "spherical": lambda pc, k, d: d * np.log(pc),
-}
-
-# each component's variance along each feature, (K, D), from covariances_
-_FEATURE_VARIANCES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
-    "full": lambda cov, k, d: np.array([np.diag(c) for c in cov]),
-    "tied": lambda cov, k, d: np.tile(np.diag(cov), (k, 1)),
-    "diag": lambda cov, k, d: cov,
-    "spherical": lambda cov, k, d: np.repeat(cov[:, None], d, axis=1),
-}
-
-# the precision Cholesky factor of each component in z-space, (K, D, D), given
-# A (u = A z + b): diag(A) U (a diagonal matrix for diag and spherical models)
-_FACTORS_Z: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
-    "full": lambda pc, A, k: np.stack([A[:, None] * pc[j] for j in range(k)]),
-    "tied": lambda pc, A, k: np.stack([A[:, None] * pc] * k),
-    "diag": lambda pc, A, k: np.stack([np.diag(A * pc[j]) for j in range(k)]),
-    "spherical": lambda pc, A, k: np.stack([np.diag(A * pc[j]) for j in range(k)]),
-}
-
-# inverse standard deviation of each component along each feature in
-# w-space, (K, D), given the per-feature factor a = A / s (for mean_resolution)
-_INV_SD_W: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "full": lambda pc, a: np.sqrt(np.einsum("kij,kij->ki", pc, pc)) * a[None, :],
-    "tied": lambda pc, a: np.sqrt(np.einsum("kij,kij->ki", pc[None], pc[None])) * a[None, :],
-    "diag": lambda pc, a: pc * a[None, :],
-    "spherical": lambda pc, a: np.outer(pc, a),
-}
+# ---- per covariance type: codegen/covariance.py ------------------------------
 
 
 def log_det_cholesky(m: ExportedModel) -> np.ndarray:
     """log det of each component's precision Cholesky factor (u-space), shape (K,)."""
-    return _LOG_DET[m.covariance_type](m.precisions_cholesky, m.n_components, m.n_features)
+    return kind(m).compute_log_det_cholesky(m.precisions_cholesky, m.n_components, m.n_features)
 
 
 def log_constant(m: ExportedModel) -> np.ndarray:
@@ -72,12 +38,12 @@ def log_constant(m: ExportedModel) -> np.ndarray:
 
 def precision_factors_z(m: ExportedModel, A: np.ndarray) -> np.ndarray:
     """Each component's precision Cholesky factor in z-space, (K, D, D) upper triangular."""
-    return _FACTORS_Z[m.covariance_type](m.precisions_cholesky, A, m.n_components)
+    return kind(m).compute_precision_factors_z(m.precisions_cholesky, A, m.n_components)
 
 
 def inv_sd_w(m: ExportedModel, a: np.ndarray) -> np.ndarray:
     """1 / sd of each component along each feature of w-space, (K, D), a = A / s."""
-    return _INV_SD_W[m.covariance_type](m.precisions_cholesky, a)
+    return kind(m).compute_inv_sd_w(m.precisions_cholesky, a)
 
 
 # ---- the input transform --------------------------------------------------
@@ -96,10 +62,10 @@ def input_transform(m: ExportedModel) -> tuple[np.ndarray, np.ndarray]:
     offset = m.weights @ means_x
     if m.scaler != "none":
         return offset, m.scale.copy()
-    var = _FEATURE_VARIANCES[m.covariance_type](m.covariances, m.n_components, m.n_features)
+    var = kind(m).compute_feature_variances(m.covariances, m.n_components, m.n_features)
     total = m.weights @ (var + (means_x - offset) ** 2)
     scale = np.sqrt(total)
-    if m.covariance_type == "spherical":
+    if kind(m) is Spherical:  # one scale: the model must stay isotropic
         scale = np.full_like(scale, np.sqrt(total.mean()))
     return offset, np.where(scale > 0, scale, 1.0)
 

@@ -5,16 +5,17 @@ at the chosen threshold (sklearn.metrics)."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from ..anomaly import AnomalyThreshold, detection_metrics
 from . import html as H
-from .plots import _figure, png
+from .plots import figure, png
 
 PNGS = ("anomaly_scores.png", "anomaly_curves.png")
 
 
 def scores_histogram(train: np.ndarray, t: AnomalyThreshold, val: tuple[np.ndarray, np.ndarray] | None) -> bytes:
-    fig = _figure(7.0, 3.4)
+    fig = figure(7.0, 3.4)
     ax = fig.add_subplot()
     every = np.concatenate([train, *([val[0]] if val else [])])
     lo = min(float(np.percentile(every, 1)), t.threshold - 1.0)
@@ -32,12 +33,11 @@ def scores_histogram(train: np.ndarray, t: AnomalyThreshold, val: tuple[np.ndarr
 
 
 def curves(s: np.ndarray, y: np.ndarray, t: AnomalyThreshold) -> bytes:
-    from sklearn.metrics import precision_recall_curve, roc_curve
 
     fpr, tpr, _ = roc_curve(y, -s)
     prec, rec, _ = precision_recall_curve(y, -s)
     at = detection_metrics(s, y, t.threshold)
-    fig = _figure(7.6, 3.4)
+    fig = figure(7.6, 3.4)
     a, b = fig.subplots(1, 2)
     a.plot(fpr, tpr, color="#4c78a8")
     a.plot([0, 1], [0, 1], color="#bbbbbb", lw=0.8)

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import chi2
 
-from .. import __version__
 from ..errors import TinyGMMError
-from ..fit import stuck_note
-from ..model import ExportedModel
+from ..export.requests import describe_options
+from ..fit.sweep import stuck_note
+from ..model.exported import ExportedModel
+from ..version import __version__
+from . import anomaly, plots
 from . import html as H
-from . import plots
 from .footprint import TARGETS, footprint
 from .source import ReportSource, resolve_plot_features
 
@@ -61,7 +63,6 @@ def raw_covariances(m: ExportedModel) -> list[np.ndarray]:
 
 
 def _summary(src: ReportSource) -> str:
-    from ..export import describe_options
 
     m, d = src.model, src.data
     how = "fixed by --n-components" if src.chosen_by == "fixed" else f"chosen by {src.chosen_by.upper()}"
@@ -88,7 +89,6 @@ def e_code(text: str) -> str:
 
 
 def _selection(src: ReportSource, pngs: dict[str, bytes]) -> str:
-    from scipy.stats import chi2
 
     alpha = src.options.alpha
     k = src.chosen_k
@@ -336,8 +336,6 @@ def build(src: ReportSource, plot_features: list[str] | None = None) -> Report:
     if v3 is not None:
         sections.append(("view3d-section", "3-D view", v3))
     if src.anomaly is not None:  # ---- anomaly threshold (report/anomaly.py) ----
-        from . import anomaly
-
         g = m.to_sklearn()
         val = None
         if src.validation is not None:

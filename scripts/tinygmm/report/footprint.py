@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..codegen import device_arrays
-from ..model import ExportedModel
+from ..codegen.records import device_arrays
+from ..model.exported import ExportedModel
 
 FLOAT_BYTES = 4
 _ARRAY_RE = re.compile(r"static (?:const|constexpr) (\w+) (\w+)\[(\d+)\]")

@@ -11,18 +11,27 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from pandas.plotting import scatter_matrix
+from scipy.stats import chi2, gaussian_kde
+from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
-from ..fit import SweepRow
-from ..model import ExportedModel
+from ..fit.sweep import SweepRow
+from ..model.exported import ExportedModel
 
 DPI = 110
 GRID = 200
 SAVE_METADATA = {"Software": None}  # no matplotlib version in the PNG: same input, same bytes
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained"):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def figure(width: float, height: float, layout: str | None = "constrained"):
 
     fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)  # the Agg backend, without pyplot's global state
@@ -37,8 +46,6 @@ def png(fig) -> bytes:
 
 def cluster_colours(k: int) -> list[str]:
     """One colour per component, the same in every figure and table."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
 
     if k <= 10:
         cmap = colormaps["tab10"]
@@ -53,7 +60,6 @@ def cluster_colours(k: int) -> list[str]:
 # ---- the mixture restricted to some features ---------------------------------
 def marginal(m: ExportedModel, idx: list[int]) -> ExportedModel:
     """The mixture's marginal over features ``idx`` (a Gaussian mixture again: sub-blocks of means/covariances)."""
-    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
     idx = list(idx)
     if idx == list(range(m.n_features)):
@@ -103,12 +109,11 @@ def _span(values: np.ndarray, pad: float = 0.06) -> np.ndarray:
 # ---- figures -----------------------------------------------------------------
 def feature_distributions(X: np.ndarray, names: list[str], m: ExportedModel) -> bytes:
     """Histogram, kernel density estimate and the mixture's marginal for every feature."""
-    from scipy.stats import gaussian_kde
 
     d = len(names)
     cols = min(d, 3)
     rows = math.ceil(d / cols)
-    fig = _figure(4.2 * cols, 3.3 * rows)
+    fig = figure(4.2 * cols, 3.3 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for j, name in enumerate(names):
         ax = axes[j]
@@ -131,12 +136,10 @@ def feature_distributions(X: np.ndarray, names: list[str], m: ExportedModel) -> 
 
 def pair_plot(X: np.ndarray, names: list[str], labels: np.ndarray, colours: list[str]) -> bytes:
     """pandas' scatter_matrix, points coloured by cluster, KDEs on the diagonal."""
-    import pandas as pd
-    from pandas.plotting import scatter_matrix
 
     d = len(names)
     size = max(6.0, min(2.6 * d, 16.0))
-    fig = _figure(size, size, layout=None)
+    fig = figure(size, size, layout=None)
     ax = fig.add_subplot()
     frame = pd.DataFrame(X, columns=names)
     with warnings.catch_warnings():
@@ -156,7 +159,6 @@ def pair_plot(X: np.ndarray, names: list[str], labels: np.ndarray, colours: list
         a.xaxis.label.set_size("small")
         a.yaxis.label.set_size("small")
         a.tick_params(labelsize="x-small")
-    from matplotlib.lines import Line2D
 
     k = len(colours)
     handles = [Line2D([], [], ls="", marker="o", color=colours[i], label=f"cluster {i}") for i in range(k)]
@@ -178,14 +180,13 @@ def pair_plot(X: np.ndarray, names: list[str], labels: np.ndarray, colours: list
 
 
 def _integer_ticks(ax) -> None:
-    from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def information_criteria(sweep: list[SweepRow], chosen: int, chosen_by: str) -> bytes:
     ks = [r.k for r in sweep]
-    fig = _figure(7.5, 4.2)
+    fig = figure(7.5, 4.2)
     ax = fig.add_subplot()
     ax.plot(ks, [r.bic for r in sweep], "o-", color="#1f77b4", label="BIC")
     ax.plot(ks, [r.aic for r in sweep], "s-", color="#ff7f0e", label="AIC")
@@ -205,7 +206,6 @@ def information_criteria(sweep: list[SweepRow], chosen: int, chosen_by: str) -> 
 
 def likelihood_ratio(sweep: list[SweepRow], chosen: int, alpha: float) -> bytes | None:
     """Statistic of each step K-1 -> K against its chi-squared critical value; None when there is no step."""
-    from scipy.stats import chi2
 
     steps = [r for r in sweep if r.lrt_statistic is not None and r.lrt_df is not None]
     if not steps:
@@ -214,7 +214,7 @@ def likelihood_ratio(sweep: list[SweepRow], chosen: int, alpha: float) -> bytes 
     stat = np.array([r.lrt_statistic for r in steps], dtype=float)
     crit = np.array([chi2.ppf(1.0 - alpha, r.lrt_df) for r in steps])
     significant = stat > crit
-    fig = _figure(7.5, 4.2)
+    fig = figure(7.5, 4.2)
     ax = fig.add_subplot()
     colours = np.where(significant, "#1f77b4", "#b0b7c0")
     ax.bar(ks, stat, width=0.6, color=colours, label="2·(LL(K) − LL(K−1))")
@@ -259,7 +259,7 @@ def clusters_2d(
     at_points = log_density(sub, X[:, [i, j]])
     levels = np.unique(np.quantile(at_points, [0.05, 0.25, 0.5, 0.75]))
 
-    fig = _figure(9.6, 6.2)
+    fig = figure(9.6, 6.2)
     ax = fig.add_subplot()
     ax.contourf(xx, yy, logp, levels=[*levels, float(np.max(logp)) + 1.0], cmap="Greys", alpha=0.22)
     ax.contour(xx, yy, logp, levels=levels, colors="#555555", linewidths=0.9)
@@ -285,7 +285,6 @@ def clusters_2d(
         zorder=5,
         label="component means",
     )
-    from matplotlib.lines import Line2D
 
     handles, texts = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="#555555", lw=0.9))
@@ -305,14 +304,13 @@ def clusters_2d(
 
 def clusters_1d(X: np.ndarray, m: ExportedModel, labels: np.ndarray, colours: list[str]) -> bytes:
     """One feature: histogram, KDE, the mixture's density and each weighted component, points as a rug."""
-    from scipy.stats import gaussian_kde
 
     x = X[:, 0]
     name = m.feature_names[0]
     grid = _span(x)
     comp = np.exp(weighted_log_component(m, grid[:, None]))
     total = np.exp(log_density(m, grid[:, None]))
-    fig = _figure(8.0, 4.8)
+    fig = figure(8.0, 4.8)
     ax = fig.add_subplot()
     ax.hist(x, bins="auto", density=True, color="#dde3ea", edgecolor="white", label="histogram")
     ax.plot(grid, gaussian_kde(x)(grid), color="#1f3b73", lw=1.5, ls=":", label="KDE (scipy)")
@@ -339,7 +337,6 @@ def clusters_1d(X: np.ndarray, m: ExportedModel, labels: np.ndarray, colours: li
 
 def view_3d(X: np.ndarray, m: ExportedModel, axes3: list[int], labels: np.ndarray, colours: list[str]) -> str:
     """An interactive plotly scatter3d as an HTML fragment with plotly.js inlined (no network)."""
-    import plotly.graph_objects as go
 
     names = [m.feature_names[i] for i in axes3]
     means = raw_means(m)[:, axes3]

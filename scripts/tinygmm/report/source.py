@@ -8,14 +8,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..data import Dataset, load_csv
+from ..anomaly import AnomalyOptions, AnomalyThreshold, calibrate, load_labelled, load_threshold, load_validation
+from ..codegen.identity import load_model, stamp_hash
+from ..data.reader import Dataset, load_csv
 from ..errors import TinyGMMError
-from ..fit import FitOptions, SweepRow, fit, mark_em_stuck
-from ..model import ExportedModel
+from ..fit.estimator import model_of_fit
+from ..fit.sweep import FitOptions, SweepRow, fit, mark_em_stuck
+from ..model.exported import ExportedModel
 
 ProgressFn = Callable[..., None]  # (K values done, total, share of the work done)
 
@@ -30,7 +32,7 @@ class ReportSource:
     origin: str  # what the model came from, for the page header
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     notes: list[str] = field(default_factory=list)
-    anomaly: Any = None  # anomaly.AnomalyThreshold | None
+    anomaly: AnomalyThreshold | None = None
     validation: tuple[np.ndarray, np.ndarray] | None = None  # (X, labels 1 = anomalous) it was calibrated on
 
     @property
@@ -88,17 +90,16 @@ def from_data(
     options: FitOptions,
     progress: ProgressFn | None = None,
     plot_features: list[str] | None = None,
-    anomaly: Any = None,  # anomaly.AnomalyOptions | None
+    anomaly: AnomalyOptions | None = None,
 ) -> ReportSource:
     """Fit exactly as ``tinygmm export`` would, plus the K sweep when K was fixed."""
-    from ..anomaly import calibrate, load_validation
-
     options.validate()
     data = load_csv(path, features, dropna=dropna)
     resolve_plot_features(data.feature_names, plot_features)  # fail before the (slow) fit
     labelled = load_validation(anomaly, data.feature_names) if anomaly is not None else None
     result = fit(data, options, progress)
-    model = ExportedModel.from_fit(result, data, options.as_dict())
+    model = model_of_fit(result, data, options.as_dict())
+    stamp_hash(model)
     sweep = result.sweep or _sweep(data, options, model.n_components, progress)
     src = ReportSource(data, model, options, sweep, result.chosen_by, f"fitted on {path}")
     if anomaly is not None:
@@ -139,7 +140,7 @@ def from_json(
 ) -> ReportSource:
     """Report an exported model; reload its training data to plot it (``data_path`` overrides the recorded one)."""
     jp = Path(json_path)
-    model = ExportedModel.load(jp)
+    model = load_model(jp)
     if model.projection is not None or model.log_weights is not None:
         raise TinyGMMError(
             f"{jp}: report draws models fitted by 'tinygmm export --data'; this one "
@@ -179,8 +180,6 @@ def from_json(
 
 def _anomaly_from_json(src: ReportSource, jp: Path) -> None:
     """The threshold stored in the JSON and, when still at hand, the validation rows it was chosen on."""
-    from ..anomaly import load_labelled, load_threshold
-
     src.anomaly = t = load_threshold(jp)
     v = t.validation if t is not None else {}
     if not v.get("file"):

@@ -1,0 +1,49 @@
+"""What several sub-commands share: the one-line-error parser and the option groups of the options table."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import NoReturn
+
+from ..anomaly import AnomalyOptions
+from ..fit.sweep import FitOptions
+from ..options import ANOMALY, DATA, REPORT, on
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump), like every other tinygmm error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tinygmm: error: {message} (see '{self.prog} --help')\n")
+
+
+def add_model_options(p: argparse.ArgumentParser, data_help: str) -> None:
+    """Data and fitting options shared by export and report (scikit-learn's names)."""
+    g = p.add_argument_group(DATA)
+    for option in on(REPORT, DATA):
+        option.add_to(g)
+    for action in p._actions:
+        if action.dest == "data":
+            action.help = data_help
+
+
+def fit_options(a: argparse.Namespace) -> FitOptions:
+    o = FitOptions(**{f.name: getattr(a, f.name) for f in dataclasses.fields(FitOptions)})
+    o.validate()
+    return o
+
+
+def add_anomaly_options(p: argparse.ArgumentParser) -> None:
+    """How export calibrates the anomaly threshold (see tinygmm.anomaly)."""
+    g = p.add_argument_group(ANOMALY)
+    for option in on(REPORT, ANOMALY):
+        option.add_to(g)
+
+
+def anomaly_options(a: argparse.Namespace) -> AnomalyOptions | None:
+    o = AnomalyOptions(**{f.name: getattr(a, "anomaly_" + f.name) for f in dataclasses.fields(AnomalyOptions)})
+    o.validate()
+    if not o.enabled:
+        return None
+    return o
