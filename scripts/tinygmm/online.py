@@ -459,7 +459,7 @@ class OnlineGMM:
             s = F(s + F(d * d))
         return s
 
-    def _kmeans(self) -> tuple[np.float32, np.ndarray, list[int]]:
+    def _kmeans(self) -> tuple[np.float32, np.ndarray]:
         K, D, N = self.K, self.D, self.warm_n
         X = self.warm
         centre = np.zeros((K, D), F)
@@ -490,7 +490,6 @@ class OnlineGMM:
                 d2 = self._dist2(X[n], centre[c])
                 if d2 < dmin[n]:
                     dmin[n] = d2
-        lab = [0] * N
         inertia = F(0)
         for it in range(LLOYD + 1):
             sums = np.zeros((K, D), F)
@@ -502,7 +501,6 @@ class OnlineGMM:
                     d2 = self._dist2(X[n], centre[c])
                     if d2 < bd:
                         b, bd = c, d2
-                lab[n] = b
                 inertia = F(inertia + bd)
                 cnt[b] = F(cnt[b] + F(1))
                 for i in range(D):
@@ -513,16 +511,25 @@ class OnlineGMM:
                 if cnt[c] > 0:
                     for i in range(D):
                         centre[c, i] = F(sums[c, i] / cnt[c])
-        return inertia, centre, lab
+        return inertia, centre
+
+    def _nearest(self, x: np.ndarray, centre: np.ndarray) -> int:
+        b, bd = 0, self._dist2(x, centre[0])
+        for c in range(1, self.K):
+            d2 = self._dist2(x, centre[c])
+            if d2 < bd:
+                b, bd = c, d2
+        return b
 
     def _seed(self) -> None:
         K, D, N = self.K, self.D, self.warm_n
         X = self.warm
-        best, centre, lab = self._kmeans()
+        best, centre = self._kmeans()
         for _ in range(1, RESTARTS):
-            inertia, c2, l2 = self._kmeans()
+            inertia, c2 = self._kmeans()
             if inertia < best:
-                best, centre, lab = inertia, c2, l2
+                best, centre = inertia, c2
+        lab = [self._nearest(X[n], centre) for n in range(N)]
         gvar = np.zeros(D, F)
         for i in range(D):
             s = F(0)

@@ -60,6 +60,12 @@
 #include <avr/pgmspace.h>
 #endif
 
+#if defined(__GNUC__)
+#define TINYGMM_ONLINE_NOINLINE __attribute__((noinline))
+#else
+#define TINYGMM_ONLINE_NOINLINE
+#endif
+
 namespace tinygmm {
 
 enum OnlineStatus {
@@ -147,6 +153,66 @@ struct Pick<false, A, C> {
 
 }  // namespace online_detail
 
+// P^2 streaming quantile (Jain & Chlamtac 1985): five markers, O(1) time and memory.
+// Not a template, so one copy of its code serves every OnlineGMM in a program.
+struct P2Quantile {
+  uint32_t count;
+  int32_t n[5];
+  float q[5];
+  float np[5];
+
+  TINYGMM_ONLINE_NOINLINE void add(float v, float p) {
+    if (count < 5) {
+      int i = (int)count;  // insertion sort of the first five
+      while (i > 0 && q[i - 1] > v) {
+        q[i] = q[i - 1];
+        --i;
+      }
+      q[i] = v;
+      if (++count == 5) {
+        for (int j = 0; j < 5; ++j) n[j] = j;
+        np[0] = 0.0f;
+        np[1] = 2.0f * p;
+        np[2] = 4.0f * p;
+        np[3] = 2.0f + 2.0f * p;
+        np[4] = 4.0f;
+      }
+      return;
+    }
+    ++count;
+    int k;
+    if (v < q[0]) {
+      q[0] = v;
+      k = 0;
+    } else if (v >= q[4]) {
+      q[4] = v;
+      k = 3;
+    } else {
+      k = 0;
+      while (k < 3 && v >= q[k + 1]) ++k;
+    }
+    for (int i = k + 1; i < 5; ++i) ++n[i];
+    const float dn[5] = {0.0f, 0.5f * p, p, 0.5f * (1.0f + p), 1.0f};
+    for (int i = 0; i < 5; ++i) np[i] += dn[i];
+    for (int i = 1; i < 4; ++i) {
+      const float d = np[i] - (float)n[i];
+      if ((d >= 1.0f && n[i + 1] - n[i] > 1) || (d <= -1.0f && n[i - 1] - n[i] < -1)) {
+        const int sg = d >= 0.0f ? 1 : -1;
+        const float fs = (float)sg;
+        const float a = (float)(n[i] - n[i - 1]), b = (float)(n[i + 1] - n[i]), c = (float)(n[i + 1] - n[i - 1]);
+        const float qp = q[i] + fs / c * ((a + fs) * (q[i + 1] - q[i]) / b + (b - fs) * (q[i] - q[i - 1]) / a);
+        if (q[i - 1] < qp && qp < q[i + 1]) {
+          q[i] = qp;
+        } else {
+          const int o = i + sg;
+          q[i] = q[i] + fs * (q[o] - q[i]) / (float)(n[o] - n[i]);
+        }
+        n[i] += sg;
+      }
+    }
+  }
+};
+
 template <int K, int D, int COV = ONLINE_COV_FULL, int WARM = 4 * K>
 class OnlineGMM {
  public:
@@ -172,11 +238,8 @@ class OnlineGMM {
     uint32_t n_warm;  // samples in the warm-up buffer
     uint32_t rng;
     uint32_t frozen;  // threshold frozen
-    uint32_t p2_count;
     uint32_t splits;  // starved components restarted (see split())
-    int32_t p2_n[5];
-    float p2_q[5];
-    float p2_np[5];
+    P2Quantile p2;
     float threshold;
     float total;  // sum of s0
     float last_gamma, last_log1m;  // cache of log(1 - gamma)
@@ -337,7 +400,7 @@ class OnlineGMM {
     const float score = top + logf(sum / s_.total);
     const float inv = 1.0f / sum;
     for (int k = 0; k < K; ++k) r[k] *= inv;
-    if (!s_.frozen) p2_add(score);
+    if (!s_.frozen) s_.p2.add(score, s_.cfg.quantile);
 
     ++s_.t;
     float g = powf((float)s_.t + s_.cfg.t0, -s_.cfg.alpha);
@@ -438,12 +501,12 @@ class OnlineGMM {
     return !(score_samples(x) >= th);
   }
   float threshold() const {
-    if (s_.frozen || s_.p2_count < 5) return s_.threshold;
-    return s_.p2_q[2];
+    if (s_.frozen || s_.p2.count < 5) return s_.threshold;
+    return s_.p2.q[2];
   }
   void freeze_threshold(bool frozen = true) {
     if (frozen && !s_.frozen) s_.threshold = threshold();
-    if (!frozen && s_.p2_count < 5) s_.threshold = -INFINITY;
+    if (!frozen && s_.p2.count < 5) s_.threshold = -INFINITY;
     s_.frozen = frozen ? 1u : 0u;
   }
   bool threshold_frozen() const { return s_.frozen != 0; }
@@ -495,7 +558,7 @@ class OnlineGMM {
     if (crc != online_detail::crc32(buf, HEADER_BYTES + sizeof(State))) return ONLINE_BAD_STATE;
     State n;
     memcpy(&n, buf + HEADER_BYTES, sizeof(State));
-    if (n.mode > 2 || n.n_warm > (uint32_t)WARM_N || n.p2_count > 0xFFFFFF00UL) return ONLINE_BAD_STATE;
+    if (n.mode > 2 || n.n_warm > (uint32_t)WARM_N || n.p2.count > 0xFFFFFF00UL) return ONLINE_BAD_STATE;
     if (n.mode == 2 && (!(n.total > 0.0f) || !online_detail::finite(n.total))) return ONLINE_BAD_STATE;
     for (int k = 0; k < K && n.mode == 2; ++k) {
       const Component& m = n.comp[k];
@@ -622,7 +685,7 @@ class OnlineGMM {
   // of the component j that explains it best and j holds at least 1/K of the weight: it takes half of
   // j's weight, and j's covariance times SPLIT_SCALE. Stepwise EM alone cannot leave the local optimum
   // where one component covers two clusters and another has nothing to explain.
-  void split(const float* x, int j, float tail) {
+  TINYGMM_ONLINE_NOINLINE void split(const float* x, int j, float tail) {
     int k = -1;
     for (int i = 0; i < K && k < 0; ++i)
       if (s_.comp[i].s0 <= s_.cfg.min_weight) k = i;
@@ -642,61 +705,6 @@ class OnlineGMM {
     s_.total = total;
   }
 
-  // ---- P^2 quantile (Jain & Chlamtac 1985) --------------------------------
-  void p2_add(float v) {
-    float* q = s_.p2_q;
-    int32_t* n = s_.p2_n;
-    const float p = s_.cfg.quantile;
-    if (s_.p2_count < 5) {
-      int i = (int)s_.p2_count;  // insertion sort of the first five
-      while (i > 0 && q[i - 1] > v) {
-        q[i] = q[i - 1];
-        --i;
-      }
-      q[i] = v;
-      if (++s_.p2_count == 5) {
-        for (int j = 0; j < 5; ++j) n[j] = j;
-        s_.p2_np[0] = 0.0f;
-        s_.p2_np[1] = 2.0f * p;
-        s_.p2_np[2] = 4.0f * p;
-        s_.p2_np[3] = 2.0f + 2.0f * p;
-        s_.p2_np[4] = 4.0f;
-      }
-      return;
-    }
-    ++s_.p2_count;
-    int k;
-    if (v < q[0]) {
-      q[0] = v;
-      k = 0;
-    } else if (v >= q[4]) {
-      q[4] = v;
-      k = 3;
-    } else {
-      k = 0;
-      while (k < 3 && v >= q[k + 1]) ++k;
-    }
-    for (int i = k + 1; i < 5; ++i) ++n[i];
-    const float dn[5] = {0.0f, 0.5f * p, p, 0.5f * (1.0f + p), 1.0f};
-    for (int i = 0; i < 5; ++i) s_.p2_np[i] += dn[i];
-    for (int i = 1; i < 4; ++i) {
-      const float d = s_.p2_np[i] - (float)n[i];
-      if ((d >= 1.0f && n[i + 1] - n[i] > 1) || (d <= -1.0f && n[i - 1] - n[i] < -1)) {
-        const int sg = d >= 0.0f ? 1 : -1;
-        const float fs = (float)sg;
-        const float a = (float)(n[i] - n[i - 1]), b = (float)(n[i + 1] - n[i]), c = (float)(n[i + 1] - n[i - 1]);
-        const float qp = q[i] + fs / c * ((a + fs) * (q[i + 1] - q[i]) / b + (b - fs) * (q[i] - q[i - 1]) / a);
-        if (q[i - 1] < qp && qp < q[i + 1]) {
-          q[i] = qp;
-        } else {
-          const int o = i + sg;
-          q[i] = q[i] + fs * (q[o] - q[i]) / (float)(n[o] - n[i]);
-        }
-        n[i] += sg;
-      }
-    }
-  }
-
   // ---- scratch start: k-means++ and Lloyd on the warm-up buffer -------------
   float dist2(const float* a, const float* b) const {
     float s = 0.0f;
@@ -707,9 +715,22 @@ class OnlineGMM {
     return s;
   }
 
+  int nearest(const float* x, const float (*centre)[D]) const {
+    int b = 0;
+    float bd = dist2(x, centre[0]);
+    for (int c = 1; c < K; ++c) {
+      const float d2 = dist2(x, centre[c]);
+      if (d2 < bd) {
+        bd = d2;
+        b = c;
+      }
+    }
+    return b;
+  }
+
   // greedy k-means++ (each further centre: the best of TRIALS candidates drawn by D^2 weighting),
-  // then LLOYD Lloyd iterations; returns the inertia, lab gets the final assignment
-  float kmeans(float (*centre)[D], uint8_t* lab) {
+  // then LLOYD Lloyd iterations; returns the inertia of the final assignment (to the centres returned)
+  TINYGMM_ONLINE_NOINLINE float kmeans(float (*centre)[D]) {
     const int N = WARM_N;
     const float* X = s_.warm;
     float dmin[N];
@@ -767,7 +788,6 @@ class OnlineGMM {
             b = c;
           }
         }
-        lab[n] = (uint8_t)b;
         inertia += bd;
         cnt[b] += 1.0f;
         for (int i = 0; i < D; ++i) sum[b][i] += X[n * D + i];
@@ -780,18 +800,16 @@ class OnlineGMM {
     return inertia;
   }
 
-  void seed() {
+  TINYGMM_ONLINE_NOINLINE void seed() {
     const int N = WARM_N;
     const float* X = s_.warm;
     float centre[K][D], trial[K][D];
-    uint8_t lab[N], trial_lab[N];
-    float best = kmeans(centre, lab);
+    float best = kmeans(centre);
     for (int r = 1; r < RESTARTS; ++r) {  // the lowest inertia of RESTARTS seedings
-      const float in = kmeans(trial, trial_lab);
+      const float in = kmeans(trial);
       if (in < best) {
         best = in;
         memcpy(centre, trial, sizeof centre);
-        memcpy(lab, trial_lab, sizeof lab);
       }
     }
     // the buffer's per-feature variance: the covariance of clusters with fewer than D + 1 points
@@ -814,7 +832,7 @@ class OnlineGMM {
       for (int e = 0; e < T; ++e) m.cov[e] = 0.0f;
       for (int i = 0; i < D; ++i) m.mean[i] = centre[c][i];
       for (int n = 0; n < N; ++n) {
-        if (lab[n] != c) continue;
+        if (nearest(X + n * D, centre) != c) continue;  // (no label array: a small stack)
         cnt += 1.0f;
         for (int i = 0; i < D; ++i) {
           const float di = X[n * D + i] - centre[c][i];
