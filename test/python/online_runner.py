@@ -51,7 +51,7 @@ class Run:
 def c_float(v: float) -> str:
     v = float(np.float32(v))
     if np.isnan(v):
-        return "__builtin_nanf(\"\")"
+        return '__builtin_nanf("")'
     if np.isinf(v):
         return "__builtin_inff()" if v > 0 else "-__builtin_inff()"
     t = f"{v:.9g}"
@@ -73,9 +73,7 @@ def write_inputs(case: Case, d: Path) -> None:
         f"#define ONLINE_WARM {case.warm_n}\n#define ONLINE_ADAPT {1 if case.start else 0}\n"
         "namespace inputs {\n"
         f"static const unsigned long N = {len(case.X)}UL;\nstatic const long EVERY = {case.every}L;\n"
-        f"static const uint32_t SEED = {c.seed}UL;\n"
-        + c_array("CFG", np.array(cfg))
-        + c_array("X", case.X)
+        f"static const uint32_t SEED = {c.seed}UL;\n" + c_array("CFG", np.array(cfg)) + c_array("X", case.X)
     )
     if case.start:
         text += c_array("W0", case.start[0]) + c_array("M0", case.start[1]) + c_array("C0", case.start[2])
