@@ -110,6 +110,7 @@ class OnlineGMM:
         self.frozen = False
         self.p2_count = 0
         self.splits = 0
+        self.at_floor = False
         self.p2_n = [0] * 5
         self.p2_q = [F(0)] * 5
         self.p2_np = [F(0)] * 5
@@ -202,10 +203,13 @@ class OnlineGMM:
         if not self.frozen:
             self._p2_add(score)
         self.t += 1
-        g = self.pow(F(F(self.t) + F(self.cfg.t0)), F(-F(self.cfg.alpha)))
         gf = F(self.cfg.gamma_floor)
-        if g < gf:
-            g = gf
+        g = gf
+        if not self.at_floor:  # (t + t0)^-alpha decreases: once at the floor, it stays there
+            g = self.pow(F(F(self.t) + F(self.cfg.t0)), F(-F(self.cfg.alpha)))
+            if not (g > gf):
+                g = gf
+                self.at_floor = True
         if g != self.last_gamma:
             self.last_gamma = g
             self.last_log1m = self.log(F(F(1) - g))

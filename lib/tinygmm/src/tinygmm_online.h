@@ -239,6 +239,7 @@ class OnlineGMM {
     uint32_t rng;
     uint32_t frozen;  // threshold frozen
     uint32_t splits;  // starved components restarted (see split())
+    uint32_t at_floor;  // the step reached gamma_floor
     P2Quantile p2;
     float threshold;
     float total;  // sum of s0
@@ -403,8 +404,15 @@ class OnlineGMM {
     if (!s_.frozen) s_.p2.add(score, s_.cfg.quantile);
 
     ++s_.t;
-    float g = powf((float)s_.t + s_.cfg.t0, -s_.cfg.alpha);
-    if (g < s_.cfg.gamma_floor) g = s_.cfg.gamma_floor;
+    // (t + t0)^-alpha decreases: once at the floor, it stays there (and powf is no longer needed)
+    float g = s_.cfg.gamma_floor;
+    if (!s_.at_floor) {
+      g = powf((float)s_.t + s_.cfg.t0, -s_.cfg.alpha);
+      if (!(g > s_.cfg.gamma_floor)) {
+        g = s_.cfg.gamma_floor;
+        s_.at_floor = 1u;
+      }
+    }
     if (g != s_.last_gamma) {
       s_.last_gamma = g;
       s_.last_log1m = logf(1.0f - g);
@@ -483,9 +491,17 @@ class OnlineGMM {
     if (log_likelihood) *log_likelihood = top + logf(sum / s_.total);
     return best;
   }
+  // The argmax of the log-probabilities (no exp / log: as classify's answer, for far points too).
   int predict(const float* x) const {
-    float p[K];
-    return classify(x, p, 0);
+    if (s_.mode != 2) return -1;
+    float lp[K];
+    float top, scale = 1.0f;
+    bool ok = log_probs(x, scale, lp, &top);
+    for (int retry = 0; retry < 20 && !ok; ++retry) {
+      scale *= 0.00390625f;
+      ok = log_probs(x, scale, lp, &top);
+    }
+    return ok ? argmax(lp) : 0;
   }
   int predict_proba(const float* x, float* proba) const { return classify(x, proba, 0); }
   float score_samples(const float* x) const {
