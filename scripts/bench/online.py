@@ -111,8 +111,10 @@ def synthetic(quick: bool, log) -> list[dict]:
                 g = learned(online_fit(X, k, cfg, warm))
                 row[name] = {"ll": g.score(Xt), "auc": auc(g, Xt, out)}
             rows.append(row)
-            log(f"K={k} D={d} seed={seed}: batch {row['batch_ll']:.3f}, " + ", ".join(
-                f"{n}: {row[n]['ll'] - row['batch_ll']:+.3f}" for n in CONFIGS))
+            log(
+                f"K={k} D={d} seed={seed}: batch {row['batch_ll']:.3f}, "
+                + ", ".join(f"{n}: {row[n]['ll'] - row['batch_ll']:+.3f}" for n in CONFIGS)
+            )
     return rows
 
 
@@ -167,8 +169,10 @@ def drift(quick: bool, log) -> list[dict]:
                     break
             row[name] = needed
         rows.append(row)
-        log(f"drift K={k} D={d}: " + ", ".join(f"{n}: {row[n]}" for n in learners) + f", frozen gap "
-            f"{target - row['frozen after A']:.2f} nats")
+        log(
+            f"drift K={k} D={d}: " + ", ".join(f"{n}: {row[n]}" for n in learners) + f", frozen gap "
+            f"{target - row['frozen after A']:.2f} nats"
+        )
     return rows
 
 
@@ -210,13 +214,28 @@ def cost_on(X: np.ndarray, data: str, log) -> dict:
                 "#pragma once\n#include <avr/pgmspace.h>\n"
                 f"#define N_IN {len(X)}\n#define COST_WARM {warm}\n#define COST_T0 100.0f\n"
                 f"#define COST_GAMMA_FLOOR {float(floor)!r}f\n"
-                "static const float INPUTS[N_IN * 2] PROGMEM = {" + ", ".join(f"{float(v)!r}f" for v in X.ravel()) + "};\n"
+                "static const float INPUTS[N_IN * 2] PROGMEM = {"
+                + ", ".join(f"{float(v)!r}f" for v in X.ravel())
+                + "};\n"
             )
             elf = work / "cost.elf"
-            run(["avr-g++", *AVR_FLAGS, f"-I{work}", f"-I{ROOT / 'include'}", f"-I{ROOT / 'lib/tinygmm/src'}",
-                 str(HERE / "online_fw" / "cost.cpp"), "-o", str(elf)])
+            run(
+                [
+                    "avr-g++",
+                    *AVR_FLAGS,
+                    f"-I{work}",
+                    f"-I{ROOT / 'include'}",
+                    f"-I{ROOT / 'lib/tinygmm/src'}",
+                    str(HERE / "online_fw" / "cost.cpp"),
+                    "-o",
+                    str(elf),
+                ]
+            )
             out = run([str(harness), str(elf)])
-            r = np.array([t for t in (ln.split() for ln in out.splitlines()) if len(t) == 3 and all(x.isdigit() for x in t)], np.int64)
+            r = np.array(
+                [t for t in (ln.split() for ln in out.splitlines()) if len(t) == 3 and all(x.isdigit() for x in t)],
+                np.int64,
+            )
             n = len(X)
             phases = ["learn", "predict", "score_samples", "is_anomaly", "header predict", "header score_samples"]
             part = {}
@@ -224,87 +243,129 @@ def cost_on(X: np.ndarray, data: str, log) -> dict:
                 seg = r[i * n : (i + 1) * n]
                 part[ph] = {"mean": float(seg[:, 0].mean()), "max": int(seg[:, 0].max()), "stack": int(seg[:, 2].max())}
             scratch = r[len(phases) * n :]
-            part["scratch: seeding step"] = {"mean": float(scratch[warm - 1, 0]), "max": int(scratch[warm - 1, 0]),
-                                             "stack": int(scratch[warm - 1, 2])}
+            part["scratch: seeding step"] = {
+                "mean": float(scratch[warm - 1, 0]),
+                "max": int(scratch[warm - 1, 0]),
+                "stack": int(scratch[warm - 1, 2]),
+            }
             rest = scratch[warm:]
-            part["scratch: learn after seeding"] = {"mean": float(rest[:, 0].mean()), "max": int(rest[:, 0].max()),
-                                                    "stack": int(rest[:, 2].max())}
+            part["scratch: learn after seeding"] = {
+                "mean": float(rest[:, 0].mean()),
+                "max": int(rest[:, 0].max()),
+                "stack": int(rest[:, 2].max()),
+            }
             syms = run(["avr-nm", "-S", "-C", str(elf)])
             size = next(int(ln.split()[1], 16) for ln in syms.splitlines() if ln.endswith(" learner"))
             part["sizeof"] = size
             res[f"{data}, {label}"] = part
-            log(f"{data}, {label}: learn {part['learn']['mean']:.0f} cycles (max {part['learn']['max']}), predict "
-                f"{part['predict']['mean']:.0f}, header predict {part['header predict']['mean']:.0f}, state {size} B")
+            log(
+                f"{data}, {label}: learn {part['learn']['mean']:.0f} cycles (max {part['learn']['max']}), predict "
+                f"{part['predict']['mean']:.0f}, header predict {part['header predict']['mean']:.0f}, state {size} B"
+            )
     return res
 
 
 def sizes() -> dict:
     """sizeof for other shapes (every field is 4 bytes: the same on the AVR)."""
     res: dict = {}
-    src = "#include <stdio.h>\n#include \"tinygmm_online.h\"\nint main() {\n"
+    src = '#include <stdio.h>\n#include "tinygmm_online.h"\nint main() {\n'
     shapes = [(k, d) for k in (1, 2, 3, 4, 6, 8) for d in (1, 2, 3, 4, 6, 8)]
     for k, d in shapes:
-        src += f'  printf("%d %d %d %d\\n", {k}, {d}, (int)sizeof(tinygmm::OnlineGMM<{k}, {d}>), ' \
-               f"(int)sizeof(tinygmm::OnlineGMM<{k}, {d}, 2>));\n"
+        src += (
+            f'  printf("%d %d %d %d\\n", {k}, {d}, (int)sizeof(tinygmm::OnlineGMM<{k}, {d}>), '
+            f"(int)sizeof(tinygmm::OnlineGMM<{k}, {d}, 2>));\n"
+        )
     src += "  return 0;\n}\n"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "s.cpp").write_text(src)
-        run(["g++", "-std=c++11", f"-I{ROOT / 'lib/tinygmm/src'}", str(Path(tmp) / "s.cpp"), "-o", str(Path(tmp) / "s")])
+        run(
+            ["g++", "-std=c++11", f"-I{ROOT / 'lib/tinygmm/src'}", str(Path(tmp) / "s.cpp"), "-o", str(Path(tmp) / "s")]
+        )
         res["sizes"] = [list(map(int, ln.split())) for ln in run([str(Path(tmp) / "s")]).splitlines()]
     return res
 
 
 def markdown(res: dict) -> str:
-    L = ["# On-device learning: quality and cost", "",
-         "Generated by `PYTHONPATH=scripts python3 scripts/bench/online.py` (see docs/online.md). Quality uses the "
-         "float32 reference `tinygmm.online`, which the device build matches (bit for bit on the host, to float32 "
-         "tolerance on the AVR: test/python/test_online.py).", ""]
+    L = [
+        "# On-device learning: quality and cost",
+        "",
+        "Generated by `PYTHONPATH=scripts python3 scripts/bench/online.py` (see docs/online.md). Quality uses the "
+        "float32 reference `tinygmm.online`, which the device build matches (bit for bit on the host, to float32 "
+        "tolerance on the AVR: test/python/test_online.py).",
+        "",
+    ]
     if "synthetic" in res:
-        L += ["## Known mixtures: one pass of 10^4 samples, from scratch", "",
-              "Mean held-out log-likelihood (10^4 samples) minus scikit-learn's batch EM on the same samples "
-              "(negative: the online model is better), and anomaly ROC AUC (held-out samples against 2000 uniform "
-              "outliers in the data's box widened by half its span).", ""]
+        L += [
+            "## Known mixtures: one pass of 10^4 samples, from scratch",
+            "",
+            "Mean held-out log-likelihood (10^4 samples) minus scikit-learn's batch EM on the same samples "
+            "(negative: the online model is better), and anomaly ROC AUC (held-out samples against 2000 uniform "
+            "outliers in the data's box widened by half its span).",
+            "",
+        ]
         names = list(CONFIGS)
         L.append("| K | D | seed | batch ll | batch AUC | " + " | ".join(f"{n}: ll diff / AUC" for n in names) + " |")
         L.append("|---" * (5 + len(names)) + "|")
         for r in res["synthetic"]:
             cells = [f"{r['batch_ll'] - r[n]['ll']:+.3f} / {r[n]['auc']:.4f}" for n in names]
-            L.append(f"| {r['K']} | {r['D']} | {r['seed']} | {r['batch_ll']:.3f} | {r['batch_auc']:.4f} | "
-                     + " | ".join(cells) + " |")
+            L.append(
+                f"| {r['K']} | {r['D']} | {r['seed']} | {r['batch_ll']:.3f} | {r['batch_auc']:.4f} | "
+                + " | ".join(cells)
+                + " |"
+            )
         for n in names:
             diffs = [r["batch_ll"] - r[n]["ll"] for r in res["synthetic"]]
             within = sum(x <= 0.05 for x in diffs)
-            L.append(f"\n{n}: within 0.05 nats of batch EM in {within} of {len(diffs)} streams, mean gap "
-                     f"{np.mean(diffs):.3f}, worst {np.max(diffs):.3f} nats.")
+            L.append(
+                f"\n{n}: within 0.05 nats of batch EM in {within} of {len(diffs)} streams, mean gap "
+                f"{np.mean(diffs):.3f}, worst {np.max(diffs):.3f} nats."
+            )
         L.append("")
     if "real" in res:
-        L += ["## Real data (scikit-learn's bundled data sets, standardised, reg_covar = 1e-3)", "",
-              "| data | train / test | batch ll | online, 1 pass | online, 20 passes |", "|---|---|---|---|---|"]
+        L += [
+            "## Real data (scikit-learn's bundled data sets, standardised, reg_covar = 1e-3)",
+            "",
+            "| data | train / test | batch ll | online, 1 pass | online, 20 passes |",
+            "|---|---|---|---|---|",
+        ]
         for r in res["real"]:
-            L.append(f"| {r['data']} | {r['n_train']} / {r['n_test']} | {r['batch_ll']:.3f} | {r['1 pass']:.3f} | "
-                     f"{r['20 pass']:.3f} |")
+            L.append(
+                f"| {r['data']} | {r['n_train']} / {r['n_test']} | {r['batch_ll']:.3f} | {r['1 pass']:.3f} | "
+                f"{r['20 pass']:.3f} |"
+            )
         L.append("")
     if "drift" in res:
-        L += ["## Drift", "",
-              "10^4 samples of mixture A, then mixture B (every mean moved by +3 along each axis). Samples of B "
-              "until the held-out log-likelihood on B is within 0.1 nats of a batch fit on 10^4 samples of B "
-              "(checked every 100; none: not within 10^4). WARM = 64, alpha = 0.9.", ""]
+        L += [
+            "## Drift",
+            "",
+            "10^4 samples of mixture A, then mixture B (every mean moved by +3 along each axis). Samples of B "
+            "until the held-out log-likelihood on B is within 0.1 nats of a batch fit on 10^4 samples of B "
+            "(checked every 100; none: not within 10^4). WARM = 64, alpha = 0.9.",
+            "",
+        ]
         keys = [k for k in res["drift"][0] if k not in ("K", "D", "batch_B", "frozen after A")]
         L.append("| K | D | " + " | ".join(keys) + " | frozen after A: gap (nats) |")
         L.append("|---" * (3 + len(keys)) + "|")
         for r in res["drift"]:
-            L.append(f"| {r['K']} | {r['D']} | " + " | ".join(str(r[k]) if r[k] else "none" for k in keys)
-                     + f" | {r['batch_B'] - r['frozen after A']:.2f} |")
+            L.append(
+                f"| {r['K']} | {r['D']} | "
+                + " | ".join(str(r[k]) if r[k] else "none" for k in keys)
+                + f" | {r['batch_B'] - r['frozen after A']:.2f} |"
+            )
         L.append("")
     if "cost" in res:
         c = res["cost"]
-        L += ["## Cost on the ATmega328P (simavr, 16 MHz), K = 4, D = 2, full", "",
-              "400 samples, learned once each, adapting include/GMM.h (begin_from_header, t0 = 100); then the "
-              "evaluation calls on the learned parameters and the frozen header's on the same inputs; then a scratch "
-              "learner (WARM = 16) on the same samples. Two streams: customers = the rows of data/customers.csv (Age, "
-              "Spending Score), whose clusters overlap (most samples have every component within 17 nats of the "
-              "best, so every component is updated), and separated = four clusters 20 standard deviations apart "
-              "(one component per sample). Cycles per call (avr-g++ 5.4 -Os); stack: the call's peak.", ""]
+        L += [
+            "## Cost on the ATmega328P (simavr, 16 MHz), K = 4, D = 2, full",
+            "",
+            "400 samples, learned once each, adapting include/GMM.h (begin_from_header, t0 = 100); then the "
+            "evaluation calls on the learned parameters and the frozen header's on the same inputs; then a scratch "
+            "learner (WARM = 16) on the same samples. Two streams: customers = the rows of data/customers.csv (Age, "
+            "Spending Score), whose clusters overlap (most samples have every component within 17 nats of the "
+            "best, so every component is updated), and separated = four clusters 20 standard deviations apart "
+            "(one component per sample). Cycles per call (avr-g++ 5.4 -Os); stack: the call's peak.",
+            "",
+        ]
         for label, part in c.items():
             if label == "sizes":
                 continue
@@ -313,12 +374,22 @@ def markdown(res: dict) -> str:
                 if ph == "sizeof":
                     continue
                 L.append(f"| {ph} | {v['mean']:.0f} | {v['max']} | {v['stack']} |")
-            L += ["", f"State (sizeof OnlineGMM<4, 2, full, WARM = 16>, the whole learned state): {part['sizeof']} B.", ""]
-        L += ["### sizeof(OnlineGMM<K, D>) in bytes (WARM = 4K; full / diag)", "",
-              "| K \\ D | " + " | ".join(str(d) for d in (1, 2, 3, 4, 6, 8)) + " |", "|---" * 7 + "|"]
+            L += [
+                "",
+                f"State (sizeof OnlineGMM<4, 2, full, WARM = 16>, the whole learned state): {part['sizeof']} B.",
+                "",
+            ]
+        L += [
+            "### sizeof(OnlineGMM<K, D>) in bytes (WARM = 4K; full / diag)",
+            "",
+            "| K \\ D | " + " | ".join(str(d) for d in (1, 2, 3, 4, 6, 8)) + " |",
+            "|---" * 7 + "|",
+        ]
         sizes = {(k, d): (f, g) for k, d, f, g in c["sizes"]}
         for k in (1, 2, 3, 4, 6, 8):
-            L.append(f"| {k} | " + " | ".join(f"{sizes[k, d][0]} / {sizes[k, d][1]}" for d in (1, 2, 3, 4, 6, 8)) + " |")
+            L.append(
+                f"| {k} | " + " | ".join(f"{sizes[k, d][0]} / {sizes[k, d][1]}" for d in (1, 2, 3, 4, 6, 8)) + " |"
+            )
         L.append("")
     return "\n".join(L)
 

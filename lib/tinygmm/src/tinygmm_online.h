@@ -474,7 +474,7 @@ class OnlineGMM {
     if (!ok) {
       for (int retry = 0; retry < 20 && !ok; ++retry) {
         scale *= 0.00390625f;
-        ok = log_probs(x, scale, proba, &top);
+        ok = log_probs(x, scale, proba, &top, true);
       }
       best = ok ? argmax(proba) : 0;
       for (int k = 0; k < K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
@@ -499,7 +499,7 @@ class OnlineGMM {
     bool ok = log_probs(x, scale, lp, &top);
     for (int retry = 0; retry < 20 && !ok; ++retry) {
       scale *= 0.00390625f;
-      ok = log_probs(x, scale, lp, &top);
+      ok = log_probs(x, scale, lp, &top, true);
     }
     return ok ? argmax(lp) : 0;
   }
@@ -631,14 +631,15 @@ class OnlineGMM {
   }
 
   // lp_k - log total for k < K into lp; top = max. false: no finite maximum.
-  bool log_probs(const float* x, float scale, float* lp, float* top) const {
+  bool log_probs(const float* x, float scale, float* lp, float* top, bool scale_on = false) const {
     float best = -INFINITY;
     for (int k = 0; k < K; ++k) {
       const Component& m = s_.comp[k];
       float y[D];
       float q = 0.0f;
       for (int j = 0; j < D; ++j) {
-        float acc = (x[j] - m.mean[j]) * scale;
+        float acc = x[j] - m.mean[j];
+        if (scale_on) acc *= scale;  // (the far-field retries only; times 1 would be exact anyway)
         if (FULL)
           for (int i = 0; i < j; ++i) acc -= m.chol[idx(j, i)] * y[i];
         y[j] = acc * m.chol[idx(j, j)];
