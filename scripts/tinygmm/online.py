@@ -197,11 +197,10 @@ class OnlineGMM:
             e = F(lp[k] - top)
             r[k] = self.exp(e) if e >= -CUT else F(0)
             total_r = F(total_r + r[k])
-        score = F(top + self.log(F(total_r / self.total)))
+        if not self.frozen:
+            self._p2_add(F(top + self.log(F(total_r / self.total))))  # the sample's score
         inv = F(F(1) / total_r)
         r = (r * inv).astype(F)
-        if not self.frozen:
-            self._p2_add(score)
         self.t += 1
         gf = F(self.cfg.gamma_floor)
         g = gf

@@ -1,5 +1,6 @@
 // online_runner.cpp - tinygmm::OnlineGMM on an input stream, for test/python/test_online.py.
-// Built with g++ (host) or avr-g++ (bare-metal ATmega328P under simavr, see test/avr/avr_uart.h).
+// Built with g++ (host), avr-g++ (bare-metal ATmega328P under simavr, see test/avr/avr_uart.h) or a
+// 32-bit cross compiler with -DONLINE_QEMU (QEMU's cores, test/qemu/qemu_io.h, qemu_targets.py).
 // The stream and the options come from a generated online_inputs.h:
 //   #define ONLINE_K, ONLINE_D, ONLINE_COV (0 full, 2 diag), ONLINE_WARM, ONLINE_ADAPT (0: scratch)
 //   namespace inputs { N, EVERY, X[N * D] (flash), CFG (floats: alpha t0 gamma_floor reg_covar
@@ -10,7 +11,11 @@
 // then "R 1" when saving after the last step, wiping the state, loading and saving again gives the
 // same bytes, and "END".
 #include "tinygmm_online.h"
+#if defined(ONLINE_QEMU)
+#include "qemu_io.h"  // test/qemu: semihosting output on the 32-bit cores
+#else
 #include "../avr/avr_uart.h"
+#endif
 #include "online_inputs.h"
 
 typedef tinygmm::OnlineGMM<ONLINE_K, ONLINE_D, ONLINE_COV, ONLINE_WARM> Learner;

@@ -99,6 +99,22 @@ def build_avr(case: Case, d: Path) -> Path:
     return elf
 
 
+def build_qemu(case: Case, d: Path, target) -> Path:
+    """The runner for one of test/python/qemu_targets.py's targets."""
+    from qemu_targets import build
+
+    write_inputs(case, d)
+    return build(target, [RUNNER], [d, *INCLUDES], d / f"online_runner-{target.name}.elf", ["-DONLINE_QEMU"])
+
+
+def run_qemu(target, elf: Path) -> Run:
+    from qemu_targets import run
+
+    lines = run(target, elf)
+    assert any(ln == "END" for ln in lines), "\n".join(lines[-20:])
+    return parse(lines)
+
+
 def parse(lines: list[str]) -> Run:
     run = Run([], [])
     for ln in lines:

@@ -1,7 +1,8 @@
 """tinygmm_online.h against its float32 reference (tinygmm.online) on the same streams.
 
 On the host (g++) the reference with the C library's expf / logf / powf reproduces the C++ bit for bit;
-with numpy's own functions, and on simavr's ATmega328P (avr-libc's functions), to float32 tolerance.
+with numpy's own functions, on simavr's ATmega328P (avr-libc's functions) and on QEMU's Cortex-M0,
+Cortex-M4F and RV32IMC (newlib / picolibc), to float32 tolerance.
 Also: the reference refuses hostile input without changing its state, survives a constant stream, a stream
 that starves a component and (on the host build) 10^6 steps; the header start recovers the exported model.
 """
@@ -16,7 +17,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from online_runner import Case, HostLibmGMM, build_avr, build_host, run_host, run_reference, run_simavr
+from online_runner import (
+    Case,
+    HostLibmGMM,
+    build_avr,
+    build_host,
+    build_qemu,
+    run_host,
+    run_qemu,
+    run_reference,
+    run_simavr,
+)
+from qemu_targets import BY_NAME
 from tinygmm.online import BAD_INPUT, OK, OnlineConfig, OnlineGMM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,3 +253,21 @@ int main() {
     np.testing.assert_allclose(w, model["weights"], rtol=1e-4)
     np.testing.assert_allclose(m, model["means"], rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(c, model["covariances"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("target_name", ["cortex-m0", "cortex-m4f", "rv32imc"])
+def test_qemu_cores_equal_reference(target_name: str, tmp_path: Path) -> None:
+    """The runner on QEMU's 32-bit cores (newlib / picolibc math) against the reference, to float32 tolerance."""
+    target = BY_NAME[target_name]
+    if target.missing():
+        pytest.skip(target.missing())
+    case = CASES["full-scratch"]()
+    case.X = case.X[:1500]
+    dev = run_qemu(target, build_qemu(case, tmp_path, target))
+    ref = run_reference(case, HostLibmGMM)
+    assert dev.status == ref.status
+    assert dev.reload_same
+    assert len(dev.dumps) == len(ref.dumps) > 1
+    for (ta, a), (tb, b) in zip(dev.dumps, ref.dumps, strict=True):
+        assert ta == tb
+        assert close(a, b, 1e-3), np.max(np.abs(a - b))

@@ -398,10 +398,9 @@ class OnlineGMM {
       r[k] = e >= -CUT ? expf(e) : 0.0f;
       sum += r[k];
     }
-    const float score = top + logf(sum / s_.total);
+    if (!s_.frozen) s_.p2.add(top + logf(sum / s_.total), s_.cfg.quantile);  // the sample's score
     const float inv = 1.0f / sum;
     for (int k = 0; k < K; ++k) r[k] *= inv;
-    if (!s_.frozen) s_.p2.add(score, s_.cfg.quantile);
 
     ++s_.t;
     // (t + t0)^-alpha decreases: once at the floor, it stays there (and powf is no longer needed)
