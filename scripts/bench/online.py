@@ -265,6 +265,31 @@ def cost_on(X: np.ndarray, data: str, log) -> dict:
     return res
 
 
+def qemu_cost(log) -> dict:
+    """Instructions per learn and per predict on QEMU's cores (test/online/online_runner.cpp, -DONLINE_QEMU)."""
+    sys.path.insert(0, str(ROOT / "test" / "python"))
+    from online_runner import Case, build_qemu, run_qemu
+    from qemu_targets import BY_NAME
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[20, 20], [20, 80], [60, 20], [60, 80]], np.float32)
+    X = (centres[rng.integers(0, 4, 1000)] + rng.normal(size=(1000, 2)) * 3).astype(np.float32)
+    start = (np.full(4, 0.25, np.float32), centres, np.tile(np.eye(2, dtype=np.float32) * 9, (4, 1, 1)))
+    case = Case(4, 2, "full", X, OnlineConfig(t0=100.0), start=start)
+    res: dict = {}
+    for name in ("cortex-m0", "cortex-m4f", "rv32imc"):
+        t = BY_NAME[name]
+        if t.missing():
+            log(f"{name}: {t.missing()}")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_qemu(t, build_qemu(case, Path(tmp), t))
+        per = t.ticks_per_instruction()
+        res[name] = {"learn": r.ticks[0] / per / len(X), "predict": r.ticks[1] / per / len(X), "board": t.board}
+        log(f"{name}: learn {res[name]['learn']:.0f} instructions, predict {res[name]['predict']:.0f}")
+    return res
+
+
 def sizes() -> dict:
     """sizeof for other shapes (every field is 4 bytes: the same on the AVR)."""
     res: dict = {}
@@ -391,6 +416,20 @@ def markdown(res: dict) -> str:
                 f"| {k} | " + " | ".join(f"{sizes[k, d][0]} / {sizes[k, d][1]}" for d in (1, 2, 3, 4, 6, 8)) + " |"
             )
         L.append("")
+    if res.get("qemu"):
+        L += [
+            "## Instructions on QEMU's 32-bit cores, K = 4, D = 2, full",
+            "",
+            "test/online/online_runner.cpp built with -DONLINE_QEMU (test/python/qemu_targets.py's toolchains, "
+            "-Os): 1000 samples of four separated clusters, adapting a start at the true centres (t0 = 100); "
+            "instructions per call from qemu_io.h's counter under -icount, averaged over the stream.",
+            "",
+            "| core | stands for | learn | predict |",
+            "|---|---|---|---|",
+        ]
+        for name, v in res["qemu"].items():
+            L.append(f"| {name} | {v['board']} | {v['learn']:.0f} | {v['predict']:.0f} |")
+        L.append("")
     return "\n".join(L)
 
 
@@ -411,6 +450,7 @@ def main() -> None:
         res["drift"] = drift(args.quick, log)
     if not args.no_cost:
         res["cost"] = cost(log)
+        res["qemu"] = qemu_cost(log)
     OUT_JSON.write_text(json.dumps(res, indent=1, default=float) + "\n")
     OUT_MD.write_text(markdown(res))
     print(OUT_MD)

@@ -37,6 +37,9 @@ static float rd(const float* p) {
 }
 
 static Learner g;
+#if defined(ONLINE_QEMU)
+static uint32_t learn_ticks = 0;  // counter ticks spent in learn (see qemu_io.h), printed as "C ..."
+#endif
 static uint8_t buf[Learner::STATE_BYTES];
 
 static void dump() {
@@ -79,7 +82,13 @@ int main() {
   float x[ONLINE_D];
   for (long i = 0; i < (long)inputs::N; ++i) {
     for (int d = 0; d < ONLINE_D; ++d) x[d] = rd(inputs::X + i * ONLINE_D + d);
+#if defined(ONLINE_QEMU)
+    const uint32_t c0 = counter();
     const int st = g.learn(x);
+    learn_ticks += (counter() - c0) & COUNTER_MASK;
+#else
+    const int st = g.learn(x);
+#endif
     uart_putc(st == 0 ? 'o' : st == 1 ? 'w' : st == -1 ? 'b' : st == -2 ? 'f' : '?');
     if ((i + 1) % 64 == 0) uart_puts_flash(RUNNER_STR("\nS "));
     if (inputs::EVERY > 0 && (i + 1) % inputs::EVERY == 0 && g.ready()) {
@@ -90,6 +99,21 @@ int main() {
   }
   uart_putc('\n');
   if (g.ready()) dump();
+#if defined(ONLINE_QEMU)
+  uint32_t predict_ticks = 0;
+  int sink = 0;
+  for (long i = 0; i < (long)inputs::N; ++i) {
+    for (int d = 0; d < ONLINE_D; ++d) x[d] = rd(inputs::X + i * ONLINE_D + d);
+    const uint32_t c0 = counter();
+    sink += g.predict(x);
+    predict_ticks += (counter() - c0) & COUNTER_MASK;
+  }
+  uart_putc('C');
+  uart_put_int((long)learn_ticks);
+  uart_put_int((long)predict_ticks);
+  uart_put_int(sink & 1);
+  uart_putc('\n');
+#endif
   // save, wipe, load, save again: the same bytes (compared by their CRC-32: one buffer fits an Uno)
   const size_t n = g.save(buf, sizeof buf);
   const uint32_t crc1 = tinygmm::online_detail::crc32(buf, n);

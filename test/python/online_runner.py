@@ -46,6 +46,7 @@ class Run:
     status: list[int]
     dumps: list[tuple[int, np.ndarray]]  # (t, weights + means + covariances + threshold as float32)
     reload_same: bool | None = None
+    ticks: tuple[int, int] | None = None  # QEMU: counter ticks in learn, in predict (whole stream)
 
 
 def c_float(v: float) -> str:
@@ -124,6 +125,9 @@ def parse(lines: list[str]) -> Run:
             tok = ln.split()
             vals = np.array([struct.unpack(">f", bytes.fromhex(t))[0] for t in tok[2:]], np.float32)
             run.dumps.append((int(tok[1]), vals))
+        elif ln.startswith("C "):
+            tok = ln.split()
+            run.ticks = (int(tok[1]), int(tok[2]))
         elif ln.startswith("R "):
             run.reload_same = ln.split()[1] == "1"
     return run
