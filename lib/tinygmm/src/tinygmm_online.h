@@ -1,0 +1,883 @@
+// tinygmm_online.h - a Gaussian mixture that learns on the device (stepwise EM).
+//
+// The exported GMM.h is the frozen, fast path. OnlineGMM<K, D, COV, WARM> is a
+// mixture whose parameters change with every sample it learns from, in fixed
+// memory and bounded time, so a device can learn its own "normal" and keep
+// adapting to drift. Standalone: it needs no generated header (begin_from_header
+// reads one if you have it), C++11, no heap, no exceptions, no STL, floats only
+// (AVR has no 64-bit double). docs/online.md describes the algorithm; the
+// float32 reference scripts/tinygmm/online.py performs the same operations in
+// the same order and is the oracle of the tests.
+//
+// Algorithm (Cappe & Moulines 2009, stepwise EM). Per component k the state
+// holds the sufficient statistic s0_k (an average of responsibilities), the
+// mean mu_k and the covariance C_k without regularisation (mean and covariance
+// are the sufficient statistics s1/s0 and s2/s0 - mu mu^T, kept centred so
+// float32 does not cancel). One learn(x) step, with gamma the step size:
+//   r_k   = responsibilities of x under the current parameters (log-sum-exp;
+//           a component more than CUT = 17 nats below the best gets r_k = 0)
+//   s0_k <- (1 - gamma) s0_k + gamma r_k
+//   eta   = gamma r_k / s0_k (new),  d = x - mu_k (old mean)
+//   mu_k <- mu_k + eta d
+//   C_k  <- (1 - eta) C_k + eta (1 - eta) d d^T    (exactly the update of s2/s0 - mu mu^T)
+// The weights are s0_k / sum s0; the model's covariances are C_k + reg_covar I
+// (scikit-learn's reg_covar). gamma = max((t + t0)^-alpha, gamma_floor): with
+// gamma_floor = 0 it decreases (0.5 < alpha <= 1: converges), with gamma_floor
+// > 0 the model forgets with a time constant of about 1 / gamma_floor and so
+// tracks drift. Guards: inputs that are not finite or exceed x_limit are
+// refused (ONLINE_BAD_INPUT, nothing changes), so is an input that every
+// component finds impossibly far (ONLINE_FAR); each Cholesky pivot is floored
+// at max(reg_covar, 1e-30) (the factor stays positive definite even if
+// rounding made C_k indefinite); s0_k never falls below min_weight, and a
+// component starved down to that floor is restarted by splitting a heavy
+// component whose tail the current sample lies in (see split()).
+// After each step the changed components' Cholesky factors (of C_k + reg I)
+// and log constants are recomputed: O(K D^3 / 6) operations, no loop that
+// depends on the data.
+//
+// Two starts: begin(cfg, weights, means, covariances) adapts a given model
+// (scikit-learn's layout; begin_from_header<gmm::detail::Model> recovers them
+// from a generated header's records), begin_scratch(cfg) first stores WARM
+// samples, clusters them with k-means (RESTARTS greedy k-means++ seedings from a
+// deterministic xorshift32 PRNG, LLOYD Lloyd iterations each, the lowest
+// inertia wins) and starts online EM from those clusters.
+//
+// Anomaly threshold: the quantile cfg.quantile of the scores of the learned
+// samples (each scored before it is learned), estimated by the P^2 algorithm
+// (Jain & Chlamtac 1985) in 5 markers; freeze_threshold() stops it.
+//
+// save()/load(): the whole state as bytes (magic, format version, K, D, COV,
+// WARM, payload length, payload, CRC-32). Every field of the state is 4 bytes,
+// so the payload has no padding and is the same on every little-endian target.
+#ifndef TINYGMM_ONLINE_H
+#define TINYGMM_ONLINE_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#endif
+
+#if defined(__GNUC__)
+#define TINYGMM_ONLINE_NOINLINE __attribute__((noinline))
+#else
+#define TINYGMM_ONLINE_NOINLINE
+#endif
+
+namespace tinygmm {
+
+enum OnlineStatus {
+  ONLINE_OK = 0,           // learned
+  ONLINE_WARMING = 1,      // stored for the scratch start's seeding (not learned yet)
+  ONLINE_BAD_INPUT = -1,   // NaN, inf or |x_i| > x_limit: refused, state unchanged
+  ONLINE_FAR = -2,         // every log-probability overflowed, or beyond cfg.max_tail: refused, state unchanged
+  ONLINE_NOT_STARTED = -3, // begin / begin_scratch first
+  ONLINE_BAD_MODEL = -4,   // begin: a weight, mean or covariance not usable
+  ONLINE_BAD_STATE = -5    // load: wrong magic, version, shape, length or CRC, or a value not finite
+};
+
+// The covariance types OnlineGMM supports (the numbers of tinygmm::CovarianceType).
+static const int ONLINE_COV_FULL = 0;
+static const int ONLINE_COV_DIAG = 2;
+
+struct OnlineConfig {
+  float alpha;        // step exponent, 0.5 < alpha <= 1
+  float t0;           // step offset (>= 1): gamma_t = (t + t0)^-alpha
+  float gamma_floor;  // 0: decreasing steps; > 0: gamma never below it (forgets, tracks drift)
+  float reg_covar;    // added to every covariance's diagonal (scikit-learn's meaning)
+  float min_weight;   // floor of each s0_k
+  float x_limit;      // |x_i| above it: refused
+  float quantile;     // the anomaly threshold is this quantile of the training scores (0 < q < 1)
+  float max_tail;     // > 0: refuse (ONLINE_FAR) x with |L^-1 (x - mean)|^2 / 2 > max_tail for its best
+                      // component (a glitch gate; 0: off, every finite x within x_limit is learned)
+  uint32_t seed;      // xorshift32 seed of the scratch start (0 is replaced by a constant)
+};
+
+inline OnlineConfig online_defaults() {
+  OnlineConfig c;
+  c.alpha = 0.6f;
+  c.t0 = 10.0f;
+  c.gamma_floor = 0.0f;
+  c.reg_covar = 1e-6f;
+  c.min_weight = 1e-3f;
+  c.x_limit = 1e15f;
+  c.quantile = 0.01f;
+  c.max_tail = 0.0f;
+  c.seed = 1u;
+  return c;
+}
+
+namespace online_detail {
+
+inline uint32_t bits_of(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+// integer tests: no float compare library calls on soft-float targets, and NaN-proof
+inline bool finite(float f) { return (bits_of(f) & 0x7F800000UL) != 0x7F800000UL; }
+inline bool normal_range(float f) {  // 2^-100 < |f| < 2^100 and finite
+  const uint32_t e = (bits_of(f) >> 23) & 0xFFu;
+  return e > 27u && e < 227u;
+}
+
+inline uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc = 0) {
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (uint8_t b = 0; b < 8; ++b) crc = (crc >> 1) ^ (0xEDB88320UL & (0UL - (crc & 1UL)));
+  }
+  return ~crc;
+}
+
+inline uint32_t xorshift32(uint32_t& s) {
+  s ^= s << 13;
+  s ^= s >> 17;
+  s ^= s << 5;
+  return s;
+}
+
+// uniform in [0, 1): the top 24 bits, exactly representable
+inline float uniform01(uint32_t& s) { return (float)(xorshift32(s) >> 8) * 5.9604644775390625e-8f; }
+
+template <bool B, int A, int C>
+struct Pick {
+  static const int V = A;
+};
+template <int A, int C>
+struct Pick<false, A, C> {
+  static const int V = C;
+};
+
+}  // namespace online_detail
+
+// P^2 streaming quantile (Jain & Chlamtac 1985): five markers, O(1) time and memory.
+// Not a template, so one copy of its code serves every OnlineGMM in a program.
+struct P2Quantile {
+  uint32_t count;
+  int32_t n[5];
+  float q[5];
+  float np[5];
+
+  TINYGMM_ONLINE_NOINLINE void add(float v, float p) {
+    if (count < 5) {
+      int i = (int)count;  // insertion sort of the first five
+      while (i > 0 && q[i - 1] > v) {
+        q[i] = q[i - 1];
+        --i;
+      }
+      q[i] = v;
+      if (++count == 5) {
+        for (int j = 0; j < 5; ++j) n[j] = j;
+        np[0] = 0.0f;
+        np[1] = 2.0f * p;
+        np[2] = 4.0f * p;
+        np[3] = 2.0f + 2.0f * p;
+        np[4] = 4.0f;
+      }
+      return;
+    }
+    ++count;
+    int k;
+    if (v < q[0]) {
+      q[0] = v;
+      k = 0;
+    } else if (v >= q[4]) {
+      q[4] = v;
+      k = 3;
+    } else {
+      k = 0;
+      while (k < 3 && v >= q[k + 1]) ++k;
+    }
+    for (int i = k + 1; i < 5; ++i) ++n[i];
+    const float dn[5] = {0.0f, 0.5f * p, p, 0.5f * (1.0f + p), 1.0f};
+    for (int i = 0; i < 5; ++i) np[i] += dn[i];
+    for (int i = 1; i < 4; ++i) {
+      const float d = np[i] - (float)n[i];
+      if ((d >= 1.0f && n[i + 1] - n[i] > 1) || (d <= -1.0f && n[i - 1] - n[i] < -1)) {
+        const int sg = d >= 0.0f ? 1 : -1;
+        const float fs = (float)sg;
+        const float a = (float)(n[i] - n[i - 1]), b = (float)(n[i + 1] - n[i]), c = (float)(n[i + 1] - n[i - 1]);
+        const float qp = q[i] + fs / c * ((a + fs) * (q[i + 1] - q[i]) / b + (b - fs) * (q[i] - q[i - 1]) / a);
+        if (q[i - 1] < qp && qp < q[i + 1]) {
+          q[i] = qp;
+        } else {
+          const int o = i + sg;
+          q[i] = q[i] + fs * (q[o] - q[i]) / (float)(n[o] - n[i]);
+        }
+        n[i] += sg;
+      }
+    }
+  }
+};
+
+template <int K, int D, int COV = ONLINE_COV_FULL, int WARM = 4 * K>
+class OnlineGMM {
+ public:
+  static const bool FULL = COV == ONLINE_COV_FULL;
+  static const int T = FULL ? D * (D + 1) / 2 : D;  // covariance entries per component (packed lower triangle)
+  static const int WARM_N = WARM > 0 ? WARM : 1;
+  static const int LLOYD = 5;     // Lloyd iterations of the scratch start
+  static const int RESTARTS = 4;  // k-means++ seedings tried (the lowest inertia wins)
+  static const int TRIALS = 2 + (K > 2) + (K > 7) + (K > 20);  // candidates per centre: 2 + floor(ln K)
+  static const uint8_t FORMAT_VERSION = 1;
+  static const int HEADER_BYTES = 12;
+
+  struct Component {
+    float s0;        // weight statistic (weight = s0 / total)
+    float c;         // log s0 - log det L - D/2 log(2 pi)  (so lp = c - |L^-1 d|^2 / 2 - log total)
+    float mean[D];
+    float cov[T];    // C (without reg_covar), packed lower triangle by rows (full) or diagonal
+    float chol[T];   // Cholesky factor L of C + reg I, same packing, diagonal stored as 1 / L_jj
+  };
+  struct State {
+    uint32_t mode;    // 0 not started, 1 warming, 2 learning
+    uint32_t t;       // samples learned (with the warm-up's)
+    uint32_t n_warm;  // samples in the warm-up buffer
+    uint32_t rng;
+    uint32_t frozen;  // threshold frozen
+    uint32_t splits;  // starved components restarted (see split())
+    uint32_t at_floor;  // the step reached gamma_floor
+    P2Quantile p2;
+    float threshold;
+    float total;  // sum of s0
+    float last_gamma, last_log1m;  // cache of log(1 - gamma)
+    OnlineConfig cfg;
+    Component comp[K];
+    float warm[WARM_N * D];
+  };
+  static const int STATE_BYTES = HEADER_BYTES + (int)sizeof(State) + 4;
+
+  OnlineGMM() { memset(&s_, 0, sizeof(s_)); }
+
+  // ---- starts ----------------------------------------------------------
+
+  // Adapt a model: weights[K], means[K*D], covariances[K*D*D] (full) or
+  // [K*D] (diag), scikit-learn's layout (reg_covar included, as
+  // GaussianMixture's covariances_). t counts from 0: the first steps are
+  // (1 + t0)^-alpha, so t0 says how many samples the start is worth.
+  int begin(const OnlineConfig& cfg, const float* weights, const float* means, const float* covariances) {
+    State n;
+    memset(&n, 0, sizeof(n));
+    n.cfg = sanitized(cfg);
+    float wsum = 0.0f;
+    for (int k = 0; k < K; ++k) {
+      if (!online_detail::finite(weights[k]) || !(weights[k] > 0.0f)) return ONLINE_BAD_MODEL;
+      wsum += weights[k];
+    }
+    for (int k = 0; k < K; ++k) {
+      Component& m = n.comp[k];
+      m.s0 = weights[k] / wsum;
+      if (m.s0 < n.cfg.min_weight) m.s0 = n.cfg.min_weight;
+      for (int i = 0; i < D; ++i) {
+        m.mean[i] = means[k * D + i];
+        if (!online_detail::finite(m.mean[i])) return ONLINE_BAD_MODEL;
+      }
+      for (int i = 0; i < D; ++i) {
+        for (int j = 0; j <= (FULL ? i : -1); ++j) m.cov[idx(i, j)] = covariances[(k * D + i) * D + j];
+        if (!FULL) m.cov[i] = covariances[k * D + i];
+        m.cov[idx(i, i)] -= n.cfg.reg_covar;
+      }
+      for (int e = 0; e < T; ++e)
+        if (!online_detail::finite(m.cov[e])) return ONLINE_BAD_MODEL;
+    }
+    n.total = 0.0f;
+    for (int k = 0; k < K; ++k) n.total += n.comp[k].s0;
+    n.mode = 2;
+    n.threshold = -INFINITY;
+    s_ = n;
+    for (int k = 0; k < K; ++k) refactor(s_.comp[k]);
+    return ONLINE_OK;
+  }
+
+  // Learn from scratch: the first WARM accepted samples are stored, then seeded.
+  void begin_scratch(const OnlineConfig& cfg) {
+    memset(&s_, 0, sizeof(s_));
+    s_.cfg = sanitized(cfg);
+    s_.rng = s_.cfg.seed ? s_.cfg.seed : 0x9E3779B9UL;
+    s_.threshold = -INFINITY;
+    s_.mode = WARM > 0 ? 1 : 0;
+  }
+
+  // Adapt the model of a generated header: M is its gmm::detail::Model (or
+  // another namespace's), header_cov its COVARIANCE_TYPE. The records hold
+  // the means and sqrt(1/2) precision Cholesky factors in the header's input
+  // space w = x[perm] - offset; the covariances are recovered here (in float)
+  // and offset / perm found by evaluating M::transform. Full and diag models
+  // without a projection or float-pair means; anything else: ONLINE_BAD_MODEL.
+  template <class M>
+  int begin_from_header(const OnlineConfig& cfg, int header_cov) {
+    if (M::K != K || M::D != D || M::W != D || M::EXACT || header_cov != COV) return ONLINE_BAD_MODEL;
+    if (FULL ? M::R != 1 + D + D * (D + 1) / 2 : M::R != 1 + 2 * D) return ONLINE_BAD_MODEL;
+    float x[D], w0[D], w[D];
+    int perm[D];
+    for (int i = 0; i < D; ++i) x[i] = 0.0f;
+    M::transform(x, w0);  // -offset
+    for (int i = 0; i < D; ++i) perm[i] = -1;
+    for (int j = 0; j < D; ++j) {
+      x[j] = 1e30f;
+      M::transform(x, w);
+      x[j] = 0.0f;
+      for (int i = 0; i < D; ++i) {
+        if (w[i] == w0[i]) continue;
+        if (perm[i] >= 0) return ONLINE_BAD_MODEL;  // not a permutation
+        perm[i] = j;
+      }
+    }
+    for (int i = 0; i < D; ++i)
+      if (perm[i] < 0) return ONLINE_BAD_MODEL;
+    float weights[K], means[K * D], covs[FULL ? K * D * D : K * D];
+    const float half_log_2pi = 0.918938533f;
+    for (int j = 0; j < K; ++j) {
+      const float* p = M::records() + j * M::R;
+      const int k = M::order(j);
+      float logw = readf(p++) + (float)D * half_log_2pi;
+      if (FULL) {
+        float u[D][D];  // upper triangular, u[i][c]
+        for (int c = 0; c < D; ++c) {
+          means[k * D + perm[c]] = readf(p++) - w0[c];
+          for (int i = 0; i <= c; ++i) u[i][c] = readf(p++);
+          for (int i = c + 1; i < D; ++i) u[i][c] = 0.0f;
+          logw -= logf(u[c][c] * 1.41421356f);
+        }
+        // V = U^-1 (upper triangular), Sigma_w = V^T V / 2
+        float v[D][D];
+        for (int c = 0; c < D; ++c) {
+          for (int r = D - 1; r >= 0; --r) {
+            if (r > c) {
+              v[r][c] = 0.0f;
+              continue;
+            }
+            float acc = r == c ? 1.0f : 0.0f;
+            for (int m = r + 1; m <= c; ++m) acc -= u[r][m] * v[m][c];
+            v[r][c] = acc / u[r][r];
+          }
+        }
+        for (int a = 0; a < D; ++a)
+          for (int b = 0; b < D; ++b) {
+            float acc = 0.0f;
+            for (int m = 0; m < D; ++m) acc += v[m][a] * v[m][b];
+            covs[(k * D + perm[a]) * D + perm[b]] = 0.5f * acc;
+          }
+      } else {
+        for (int i = 0; i < D; ++i) {
+          means[k * D + perm[i]] = readf(p++) - w0[i];
+          const float q = readf(p++);
+          logw -= logf(q * 1.41421356f);
+          covs[k * D + perm[i]] = 0.5f / (q * q);
+        }
+      }
+      weights[k] = expf(logw);
+    }
+    return begin(cfg, weights, means, covs);
+  }
+
+  // ---- learning --------------------------------------------------------
+
+  int learn(const float* x) {
+    if (s_.mode == 0) return ONLINE_NOT_STARTED;
+    for (int i = 0; i < D; ++i)
+      if (!online_detail::finite(x[i]) || !(fabsf(x[i]) <= s_.cfg.x_limit)) return ONLINE_BAD_INPUT;
+    if (s_.mode == 1) {
+      for (int i = 0; i < D; ++i) s_.warm[s_.n_warm * D + i] = x[i];
+      if (++s_.n_warm < (uint32_t)WARM_N) return ONLINE_WARMING;
+      seed();
+      return ONLINE_OK;
+    }
+    float r[K];
+    float top, sum;
+    if (!log_probs(x, 1.0f, r, &top)) return ONLINE_FAR;
+    const int best = argmax(r);
+    const float tail = s_.comp[best].c - r[best];  // |L^-1 (x - mean)|^2 / 2 of the best component
+    if (s_.cfg.max_tail > 0.0f && !(tail <= s_.cfg.max_tail)) return ONLINE_FAR;
+    sum = 0.0f;
+    for (int k = 0; k < K; ++k) {
+      const float e = r[k] - top;
+      r[k] = e >= -CUT ? expf(e) : 0.0f;
+      sum += r[k];
+    }
+    if (!s_.frozen) s_.p2.add(top + logf(sum / s_.total), s_.cfg.quantile);  // the sample's score
+    const float inv = 1.0f / sum;
+    for (int k = 0; k < K; ++k) r[k] *= inv;
+
+    ++s_.t;
+    // (t + t0)^-alpha decreases: once at the floor, it stays there (and powf is no longer needed)
+    float g = s_.cfg.gamma_floor;
+    if (!s_.at_floor) {
+      g = powf((float)s_.t + s_.cfg.t0, -s_.cfg.alpha);
+      if (!(g > s_.cfg.gamma_floor)) {
+        g = s_.cfg.gamma_floor;
+        s_.at_floor = 1u;
+      }
+    }
+    if (g != s_.last_gamma) {
+      s_.last_gamma = g;
+      s_.last_log1m = logf(1.0f - g);
+    }
+    const float keep = 1.0f - g;
+    float total = 0.0f;
+    for (int k = 0; k < K; ++k) {
+      Component& m = s_.comp[k];
+      float s0 = keep * m.s0 + g * r[k];
+      if (r[k] > 0.0f) {
+        const float eta = g * r[k] / s0;
+        const float a = 1.0f - eta, b = eta * a;
+        float d[D];
+        for (int i = 0; i < D; ++i) {
+          d[i] = x[i] - m.mean[i];
+          m.mean[i] += eta * d[i];
+        }
+        for (int i = 0; i < D; ++i) {
+          if (FULL) {
+            for (int j = 0; j <= i; ++j) m.cov[idx(i, j)] = a * m.cov[idx(i, j)] + b * (d[i] * d[j]);
+          } else {
+            m.cov[i] = a * m.cov[i] + b * (d[i] * d[i]);
+          }
+        }
+        if (s0 < s_.cfg.min_weight) s0 = s_.cfg.min_weight;
+        m.s0 = s0;
+        refactor(m);
+      } else if (s0 < s_.cfg.min_weight) {
+        m.s0 = s_.cfg.min_weight;
+        refactor_constant(m);
+      } else {
+        m.s0 = s0;
+        m.c += s_.last_log1m;  // log s0 moved by log(1 - gamma); the factor did not change
+      }
+      total += m.s0;
+    }
+    s_.total = total;
+    split(x, best, tail);
+    return ONLINE_OK;
+  }
+
+  // ---- evaluation on the current parameters (scikit-learn's contract) --
+
+  bool ready() const { return s_.mode == 2; }
+  uint32_t samples_seen() const { return s_.t; }
+  uint32_t warm_count() const { return s_.n_warm; }
+  uint32_t splits() const { return s_.splits; }
+
+  // Fills proba[K], returns the most probable component and stores score_samples
+  // (natural log) in *log_likelihood when not null. Not ready: -1. NaN input:
+  // component 0, score -inf. A point so far out that every log-probability
+  // overflows gets all the probability on the component that is least far.
+  int classify(const float* x, float* proba, float* log_likelihood) const {
+    if (s_.mode != 2) return -1;
+    float top;
+    float scale = 1.0f;
+    bool ok = log_probs(x, scale, proba, &top);
+    int best = argmax(proba);
+    if (!ok) {
+      for (int retry = 0; retry < 20 && !ok; ++retry) {
+        scale *= 0.00390625f;
+        ok = log_probs(x, scale, proba, &top, true);
+      }
+      best = ok ? argmax(proba) : 0;
+      for (int k = 0; k < K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
+      if (log_likelihood) *log_likelihood = -INFINITY;
+      return best;
+    }
+    float sum = 0.0f;
+    for (int k = 0; k < K; ++k) {
+      proba[k] = expf(proba[k] - top);
+      sum += proba[k];
+    }
+    const float inv = 1.0f / sum;
+    for (int k = 0; k < K; ++k) proba[k] *= inv;
+    if (log_likelihood) *log_likelihood = top + logf(sum / s_.total);
+    return best;
+  }
+  // The argmax of the log-probabilities (no exp / log: as classify's answer, for far points too).
+  int predict(const float* x) const {
+    if (s_.mode != 2) return -1;
+    float lp[K];
+    float top, scale = 1.0f;
+    bool ok = log_probs(x, scale, lp, &top);
+    for (int retry = 0; retry < 20 && !ok; ++retry) {
+      scale *= 0.00390625f;
+      ok = log_probs(x, scale, lp, &top, true);
+    }
+    return ok ? argmax(lp) : 0;
+  }
+  int predict_proba(const float* x, float* proba) const { return classify(x, proba, 0); }
+  float score_samples(const float* x) const {
+    float p[K];
+    float ll = -INFINITY;
+    classify(x, p, &ll);
+    return ll;
+  }
+  // score_samples(x) < threshold (NaN: anomalous); never before 5 samples were learned
+  bool is_anomaly(const float* x) const {
+    const float th = threshold();
+    if (!(th > -INFINITY)) return false;
+    return !(score_samples(x) >= th);
+  }
+  float threshold() const {
+    if (s_.frozen || s_.p2.count < 5) return s_.threshold;
+    return s_.p2.q[2];
+  }
+  void freeze_threshold(bool frozen = true) {
+    if (frozen && !s_.frozen) s_.threshold = threshold();
+    if (!frozen && s_.p2.count < 5) s_.threshold = -INFINITY;
+    s_.frozen = frozen ? 1u : 0u;
+  }
+  bool threshold_frozen() const { return s_.frozen != 0; }
+  void set_threshold(float th) {  // and freeze it
+    s_.threshold = th;
+    s_.frozen = 1u;
+  }
+
+  // The current parameters, scikit-learn's layout (covariances with reg_covar).
+  void get_params(float* weights, float* means, float* covariances) const {
+    for (int k = 0; k < K; ++k) {
+      const Component& m = s_.comp[k];
+      if (weights) weights[k] = m.s0 / s_.total;
+      for (int i = 0; i < D; ++i) {
+        if (means) means[k * D + i] = m.mean[i];
+        if (!covariances) continue;
+        if (FULL) {
+          for (int j = 0; j < D; ++j) {
+            const float v = m.cov[i >= j ? idx(i, j) : idx(j, i)] + (i == j ? s_.cfg.reg_covar : 0.0f);
+            covariances[(k * D + i) * D + j] = v;
+          }
+        } else {
+          covariances[k * D + i] = m.cov[i] + s_.cfg.reg_covar;
+        }
+      }
+    }
+  }
+  const State& state() const { return s_; }
+
+  // ---- persistence -----------------------------------------------------
+
+  // Writes STATE_BYTES bytes; returns that or 0 when cap is too small.
+  size_t save(uint8_t* buf, size_t cap) const {
+    if (cap < (size_t)STATE_BYTES) return 0;
+    write_header(buf);
+    memcpy(buf + HEADER_BYTES, &s_, sizeof(State));
+    const uint32_t crc = online_detail::crc32(buf, HEADER_BYTES + sizeof(State));
+    for (int i = 0; i < 4; ++i) buf[HEADER_BYTES + sizeof(State) + i] = (uint8_t)(crc >> (8 * i));
+    return STATE_BYTES;
+  }
+  // Restores a save()d state: ONLINE_OK, or ONLINE_BAD_STATE and nothing changes.
+  int load(const uint8_t* buf, size_t len) {
+    if (len != (size_t)STATE_BYTES) return ONLINE_BAD_STATE;
+    uint8_t h[HEADER_BYTES];
+    write_header(h);
+    if (memcmp(h, buf, HEADER_BYTES) != 0) return ONLINE_BAD_STATE;
+    uint32_t crc = 0;
+    for (int i = 0; i < 4; ++i) crc |= (uint32_t)buf[HEADER_BYTES + sizeof(State) + i] << (8 * i);
+    if (crc != online_detail::crc32(buf, HEADER_BYTES + sizeof(State))) return ONLINE_BAD_STATE;
+    State n;
+    memcpy(&n, buf + HEADER_BYTES, sizeof(State));
+    if (n.mode > 2 || n.n_warm > (uint32_t)WARM_N || n.p2.count > 0xFFFFFF00UL) return ONLINE_BAD_STATE;
+    if (n.mode == 2 && (!(n.total > 0.0f) || !online_detail::finite(n.total))) return ONLINE_BAD_STATE;
+    for (int k = 0; k < K && n.mode == 2; ++k) {
+      const Component& m = n.comp[k];
+      if (!(m.s0 > 0.0f) || !online_detail::finite(m.c)) return ONLINE_BAD_STATE;
+      for (int i = 0; i < D; ++i)
+        if (!online_detail::finite(m.mean[i])) return ONLINE_BAD_STATE;
+      for (int e = 0; e < T; ++e)
+        if (!online_detail::finite(m.cov[e]) || !online_detail::finite(m.chol[e])) return ONLINE_BAD_STATE;
+    }
+    s_ = n;
+    return ONLINE_OK;
+  }
+
+ private:
+  static constexpr float CUT = 17.0f;
+  static constexpr float SPLIT_SCALE = 0.25f;
+  State s_;
+
+  static int idx(int i, int j) { return FULL ? i * (i + 1) / 2 + j : i; }
+  static float readf(const float* p) {
+#if defined(__AVR__)
+    return pgm_read_float(p);
+#else
+    return *p;
+#endif
+  }
+
+  static OnlineConfig sanitized(const OnlineConfig& c) {
+    OnlineConfig o = c;
+    if (!(o.alpha > 0.0f && o.alpha <= 1.0f)) o.alpha = 0.6f;
+    if (!(o.t0 >= 1.0f) || !online_detail::finite(o.t0)) o.t0 = 1.0f;
+    if (!(o.gamma_floor >= 0.0f && o.gamma_floor < 1.0f)) o.gamma_floor = 0.0f;
+    if (!(o.reg_covar >= 0.0f) || !online_detail::finite(o.reg_covar)) o.reg_covar = 1e-6f;
+    if (!(o.min_weight > 0.0f && o.min_weight * (float)K < 1.0f)) o.min_weight = 1e-3f / (float)K;
+    if (!(o.x_limit > 0.0f) || !online_detail::finite(o.x_limit)) o.x_limit = 1e15f;
+    if (!(o.quantile > 0.0f && o.quantile < 1.0f)) o.quantile = 0.01f;
+    if (!(o.max_tail >= 0.0f) || !online_detail::finite(o.max_tail)) o.max_tail = 0.0f;
+    return o;
+  }
+
+  void write_header(uint8_t* h) const {
+    h[0] = 'T';
+    h[1] = 'G';
+    h[2] = 'O';
+    h[3] = 'L';
+    h[4] = FORMAT_VERSION;
+    h[5] = (uint8_t)K;
+    h[6] = (uint8_t)D;
+    h[7] = (uint8_t)COV;
+    h[8] = (uint8_t)(WARM & 0xFF);
+    h[9] = (uint8_t)(WARM >> 8);
+    h[10] = (uint8_t)(sizeof(State) & 0xFF);
+    h[11] = (uint8_t)(sizeof(State) >> 8);
+  }
+
+  // lp_k - log total for k < K into lp; top = max. false: no finite maximum.
+  bool log_probs(const float* x, float scale, float* lp, float* top, bool scale_on = false) const {
+    float best = -INFINITY;
+    for (int k = 0; k < K; ++k) {
+      const Component& m = s_.comp[k];
+      float y[D];
+      float q = 0.0f;
+      for (int j = 0; j < D; ++j) {
+        float acc = x[j] - m.mean[j];
+        if (scale_on) acc *= scale;  // (the far-field retries only; times 1 would be exact anyway)
+        if (FULL)
+          for (int i = 0; i < j; ++i) acc -= m.chol[idx(j, i)] * y[i];
+        y[j] = acc * m.chol[idx(j, j)];
+        q += y[j] * y[j];
+      }
+      float v = m.c - 0.5f * q;
+      if (!online_detail::finite(v)) v = -INFINITY;  // overflow (or NaN input)
+      lp[k] = v;
+      if (v > best) best = v;
+    }
+    *top = best;
+    return best > -INFINITY;
+  }
+
+  static int argmax(const float* v) {
+    int b = 0;
+    for (int k = 1; k < K; ++k)
+      if (v[k] > v[b]) b = k;
+    return b;
+  }
+
+  float var_floor() const { return s_.cfg.reg_covar > 1e-30f ? s_.cfg.reg_covar : 1e-30f; }
+
+  // Cholesky factor of C + reg I (pivots floored) and the log constant.
+  void refactor(Component& m) const {
+    const float reg = s_.cfg.reg_covar, fl = var_floor();
+    for (int j = 0; j < D; ++j) {
+      float dj = m.cov[idx(j, j)] + reg;
+      if (FULL)
+        for (int i = 0; i < j; ++i) dj -= m.chol[idx(j, i)] * m.chol[idx(j, i)];
+      if (!(dj >= fl)) dj = fl;
+      const float inv = 1.0f / sqrtf(dj);
+      m.chol[idx(j, j)] = inv;
+      if (FULL) {
+        for (int r = j + 1; r < D; ++r) {
+          float acc = m.cov[idx(r, j)];
+          for (int i = 0; i < j; ++i) acc -= m.chol[idx(r, i)] * m.chol[idx(j, i)];
+          m.chol[idx(r, j)] = acc * inv;
+        }
+      }
+    }
+    refactor_constant(m);
+  }
+
+  // c = log s0 + sum_j log(1 / L_jj) - D/2 log(2 pi): one logf when the product is in range
+  static void refactor_constant(Component& m) {
+    float p = m.s0;
+    for (int j = 0; j < D; ++j) p *= m.chol[idx(j, j)];
+    float c;
+    if (online_detail::normal_range(p)) {
+      c = logf(p);
+    } else {
+      c = logf(m.s0);
+      for (int j = 0; j < D; ++j) c += logf(m.chol[idx(j, j)]);
+    }
+    m.c = c - (float)D * 0.918938533f;
+  }
+
+  // A starved component (s0 at the floor) restarts at x when x lies in the tail (|L^-1 (x - mean)|^2 > 4 D)
+  // of the component j that explains it best and j holds at least 1/K of the weight: it takes half of
+  // j's weight, and j's covariance times SPLIT_SCALE. Stepwise EM alone cannot leave the local optimum
+  // where one component covers two clusters and another has nothing to explain.
+  TINYGMM_ONLINE_NOINLINE void split(const float* x, int j, float tail) {
+    int k = -1;
+    for (int i = 0; i < K && k < 0; ++i)
+      if (s_.comp[i].s0 <= s_.cfg.min_weight) k = i;
+    if (k < 0 || !(tail > (float)(2 * D)) || !(s_.comp[j].s0 * (float)K >= s_.total)) return;
+    Component& mj = s_.comp[j];
+    Component& mk = s_.comp[k];
+    const float half = 0.5f * mj.s0;
+    mj.s0 = half;
+    mk.s0 = half;
+    for (int i = 0; i < D; ++i) mk.mean[i] = x[i];
+    for (int e = 0; e < T; ++e) mk.cov[e] = mj.cov[e] * SPLIT_SCALE;
+    refactor(mj);
+    refactor(mk);
+    ++s_.splits;
+    float total = 0.0f;
+    for (int i = 0; i < K; ++i) total += s_.comp[i].s0;
+    s_.total = total;
+  }
+
+  // ---- scratch start: k-means++ and Lloyd on the warm-up buffer -------------
+  float dist2(const float* a, const float* b) const {
+    float s = 0.0f;
+    for (int i = 0; i < D; ++i) {
+      const float d = a[i] - b[i];
+      s += d * d;
+    }
+    return s;
+  }
+
+  int nearest(const float* x, const float (*centre)[D]) const {
+    int b = 0;
+    float bd = dist2(x, centre[0]);
+    for (int c = 1; c < K; ++c) {
+      const float d2 = dist2(x, centre[c]);
+      if (d2 < bd) {
+        bd = d2;
+        b = c;
+      }
+    }
+    return b;
+  }
+
+  // greedy k-means++ (each further centre: the best of TRIALS candidates drawn by D^2 weighting),
+  // then LLOYD Lloyd iterations; returns the inertia of the final assignment (to the centres returned)
+  TINYGMM_ONLINE_NOINLINE float kmeans(float (*centre)[D]) {
+    const int N = WARM_N;
+    const float* X = s_.warm;
+    float dmin[N];
+    const int first = (int)(online_detail::xorshift32(s_.rng) % (uint32_t)N);
+    for (int i = 0; i < D; ++i) centre[0][i] = X[first * D + i];
+    for (int n = 0; n < N; ++n) dmin[n] = dist2(X + n * D, centre[0]);
+    for (int c = 1; c < K; ++c) {
+      float tot = 0.0f;
+      for (int n = 0; n < N; ++n) tot += dmin[n];
+      int best = -1;
+      float best_pot = 0.0f;
+      for (int tr = 0; tr < TRIALS; ++tr) {
+        const float u = online_detail::uniform01(s_.rng) * tot;
+        int pick = N - 1;
+        float acc = 0.0f;
+        for (int n = 0; n < N; ++n) {
+          acc += dmin[n];
+          if (acc > u) {
+            pick = n;
+            break;
+          }
+        }
+        float pot = 0.0f;
+        for (int n = 0; n < N; ++n) {
+          const float d2 = dist2(X + n * D, X + pick * D);
+          pot += d2 < dmin[n] ? d2 : dmin[n];
+        }
+        if (best < 0 || pot < best_pot) {
+          best = pick;
+          best_pot = pot;
+        }
+      }
+      for (int i = 0; i < D; ++i) centre[c][i] = X[best * D + i];
+      for (int n = 0; n < N; ++n) {
+        const float d2 = dist2(X + n * D, centre[c]);
+        if (d2 < dmin[n]) dmin[n] = d2;
+      }
+    }
+    float inertia = 0.0f;
+    for (int it = 0; it <= LLOYD; ++it) {  // assign; then (but after the last assignment) move the centres
+      float sum[K][D];
+      float cnt[K];
+      for (int c = 0; c < K; ++c) {
+        cnt[c] = 0.0f;
+        for (int i = 0; i < D; ++i) sum[c][i] = 0.0f;
+      }
+      inertia = 0.0f;
+      for (int n = 0; n < N; ++n) {
+        int b = 0;
+        float bd = dist2(X + n * D, centre[0]);
+        for (int c = 1; c < K; ++c) {
+          const float d2 = dist2(X + n * D, centre[c]);
+          if (d2 < bd) {
+            bd = d2;
+            b = c;
+          }
+        }
+        inertia += bd;
+        cnt[b] += 1.0f;
+        for (int i = 0; i < D; ++i) sum[b][i] += X[n * D + i];
+      }
+      if (it == LLOYD) break;
+      for (int c = 0; c < K; ++c)  // an empty cluster keeps its centre
+        if (cnt[c] > 0.0f)
+          for (int i = 0; i < D; ++i) centre[c][i] = sum[c][i] / cnt[c];
+    }
+    return inertia;
+  }
+
+  TINYGMM_ONLINE_NOINLINE void seed() {
+    const int N = WARM_N;
+    const float* X = s_.warm;
+    float centre[K][D], trial[K][D];
+    float best = kmeans(centre);
+    for (int r = 1; r < RESTARTS; ++r) {  // the lowest inertia of RESTARTS seedings
+      const float in = kmeans(trial);
+      if (in < best) {
+        best = in;
+        memcpy(centre, trial, sizeof centre);
+      }
+    }
+    // the buffer's per-feature variance: the covariance of clusters with fewer than D + 1 points
+    float gmean[D], gvar[D];
+    for (int i = 0; i < D; ++i) {
+      float s = 0.0f;
+      for (int n = 0; n < N; ++n) s += X[n * D + i];
+      gmean[i] = s / (float)N;
+      float v = 0.0f;
+      for (int n = 0; n < N; ++n) {
+        const float d = X[n * D + i] - gmean[i];
+        v += d * d;
+      }
+      gvar[i] = v / (float)N;
+    }
+    float total = 0.0f;
+    for (int c = 0; c < K; ++c) {
+      Component& m = s_.comp[c];
+      float cnt = 0.0f;
+      for (int e = 0; e < T; ++e) m.cov[e] = 0.0f;
+      for (int i = 0; i < D; ++i) m.mean[i] = centre[c][i];
+      for (int n = 0; n < N; ++n) {
+        if (nearest(X + n * D, centre) != c) continue;  // (no label array: a small stack)
+        cnt += 1.0f;
+        for (int i = 0; i < D; ++i) {
+          const float di = X[n * D + i] - centre[c][i];
+          if (FULL) {
+            for (int j = 0; j <= i; ++j) m.cov[idx(i, j)] += di * (X[n * D + j] - centre[c][j]);
+          } else {
+            m.cov[i] += di * di;
+          }
+        }
+      }
+      if (cnt >= (float)(D + 1)) {
+        const float inv = 1.0f / cnt;
+        for (int e = 0; e < T; ++e) m.cov[e] *= inv;
+      } else {
+        for (int e = 0; e < T; ++e) m.cov[e] = 0.0f;
+        for (int i = 0; i < D; ++i) m.cov[idx(i, i)] = gvar[i];
+      }
+      float s0 = cnt / (float)N;
+      if (s0 < s_.cfg.min_weight) s0 = s_.cfg.min_weight;
+      m.s0 = s0;
+      total += s0;
+      refactor(m);
+    }
+    s_.total = total;
+    s_.t = (uint32_t)N;
+    s_.mode = 2;
+  }
+};
+
+}  // namespace tinygmm
+
+#endif  // TINYGMM_ONLINE_H

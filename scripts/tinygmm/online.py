@@ -1,0 +1,573 @@
+"""Online (stepwise) EM for a Gaussian mixture: the float32 reference of lib/tinygmm/src/tinygmm_online.h.
+
+Every operation of the C++ OnlineGMM is performed here in float32, in the same order, so that on the same
+input stream the device's parameters equal these to float32 tolerance (the transcendental functions, expf,
+logf, powf, sqrtf, are the only ones whose last bit may differ between libm builds). docs/online.md describes
+the algorithm (Cappe & Moulines 2009 stepwise EM, scikit-learn's reg_covar, a Cholesky pivot floor, a weight
+floor, k-means++ seeding for the scratch start, a P^2 quantile for the anomaly threshold).
+
+Standalone: imports numpy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+F = np.float32
+
+OK, WARMING, BAD_INPUT, FAR, NOT_STARTED, BAD_MODEL = 0, 1, -1, -2, -3, -4
+CUT = F(17.0)
+HALF_LOG_2PI = F(0.918938533)
+LLOYD = 5
+RESTARTS = 4
+_INV_2_24 = F(5.9604644775390625e-8)
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """The C++ OnlineConfig (online_defaults())."""
+
+    alpha: float = 0.6
+    t0: float = 10.0
+    gamma_floor: float = 0.0
+    reg_covar: float = 1e-6
+    min_weight: float = 1e-3
+    x_limit: float = 1e15
+    quantile: float = 0.01
+    max_tail: float = 0.0
+    seed: int = 1
+
+
+def _finite(v: np.float32) -> bool:
+    return bool(np.isfinite(v))
+
+
+def _normal_range(v: np.float32) -> bool:
+    e = (int(np.array(v, dtype=F).view(np.uint32)) >> 23) & 0xFF
+    return 27 < e < 227
+
+
+def sanitized(c: OnlineConfig, k: int) -> OnlineConfig:
+    """The C++ sanitized(): out-of-range options replaced by safe values."""
+    o = c
+    if not (0.0 < F(o.alpha) <= 1.0):
+        o = replace(o, alpha=0.6)
+    if not (F(o.t0) >= 1.0) or not np.isfinite(F(o.t0)):
+        o = replace(o, t0=1.0)
+    if not (0.0 <= F(o.gamma_floor) < 1.0):
+        o = replace(o, gamma_floor=0.0)
+    if not (F(o.reg_covar) >= 0.0) or not np.isfinite(F(o.reg_covar)):
+        o = replace(o, reg_covar=1e-6)
+    if not (F(o.min_weight) > 0.0 and F(o.min_weight) * F(k) < 1.0):
+        o = replace(o, min_weight=float(F(1e-3) / F(k)))
+    if not (F(o.x_limit) > 0.0) or not np.isfinite(F(o.x_limit)):
+        o = replace(o, x_limit=1e15)
+    if not (0.0 < F(o.quantile) < 1.0):
+        o = replace(o, quantile=0.01)
+    if not (F(o.max_tail) >= 0.0) or not np.isfinite(F(o.max_tail)):
+        o = replace(o, max_tail=0.0)
+    return o
+
+
+class OnlineGMM:
+    """OnlineGMM<K, D, COV, WARM> in float32 (covariance_type 'full' or 'diag').
+
+    exp, log and pow are numpy's float32 functions; a subclass may swap in the target's libm (the tests use
+    the host C library's expf / logf / powf through ctypes, and then agree with the C++ bit for bit).
+    """
+
+    @staticmethod
+    def exp(v: np.float32) -> np.float32:
+        return F(np.exp(F(v)))
+
+    @staticmethod
+    def log(v: np.float32) -> np.float32:
+        return F(np.log(F(v)))
+
+    @staticmethod
+    def pow(a: np.float32, b: np.float32) -> np.float32:
+        return F(np.power(F(a), F(b)))
+
+    def __init__(self, n_components: int, n_features: int, covariance_type: str = "full", warm: int | None = None):
+        if covariance_type not in ("full", "diag"):
+            raise ValueError("covariance_type must be 'full' or 'diag'")
+        self.K, self.D = n_components, n_features
+        self.full = covariance_type == "full"
+        self.warm_n = max(4 * n_components if warm is None else warm, 1)
+        self.trials = 2 + (n_components > 2) + (n_components > 7) + (n_components > 20)
+        self.mode = 0
+        self.cfg = OnlineConfig()
+        self._reset_state()
+
+    # ---- state -------------------------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        K, D = self.K, self.D
+        self.t = 0
+        self.n_warm = 0
+        self.rng = 0
+        self.frozen = False
+        self.p2_count = 0
+        self.splits = 0
+        self.at_floor = False
+        self.p2_n = [0] * 5
+        self.p2_q = [F(0)] * 5
+        self.p2_np = [F(0)] * 5
+        self.thr = F(-np.inf)
+        self.total = F(0)
+        self.last_gamma = F(0)
+        self.last_log1m = F(0)
+        self.s0 = np.zeros(K, F)
+        self.c = np.zeros(K, F)
+        self.mean = np.zeros((K, D), F)
+        self.cov = np.zeros((K, D, D), F)  # lower triangle used (full) or the diagonal (diag)
+        self.chol = np.zeros((K, D, D), F)  # L, the diagonal holds 1 / L_jj
+        self.warm = np.zeros((self.warm_n, D), F)
+
+    def begin(self, cfg: OnlineConfig, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> int:
+        """Adapt a model given in scikit-learn's layout (covariances with reg_covar)."""
+        K, D = self.K, self.D
+        cfg = sanitized(cfg, K)
+        w = np.asarray(weights, F)
+        if not np.all(np.isfinite(w)) or not np.all(w > 0):
+            return BAD_MODEL
+        mu = np.asarray(means, F).reshape(K, D)
+        cv = np.asarray(covariances, F)
+        if not np.all(np.isfinite(mu)) or not np.all(np.isfinite(cv)):
+            return BAD_MODEL
+        self.cfg = cfg
+        self._reset_state()
+        wsum = F(0)
+        for k in range(K):
+            wsum = F(wsum + w[k])
+        mw, reg = F(cfg.min_weight), F(cfg.reg_covar)
+        for k in range(K):
+            s0 = F(w[k] / wsum)
+            self.s0[k] = mw if s0 < mw else s0
+            self.mean[k] = mu[k]
+            for i in range(D):
+                if self.full:
+                    for j in range(i + 1):
+                        self.cov[k, i, j] = cv.reshape(K, D, D)[k, i, j]
+                else:
+                    self.cov[k, i, i] = cv.reshape(K, D)[k, i]
+                self.cov[k, i, i] = F(self.cov[k, i, i] - reg)
+        self.total = F(0)
+        for k in range(K):
+            self.total = F(self.total + self.s0[k])
+        self.mode = 2
+        for k in range(K):
+            self._refactor(k)
+        return OK
+
+    def begin_scratch(self, cfg: OnlineConfig) -> None:
+        self.cfg = sanitized(cfg, self.K)
+        self._reset_state()
+        self.rng = self.cfg.seed & 0xFFFFFFFF or 0x9E3779B9
+        self.mode = 1
+
+    # ---- learning ----------------------------------------------------------------------------------------
+    def learn(self, x: np.ndarray) -> int:
+        """One stepwise-EM step; returns a status code (OK, WARMING, BAD_INPUT, FAR, NOT_STARTED)."""
+        if self.mode == 0:
+            return NOT_STARTED
+        x = np.asarray(x, F)
+        lim = F(self.cfg.x_limit)
+        for i in range(self.D):
+            if not _finite(x[i]) or not (abs(x[i]) <= lim):
+                return BAD_INPUT
+        if self.mode == 1:
+            self.warm[self.n_warm] = x
+            self.n_warm += 1
+            if self.n_warm < self.warm_n:
+                return WARMING
+            self._seed()
+            return OK
+        lp, top, ok = self._log_probs(x, F(1))
+        if not ok:
+            return FAR
+        best = int(np.argmax(lp))
+        tail = F(self.c[best] - lp[best])  # |L^-1 (x - mean)|^2 / 2 of the best component
+        if F(self.cfg.max_tail) > 0 and not (tail <= F(self.cfg.max_tail)):
+            return FAR
+        r = np.zeros(self.K, F)
+        total_r = F(0)
+        for k in range(self.K):
+            e = F(lp[k] - top)
+            r[k] = self.exp(e) if e >= -CUT else F(0)
+            total_r = F(total_r + r[k])
+        if not self.frozen:
+            self._p2_add(F(top + self.log(F(total_r / self.total))))  # the sample's score
+        inv = F(F(1) / total_r)
+        r = (r * inv).astype(F)
+        self.t += 1
+        gf = F(self.cfg.gamma_floor)
+        g = gf
+        if not self.at_floor:  # (t + t0)^-alpha decreases: once at the floor, it stays there
+            g = self.pow(F(F(self.t) + F(self.cfg.t0)), F(-F(self.cfg.alpha)))
+            if not (g > gf):
+                g = gf
+                self.at_floor = True
+        if g != self.last_gamma:
+            self.last_gamma = g
+            self.last_log1m = self.log(F(F(1) - g))
+        keep = F(F(1) - g)
+        mw = F(self.cfg.min_weight)
+        total = F(0)
+        for k in range(self.K):
+            s0 = F(F(keep * self.s0[k]) + F(g * r[k]))
+            if r[k] > 0:
+                eta = F(F(g * r[k]) / s0)
+                a = F(F(1) - eta)
+                b = F(eta * a)
+                d = (x - self.mean[k]).astype(F)
+                self.mean[k] = (self.mean[k] + (eta * d).astype(F)).astype(F)
+                for i in range(self.D):
+                    for j in range(i + 1) if self.full else (i,):
+                        self.cov[k, i, j] = F(F(a * self.cov[k, i, j]) + F(b * F(d[i] * d[j])))
+                self.s0[k] = mw if s0 < mw else s0
+                self._refactor(k)
+            elif s0 < mw:
+                self.s0[k] = mw
+                self._refactor_constant(k)
+            else:
+                self.s0[k] = s0
+                self.c[k] = F(self.c[k] + self.last_log1m)
+            total = F(total + self.s0[k])
+        self.total = total
+        self._split(x, best, tail)
+        return OK
+
+    SPLIT_SCALE = F(0.25)
+
+    def _split(self, x: np.ndarray, j: int, tail: np.float32) -> None:
+        """A starved component restarts at x, taking half of the heavy component j whose tail x is in."""
+        mw = F(self.cfg.min_weight)
+        k = next((k for k in range(self.K) if self.s0[k] <= mw), -1)
+        if k < 0 or not (tail > F(2 * self.D)) or not (F(self.s0[j] * F(self.K)) >= self.total):
+            return
+        half = F(F(0.5) * self.s0[j])
+        self.s0[j] = half
+        self.s0[k] = half
+        self.mean[k] = x
+        self.cov[k] = (self.cov[j] * self.SPLIT_SCALE).astype(F)
+        self._refactor(j)
+        self._refactor(k)
+        self.splits += 1
+        total = F(0)
+        for i in range(self.K):
+            total = F(total + self.s0[i])
+        self.total = total
+
+    def learn_many(self, X: np.ndarray) -> list[int]:
+        return [self.learn(x) for x in np.asarray(X, F)]
+
+    # ---- evaluation --------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.mode == 2
+
+    def classify(self, x: np.ndarray) -> tuple[int, np.ndarray, float]:
+        """(most probable component, proba[K], score_samples) as the C++ classify; (-1, ...) before ready."""
+        K = self.K
+        if self.mode != 2:
+            return -1, np.zeros(K, F), F(-np.inf)
+        x = np.asarray(x, F)
+        scale = F(1)
+        lp, top, ok = self._log_probs(x, scale)
+        best = int(np.argmax(lp))
+        if not ok:
+            for _ in range(20):
+                scale = F(scale * F(0.00390625))
+                lp, top, ok = self._log_probs(x, scale)
+                if ok:
+                    break
+            best = int(np.argmax(lp)) if ok else 0
+            p = np.zeros(K, F)
+            p[best] = 1
+            return best, p, F(-np.inf)
+        p = np.zeros(K, F)
+        s = F(0)
+        for k in range(K):
+            p[k] = self.exp(F(lp[k] - top))
+            s = F(s + p[k])
+        inv = F(F(1) / s)
+        p = (p * inv).astype(F)
+        return best, p, F(top + self.log(F(s / self.total)))
+
+    def predict(self, x: np.ndarray) -> int:
+        return self.classify(x)[0]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.classify(x)[1]
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        X = np.atleast_2d(np.asarray(X, F))
+        return np.array([self.classify(x)[2] for x in X], F)
+
+    @property
+    def threshold(self) -> np.float32:
+        if self.frozen or self.p2_count < 5:
+            return self.thr
+        return self.p2_q[2]
+
+    def freeze_threshold(self, frozen: bool = True) -> None:
+        if frozen and not self.frozen:
+            self.thr = self.threshold
+        if not frozen and self.p2_count < 5:
+            self.thr = F(-np.inf)
+        self.frozen = frozen
+
+    def is_anomaly(self, x: np.ndarray) -> bool:
+        th = self.threshold
+        if not th > -np.inf:
+            return False
+        return not (self.classify(x)[2] >= th)
+
+    def params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weights, means, covariances) in scikit-learn's layout, reg_covar included."""
+        K, D = self.K, self.D
+        w = (self.s0 / self.total).astype(F)
+        reg = F(self.cfg.reg_covar)
+        if self.full:
+            cov = np.zeros((K, D, D), F)
+            for k in range(K):
+                for i in range(D):
+                    for j in range(D):
+                        v = self.cov[k, max(i, j), min(i, j)]
+                        cov[k, i, j] = F(v + reg) if i == j else v
+        else:
+            cov = np.array([[F(self.cov[k, i, i] + reg) for i in range(D)] for k in range(K)], F)
+        return w, self.mean.copy(), cov
+
+    # ---- internals (same order of operations as the C++) --------------------------------------------------
+    def _log_probs(self, x: np.ndarray, scale: np.float32) -> tuple[np.ndarray, np.float32, bool]:
+        K, D = self.K, self.D
+        lp = np.zeros(K, F)
+        best = F(-np.inf)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k in range(K):
+                y = np.zeros(D, F)
+                q = F(0)
+                for j in range(D):
+                    acc = F(F(x[j] - self.mean[k, j]) * scale)
+                    if self.full:
+                        for i in range(j):
+                            acc = F(acc - F(self.chol[k, j, i] * y[i]))
+                    y[j] = F(acc * self.chol[k, j, j])
+                    q = F(q + F(y[j] * y[j]))
+                v = F(self.c[k] - F(F(0.5) * q))
+                if not _finite(v):
+                    v = F(-np.inf)
+                lp[k] = v
+                if v > best:
+                    best = v
+        return lp, best, bool(best > -np.inf)
+
+    def _refactor(self, k: int) -> None:
+        D = self.D
+        reg = F(self.cfg.reg_covar)
+        fl = reg if reg > F(1e-30) else F(1e-30)
+        cov, L = self.cov[k], self.chol[k]
+        for j in range(D):
+            dj = F(cov[j, j] + reg)
+            if self.full:
+                for i in range(j):
+                    dj = F(dj - F(L[j, i] * L[j, i]))
+            if not (dj >= fl):
+                dj = fl
+            inv = F(F(1) / np.sqrt(dj))
+            L[j, j] = inv
+            if self.full:
+                for r in range(j + 1, D):
+                    acc = cov[r, j]
+                    for i in range(j):
+                        acc = F(acc - F(L[r, i] * L[j, i]))
+                    L[r, j] = F(acc * inv)
+        self._refactor_constant(k)
+
+    def _refactor_constant(self, k: int) -> None:
+        D = self.D
+        L = self.chol[k]
+        p = self.s0[k]
+        for j in range(D):
+            p = F(p * L[j, j])
+        if _normal_range(p):
+            c = self.log(p)
+        else:
+            c = self.log(self.s0[k])
+            for j in range(D):
+                c = F(c + self.log(L[j, j]))
+        self.c[k] = F(c - F(F(D) * HALF_LOG_2PI))
+
+    def _p2_add(self, v: np.float32) -> None:
+        q, n = self.p2_q, self.p2_n
+        p = F(self.cfg.quantile)
+        if self.p2_count < 5:
+            i = self.p2_count
+            while i > 0 and q[i - 1] > v:
+                q[i] = q[i - 1]
+                i -= 1
+            q[i] = v
+            self.p2_count += 1
+            if self.p2_count == 5:
+                self.p2_n = list(range(5))
+                self.p2_np = [F(0), F(F(2) * p), F(F(4) * p), F(F(2) + F(F(2) * p)), F(4)]
+            return
+        self.p2_count += 1
+        if v < q[0]:
+            q[0] = v
+            k = 0
+        elif v >= q[4]:
+            q[4] = v
+            k = 3
+        else:
+            k = 0
+            while k < 3 and v >= q[k + 1]:
+                k += 1
+        for i in range(k + 1, 5):
+            n[i] += 1
+        dn = [F(0), F(F(0.5) * p), p, F(F(0.5) * F(F(1) + p)), F(1)]
+        for i in range(5):
+            self.p2_np[i] = F(self.p2_np[i] + dn[i])
+        for i in range(1, 4):
+            d = F(self.p2_np[i] - F(n[i]))
+            if (d >= 1 and n[i + 1] - n[i] > 1) or (d <= -1 and n[i - 1] - n[i] < -1):
+                sg = 1 if d >= 0 else -1
+                fs = F(sg)
+                a, b, c = F(n[i] - n[i - 1]), F(n[i + 1] - n[i]), F(n[i + 1] - n[i - 1])
+                t1 = F(F(F(a + fs) * F(q[i + 1] - q[i])) / b)
+                t2 = F(F(F(b - fs) * F(q[i] - q[i - 1])) / a)
+                qp = F(q[i] + F(F(fs / c) * F(t1 + t2)))
+                if q[i - 1] < qp < q[i + 1]:
+                    q[i] = qp
+                else:
+                    o = i + sg
+                    q[i] = F(q[i] + F(F(fs * F(q[o] - q[i])) / F(n[o] - n[i])))
+                n[i] += sg
+
+    def _next(self) -> int:
+        s = self.rng
+        s ^= (s << 13) & 0xFFFFFFFF
+        s ^= s >> 17
+        s ^= (s << 5) & 0xFFFFFFFF
+        self.rng = s
+        return s
+
+    def _dist2(self, a: np.ndarray, b: np.ndarray) -> np.float32:
+        s = F(0)
+        for i in range(self.D):
+            d = F(a[i] - b[i])
+            s = F(s + F(d * d))
+        return s
+
+    def _kmeans(self) -> tuple[np.float32, np.ndarray]:
+        K, D, N = self.K, self.D, self.warm_n
+        X = self.warm
+        centre = np.zeros((K, D), F)
+        first = self._next() % N
+        centre[0] = X[first]
+        dmin = [self._dist2(X[n], centre[0]) for n in range(N)]
+        for c in range(1, K):
+            tot = F(0)
+            for n in range(N):
+                tot = F(tot + dmin[n])
+            best, best_pot = -1, F(0)
+            for _ in range(self.trials):
+                u = F(F(F(self._next() >> 8) * _INV_2_24) * tot)
+                pick, acc = N - 1, F(0)
+                for n in range(N):
+                    acc = F(acc + dmin[n])
+                    if acc > u:
+                        pick = n
+                        break
+                pot = F(0)
+                for n in range(N):
+                    d2 = self._dist2(X[n], X[pick])
+                    pot = F(pot + (d2 if d2 < dmin[n] else dmin[n]))
+                if best < 0 or pot < best_pot:
+                    best, best_pot = pick, pot
+            centre[c] = X[best]
+            for n in range(N):
+                d2 = self._dist2(X[n], centre[c])
+                if d2 < dmin[n]:
+                    dmin[n] = d2
+        inertia = F(0)
+        for it in range(LLOYD + 1):
+            sums = np.zeros((K, D), F)
+            cnt = np.zeros(K, F)
+            inertia = F(0)
+            for n in range(N):
+                b, bd = 0, self._dist2(X[n], centre[0])
+                for c in range(1, K):
+                    d2 = self._dist2(X[n], centre[c])
+                    if d2 < bd:
+                        b, bd = c, d2
+                inertia = F(inertia + bd)
+                cnt[b] = F(cnt[b] + F(1))
+                for i in range(D):
+                    sums[b, i] = F(sums[b, i] + X[n, i])
+            if it == LLOYD:
+                break
+            for c in range(K):
+                if cnt[c] > 0:
+                    for i in range(D):
+                        centre[c, i] = F(sums[c, i] / cnt[c])
+        return inertia, centre
+
+    def _nearest(self, x: np.ndarray, centre: np.ndarray) -> int:
+        b, bd = 0, self._dist2(x, centre[0])
+        for c in range(1, self.K):
+            d2 = self._dist2(x, centre[c])
+            if d2 < bd:
+                b, bd = c, d2
+        return b
+
+    def _seed(self) -> None:
+        K, D, N = self.K, self.D, self.warm_n
+        X = self.warm
+        best, centre = self._kmeans()
+        for _ in range(1, RESTARTS):
+            inertia, c2 = self._kmeans()
+            if inertia < best:
+                best, centre = inertia, c2
+        lab = [self._nearest(X[n], centre) for n in range(N)]
+        gvar = np.zeros(D, F)
+        for i in range(D):
+            s = F(0)
+            for n in range(N):
+                s = F(s + X[n, i])
+            gm = F(s / F(N))
+            v = F(0)
+            for n in range(N):
+                d = F(X[n, i] - gm)
+                v = F(v + F(d * d))
+            gvar[i] = F(v / F(N))
+        total = F(0)
+        mw = F(self.cfg.min_weight)
+        for c in range(K):
+            cov = np.zeros((D, D), F)
+            cnt_c = F(0)
+            self.mean[c] = centre[c]
+            for n in range(N):
+                if lab[n] != c:
+                    continue
+                cnt_c = F(cnt_c + F(1))
+                for i in range(D):
+                    di = F(X[n, i] - centre[c, i])
+                    for j in range(i + 1) if self.full else (i,):
+                        cov[i, j] = F(cov[i, j] + F(di * F(X[n, j] - centre[c, j])))
+            if cnt_c >= F(D + 1):
+                inv = F(F(1) / cnt_c)
+                cov = (cov * inv).astype(F)
+            else:
+                cov = np.diag(gvar).astype(F)
+            self.cov[c] = cov
+            s0 = F(cnt_c / F(N))
+            self.s0[c] = mw if s0 < mw else s0
+            total = F(total + self.s0[c])
+            self._refactor(c)
+        self.total = total
+        self.t = N
+        self.mode = 2
