@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tinygmm.platformio.ini import ProjectIni
-
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "lib" / "tinygmm"
 
@@ -17,8 +15,34 @@ class Exited(Exception):
     pass
 
 
-class FakeConfig(ProjectIni):
-    """ProjectConfig's lookups (envs, options, get) with PlatformIO's rules, from tinygmm.platformio.ini."""
+def FakeConfig(path: Path) -> Any:  # noqa: N802 - stands for PlatformIO's ProjectConfig class
+    """ProjectConfig's lookups (envs, options, get) with PlatformIO's rules, from tinygmm.platformio.ini.
+
+    Imported here, not at the top: test_build_script runs this module in a Python without tinygmm, where
+    the only configs are the ones it passes in."""
+    from tinygmm.platformio.ini import ProjectIni
+
+    return ProjectIni(path)
+
+
+class PlainConfig:
+    """ProjectConfig's lookups for a plain ini ([env:NAME] sections, no extends or ${...}), with the
+    standard library only: for a Python that cannot import tinygmm (test_build_script)."""
+
+    def __init__(self, path: Path) -> None:
+        import configparser
+
+        self.parser = configparser.ConfigParser(interpolation=None)
+        self.parser.read(path, encoding="utf-8")
+
+    def envs(self) -> list[str]:
+        return [s[4:] for s in self.parser.sections() if s.startswith("env:")]
+
+    def options(self, section: str) -> list[str]:
+        return self.parser.options(section)
+
+    def get(self, section: str, option: str, default: object = None) -> object:
+        return self.parser.get(section, option, fallback=default)
 
 
 class FakeEnv:

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {here!r})
 import piofake
-env = piofake.FakeEnv(Path({project!r}), "native")
+env = piofake.FakeEnv(Path({project!r}), "native", config=piofake.PlainConfig(Path({project!r}) / "platformio.ini"))
 try:
     piofake.run_script(env, library=Path({library!r}))
 except piofake.Exited as exc:
