@@ -23,7 +23,113 @@ static_assert(gmm::N_FEATURES >= 1 && gmm::N_FEATURES <= tinygmm::MAX_FEATURES,
 #endif
 #endif
 
+// Learning on the device: -DTINYGMM_LEARN=1 adapts the header's model, 2 learns from scratch
+// (the firmware option custom_gmm_learn = adapt | scratch sets it). Without it the firmware is
+// the frozen classifier, byte for byte. Options: -DTINYGMM_LEARN_GAMMA_FLOOR=0.01 (forget with a
+// time constant of ~100 samples: tracks drift; default 0, converges), -DTINYGMM_LEARN_WARM=N
+// (the scratch start's warm-up buffer, default 4 K samples).
+#if defined(TINYGMM_LEARN) && TINYGMM_LEARN
+#include "tinygmm_learn.h"
+#if defined(__AVR__)
+#include <avr/eeprom.h>
+#elif !defined(ARDUINO)
+#include <stdio.h>
+#include <stdlib.h>
+#endif
+#ifndef TINYGMM_LEARN_GAMMA_FLOOR
+#define TINYGMM_LEARN_GAMMA_FLOOR 0.0f
+#endif
+#ifndef TINYGMM_LEARN_WARM
+#define TINYGMM_LEARN_WARM (4 * gmm::N_COMPONENTS)
+#endif
+#endif
+
 namespace tinygmm_device {
+
+#if defined(TINYGMM_LEARN) && TINYGMM_LEARN
+static_assert(TINYGMM_LEARN == 1 || TINYGMM_LEARN == 2, "TINYGMM_LEARN is 1 (adapt) or 2 (scratch)");
+static const int LEARN_COV =
+    gmm::COVARIANCE_TYPE == tinygmm::COV_DIAG ? tinygmm::ONLINE_COV_DIAG : tinygmm::ONLINE_COV_FULL;
+typedef tinygmm::OnlineGMM<gmm::N_COMPONENTS, gmm::N_FEATURES, LEARN_COV, (TINYGMM_LEARN == 2 ? TINYGMM_LEARN_WARM : 0)>
+    Learner;
+static Learner learner;
+
+inline tinygmm::OnlineConfig learn_config() {
+  tinygmm::OnlineConfig cfg = tinygmm::online_defaults();
+  cfg.gamma_floor = TINYGMM_LEARN_GAMMA_FLOOR;
+#if TINYGMM_LEARN == 1
+  cfg.t0 = 100.0f;  // the header's model is worth ~100 samples: the first steps do not throw it away
+#endif
+  return cfg;
+}
+
+// (Re)starts the learner: the header's parameters (adapt), or an empty warm-up buffer (scratch).
+inline int learn_start(Learner& g) {
+#if TINYGMM_LEARN == 1
+  return g.begin_from_header<gmm::detail::Model>(learn_config(), gmm::COVARIANCE_TYPE);
+#else
+  g.begin_scratch(learn_config());
+  return tinygmm::ONLINE_OK;
+#endif
+}
+
+// SAVE / LOAD: the AVR's EEPROM from address 0; on the host a file named by the environment
+// variable TINYGMM_STATE_FILE, else RAM (lost when the program ends); no storage elsewhere.
+#if defined(__AVR__)
+static_assert(Learner::STATE_BYTES <= E2END + 1, "the learned state does not fit the EEPROM");
+inline bool storage_write(const uint8_t* data, size_t len) {
+  eeprom_update_block(data, reinterpret_cast<void*>(0), len);
+  return true;
+}
+inline size_t storage_read(uint8_t* data, size_t cap) {
+  eeprom_read_block(data, reinterpret_cast<const void*>(0), cap);
+  return cap;
+}
+static const tinygmm::LearnStorage STORAGE = {storage_write, storage_read};
+static const tinygmm::LearnStorage* const STORAGE_PTR = &STORAGE;
+#elif !defined(ARDUINO)
+static uint8_t saved_state[Learner::STATE_BYTES];
+static size_t saved_len = 0;
+inline bool storage_write(const uint8_t* data, size_t len) {
+  const char* path = getenv("TINYGMM_STATE_FILE");
+  if (path && *path) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return false;
+    const bool ok = fwrite(data, 1, len, f) == len;
+    return (fclose(f) == 0) && ok;
+  }
+  memcpy(saved_state, data, len);
+  saved_len = len;
+  return true;
+}
+inline size_t storage_read(uint8_t* data, size_t cap) {
+  const char* path = getenv("TINYGMM_STATE_FILE");
+  if (path && *path) {
+    FILE* f = fopen(path, "rb");
+    if (!f) return 0;
+    const size_t n = fread(data, 1, cap, f);
+    fclose(f);
+    return n;
+  }
+  const size_t n = saved_len < cap ? saved_len : cap;
+  memcpy(data, saved_state, n);
+  return n;
+}
+static const tinygmm::LearnStorage STORAGE = {storage_write, storage_read};
+static const tinygmm::LearnStorage* const STORAGE_PTR = &STORAGE;
+#else
+static const tinygmm::LearnStorage* const STORAGE_PTR = 0;
+#endif
+
+struct LearnEnv {
+  typedef tinygmm_device::Learner Learner;
+  static Learner& learner() { return tinygmm_device::learner; }
+  static int start(Learner& g) { return learn_start(g); }
+  static const tinygmm::LearnStorage* storage() { return STORAGE_PTR; }
+  static const uint8_t START = TINYGMM_LEARN;
+};
+typedef tinygmm::LearnerGlue<LearnEnv> LearnGlue;
+#endif
 
 #if defined(TINYGMM_MODEL_ANOMALY_gmm)
 static tinygmm::KOfN<TINYGMM_ALARM_N> alarm_filter(TINYGMM_ALARM_K);
@@ -41,11 +147,18 @@ static const uint16_t LINE_CAPACITY = TINYGMM_LINE_MAX;
 static_assert(TINYGMM_LINE_MAX >= tinygmm::request_max(gmm::N_FEATURES),
               "TINYGMM_LINE_MAX is below the longest request the host sends for this model "
               "(16 * N_FEATURES + 13): raise it in build_flags, or drop it to size the buffer by itself");
+#elif defined(TINYGMM_LEARN) && TINYGMM_LEARN
+// a learning device also takes "LEARN " before the values
+static const uint16_t LINE_CAPACITY = static_cast<uint16_t>(tinygmm::request_max(gmm::N_FEATURES) + 6);
 #else
 static const uint16_t LINE_CAPACITY = static_cast<uint16_t>(tinygmm::request_max(gmm::N_FEATURES));
 #endif
 
 inline void classify(const float* x, tinygmm::Classification* out) {
+#if defined(TINYGMM_LEARN) && TINYGMM_LEARN
+  LearnGlue::classify(x, out);  // the current parameters (the frozen header's are the start only)
+  return;
+#endif
   tinygmm::classify_with<gmm::N_COMPONENTS, gmm::classify>(x, out);
 #if defined(TINYGMM_MODEL_ANOMALY_gmm)
   const float ll = out->log_likelihood;
@@ -53,6 +166,13 @@ inline void classify(const float* x, tinygmm::Classification* out) {
   out->anomaly = static_cast<int8_t>((anomalous ? 1 : 0) | (alarm_filter.update(anomalous) ? 2 : 0));
 #endif
 }
+
+// A learning device's threshold moves: INFO says learn_threshold= instead, and every reply has <flags>.
+#if defined(TINYGMM_LEARN) && TINYGMM_LEARN
+static const tinygmm::AnomalyInfo* const LEARN_ANOMALY = 0;
+#else
+static const tinygmm::AnomalyInfo* const LEARN_ANOMALY = ANOMALY;
+#endif
 
 static const tinygmm::DeviceModel MODEL = {
     static_cast<uint16_t>(gmm::N_FEATURES), static_cast<uint8_t>(gmm::N_COMPONENTS),
@@ -63,7 +183,12 @@ static const tinygmm::DeviceModel MODEL = {
 class Protocol : public tinygmm::LineProtocolWith<LINE_CAPACITY, gmm::N_FEATURES> {
  public:
   Protocol(const tinygmm::DeviceModel& model, tinygmm::WriteFn write, void* ctx)
-      : tinygmm::LineProtocolWith<LINE_CAPACITY, gmm::N_FEATURES>(model, write, ctx, ANOMALY) {}
+      : tinygmm::LineProtocolWith<LINE_CAPACITY, gmm::N_FEATURES>(model, write, ctx, LEARN_ANOMALY) {
+#if defined(TINYGMM_LEARN) && TINYGMM_LEARN
+    LearnGlue::start();
+    set_learning(&LearnGlue::hooks);
+#endif
+  }
 };
 
 }  // namespace tinygmm_device

@@ -106,7 +106,12 @@ def _main():
             "or use the library packed by `tinygmm library --pack`"
         )
         return
-    run(env, checkout)  # noqa: F821
+    try:
+        Import("projenv")  # noqa: F821 - the project's sources' environment (custom_gmm_learn's define)
+        project_env = projenv  # noqa: F821
+    except Exception:
+        project_env = None
+    run(env, checkout, project_env)  # noqa: F821
 
 
 _main()

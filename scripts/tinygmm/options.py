@@ -20,6 +20,7 @@ CLI = "cli"  # a flag of `tinygmm export`
 INI = "ini"  # a custom_gmm_* key of platformio.ini (the hook, export --platformio)
 API = "api"  # a keyword argument of tinygmm.export_model
 REPORT = "report"  # also a flag of `tinygmm report`
+BUILD = "build"  # a custom_gmm_* key the build hook turns into a compiler flag (no export flag, no keyword)
 EVERYWHERE = frozenset({CLI, INI, API})
 NOT_API = frozenset({CLI, INI})
 
@@ -27,6 +28,7 @@ NOT_API = frozenset({CLI, INI})
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 SCALERS = ("none", "standard", "minmax")
+LEARN_MODES = ("off", "adapt", "scratch")  # custom_gmm_learn -> -DTINYGMM_LEARN=0|1|2
 CRITERIA = ("bic", "aic", "lrt")
 
 # argparse groups, in the order `tinygmm export --help` shows them
@@ -34,6 +36,7 @@ DATA = "data and model"
 SAVED = "saved estimator (instead of --data)"
 OUTPUTS = "outputs"
 ANOMALY = "anomaly threshold (anomalous: score_samples(x) < threshold)"
+FIRMWARE = "firmware (the build hook's compiler flags)"
 
 FITTED = "export_model takes an estimator already fitted, so it has no fitting options"
 
@@ -179,7 +182,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "model",
         "export a fitted scikit-learn estimator saved as .skops (or .joblib/.pkl with --trust-pickle): "
-        "a (Bayesian)GaussianMixture, alone or after scalers / PCA in a Pipeline; --features names its inputs",
+        "a (Bayesian)GaussianMixture, alone or after scalers / PCA in a Pipeline; or a model JSON "
+        "(a learning device's, from tinygmm pull); --features names its inputs",
         SAVED,
         metavar="FILE",
         path=True,
@@ -317,6 +321,18 @@ OPTIONS: tuple[Option, ...] = (
         OUTPUTS,
         surfaces=frozenset({CLI}),
         note="with --platformio only: the hook knows its environment",
+    ),
+    Option(
+        "learn",
+        "firmware that learns on the device (docs/online.md): adapt the exported model, or learn from "
+        "scratch; off builds the frozen classifier",
+        FIRMWARE,
+        "off",
+        choices=LEARN_MODES,
+        surfaces=frozenset({BUILD}),
+        note="hook-only: a build option, not an export one; the hook passes -DTINYGMM_LEARN=1 (adapt) or 2 "
+        "(scratch) to the library and the project's sources, and `--port native` builds honour the key of "
+        "platformio.ini's [env:native]",
     ),
 )
 

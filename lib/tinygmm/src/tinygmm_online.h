@@ -78,6 +78,15 @@ enum OnlineStatus {
   ONLINE_BAD_STATE = -5    // load: wrong magic, version, shape, length or CRC, or a value not finite
 };
 
+// What learn() says about the sample it learned, scored on the parameters before the step
+// (learn's responsibilities: components more than 17 nats below the best count 0).
+struct OnlineScore {
+  int label;             // the most probable component
+  float probability;     // its responsibility
+  float log_likelihood;  // score_samples (natural log)
+  bool anomalous;        // log_likelihood below the threshold before the step
+};
+
 // The covariance types OnlineGMM supports (the numbers of tinygmm::CovarianceType).
 static const int ONLINE_COV_FULL = 0;
 static const int ONLINE_COV_DIAG = 2;
@@ -216,9 +225,12 @@ struct P2Quantile {
 template <int K, int D, int COV = ONLINE_COV_FULL, int WARM = 4 * K>
 class OnlineGMM {
  public:
+  static const int K_COMPONENTS = K;
+  static const int D_FEATURES = D;
   static const bool FULL = COV == ONLINE_COV_FULL;
   static const int T = FULL ? D * (D + 1) / 2 : D;  // covariance entries per component (packed lower triangle)
   static const int WARM_N = WARM > 0 ? WARM : 1;
+  static const int WARM_SIZE = WARM;  // 0: adapt only
   static const int LLOYD = 5;     // Lloyd iterations of the scratch start
   static const int RESTARTS = 4;  // k-means++ seedings tried (the lowest inertia wins)
   static const int TRIALS = 2 + (K > 2) + (K > 7) + (K > 20);  // candidates per centre: 2 + floor(ln K)
@@ -376,7 +388,8 @@ class OnlineGMM {
 
   // ---- learning --------------------------------------------------------
 
-  int learn(const float* x) {
+  // One step; with score, what the step found about x (when it returns ONLINE_OK after the warm-up).
+  int learn(const float* x, OnlineScore* score = 0) {
     if (s_.mode == 0) return ONLINE_NOT_STARTED;
     for (int i = 0; i < D; ++i)
       if (!online_detail::finite(x[i]) || !(fabsf(x[i]) <= s_.cfg.x_limit)) return ONLINE_BAD_INPUT;
@@ -398,9 +411,16 @@ class OnlineGMM {
       r[k] = e >= -CUT ? expf(e) : 0.0f;
       sum += r[k];
     }
-    if (!s_.frozen) s_.p2.add(top + logf(sum / s_.total), s_.cfg.quantile);  // the sample's score
+    if (score) {  // (reads the state before the step; changes nothing)
+      const float th = threshold();
+      score->label = best;
+      score->log_likelihood = top + logf(sum / s_.total);
+      score->anomalous = th > -INFINITY && !(score->log_likelihood >= th);
+    }
+    if (!s_.frozen) s_.p2.add(score ? score->log_likelihood : top + logf(sum / s_.total), s_.cfg.quantile);
     const float inv = 1.0f / sum;
     for (int k = 0; k < K; ++k) r[k] *= inv;
+    if (score) score->probability = r[best];
 
     ++s_.t;
     // (t + t0)^-alpha decreases: once at the floor, it stays there (and powf is no longer needed)

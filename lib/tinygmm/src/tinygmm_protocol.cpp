@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__AVR__)
 #include <avr/pgmspace.h>
@@ -235,7 +236,13 @@ LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, c
       overflow_(false),
       replies_(0),
       sign_(0),
-      crc_(0) {}
+      crc_(0)
+#if TINYGMM_PROTOCOL_LEARN
+      ,
+      learning_(0)
+#endif
+{
+}
 
 uint8_t crc8(uint8_t crc, const char* data, size_t len) {
   for (size_t i = 0; i < len; ++i) {
@@ -463,7 +470,19 @@ namespace {
 
 // The commands' names (lowercase, in flash on AVR), in the order of LineProtocol::Command.
 const char kInfoName[] TINYGMM_FLASH_DATA = "info";
+#if TINYGMM_PROTOCOL_LEARN
+const char kLearnName[] TINYGMM_FLASH_DATA = "learn";
+const char kFreezeName[] TINYGMM_FLASH_DATA = "freeze";
+const char kThawName[] TINYGMM_FLASH_DATA = "thaw";
+const char kResetName[] TINYGMM_FLASH_DATA = "reset";
+const char kSaveName[] TINYGMM_FLASH_DATA = "save";
+const char kLoadName[] TINYGMM_FLASH_DATA = "load";
+const char kDumpName[] TINYGMM_FLASH_DATA = "dump";
+const char* const kCommandNames[] TINYGMM_FLASH_DATA = {kInfoName,  kLearnName, kFreezeName, kThawName,
+                                                        kResetName, kSaveName,  kLoadName,   kDumpName};
+#else
 const char* const kCommandNames[] TINYGMM_FLASH_DATA = {kInfoName};
+#endif
 
 }  // namespace
 
@@ -482,6 +501,9 @@ bool LineProtocol::dispatch_command(char* name, char* end) {
       command_info();
       return true;
     default:
+#if TINYGMM_PROTOCOL_LEARN
+      if (i < N_COMMANDS && learning_) return command_learning(static_cast<Command>(i), args);
+#endif
       return false;  // no such command
   }
 }
@@ -503,6 +525,9 @@ void LineProtocol::command_info() {
     put("/", 1);
     put_int(anomaly_->alarm_n);
   }
+#if TINYGMM_PROTOCOL_LEARN
+  if (learning_) info_learning();  // learning extension
+#endif
   put_flash(TINYGMM_STR(" names="));  // last: names run to the end of the line
   put_flash(model_.feature_names);
   end_line();
@@ -516,6 +541,12 @@ void LineProtocol::answer_vector(char* text) {
       Classification c;
       c.anomaly = -1;
       model_.classify(values_, &c);
+#if TINYGMM_PROTOCOL_LEARN
+      if (c.label < 0) {  // a learner still warming up (or without a model) has no answer yet
+        reply_error(TINYGMM_STR("not-ready"), -1);
+        return;
+      }
+#endif
       // Far out the log-likelihood may be below -FLT_MAX: it is sent as -inf,
       // with the label and probability still meaningful. Anything else not
       // finite would be a model fault.
@@ -530,7 +561,11 @@ void LineProtocol::answer_vector(char* text) {
       put_float(c.probability, 6);
       put(" ", 1);
       put_float(c.log_likelihood, 7);
+#if TINYGMM_PROTOCOL_LEARN
+      if ((anomaly_ || learning_) && c.anomaly >= 0) {  // anomaly extension: <flags>
+#else
       if (anomaly_ && c.anomaly >= 0) {  // anomaly extension: <flags>
+#endif
         put(" ", 1);
         put_int(c.anomaly);
       }
@@ -563,5 +598,215 @@ void LineProtocol::answer_vector(char* text) {
       return;
   }
 }
+
+#if TINYGMM_PROTOCOL_LEARN
+// ---- learning extension (TINYGMM_LEARN) -----------------------------------
+
+void LineProtocol::put_hex32(uint32_t v) {
+  static const char kHex[] = "0123456789abcdef";
+  char buf[8];
+  for (uint8_t i = 0; i < 8; ++i) buf[i] = kHex[(v >> (28 - 4 * i)) & 15];
+  put(buf, 8);
+}
+
+// A float32 as the 8 hex digits of its bits (IEEE 754, most significant first): exact both ways.
+void LineProtocol::put_float_bits(float v) {
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  put_hex32(u);
+}
+
+// INFO's learning keys: mode=<adapt|scratch|warming|frozen|none> learned=<t> warm=<n>/<W>
+// splits=<n> learn_threshold=<T> (not threshold=: that key is a frozen model's fixed threshold).
+void LineProtocol::info_learning() {
+  LearnStatus st;
+  learning_->status(&st);
+  put_flash(TINYGMM_STR(" mode="));
+  if (st.mode == 0) {
+    put_flash(TINYGMM_STR("none"));
+  } else if (st.frozen) {
+    put_flash(TINYGMM_STR("frozen"));
+  } else if (st.mode == 1) {
+    put_flash(TINYGMM_STR("warming"));
+  } else {
+    put_flash(st.start == 1 ? TINYGMM_STR("adapt") : TINYGMM_STR("scratch"));
+  }
+  put_flash(TINYGMM_STR(" start="));
+  put_flash(st.start == 1 ? TINYGMM_STR("adapt") : TINYGMM_STR("scratch"));
+  put_flash(TINYGMM_STR(" learned="));
+  put_int(static_cast<long>(st.t));
+  put_flash(TINYGMM_STR(" warm="));
+  put_int(st.n_warm);
+  put("/", 1);
+  put_int(st.warm);
+  put_flash(TINYGMM_STR(" splits="));
+  put_int(static_cast<long>(st.splits));
+  put_flash(TINYGMM_STR(" learn_threshold="));
+  put_float(st.threshold, 9);
+}
+
+bool LineProtocol::command_learning(Command command, char* args) {
+  if (command == COMMAND_LEARN) {
+    command_learn(args);
+    return true;
+  }
+  if (command == COMMAND_DUMP) {
+    command_dump(args);
+    return true;
+  }
+  if (*args) return false;  // the others take no argument
+  switch (command) {
+    case COMMAND_FREEZE: {
+      learning_->freeze(true);
+      LearnStatus st;
+      learning_->status(&st);
+      put_flash(TINYGMM_STR("OK frozen threshold="));
+      put_float(st.threshold, 9);
+      end_line();
+      return true;
+    }
+    case COMMAND_THAW:
+      learning_->freeze(false);
+      put_flash(TINYGMM_STR("OK learning"));
+      end_line();
+      return true;
+    case COMMAND_RESET: {
+      if (learning_->reset() != 0) {
+        reply_error(TINYGMM_STR("not-started"), -1);
+        return true;
+      }
+      LearnStatus st;
+      learning_->status(&st);
+      put_flash(TINYGMM_STR("OK reset start="));
+      put_flash(st.start == 1 ? TINYGMM_STR("adapt") : TINYGMM_STR("scratch"));
+      end_line();
+      return true;
+    }
+    case COMMAND_SAVE: {
+      uint32_t crc = 0;
+      const int32_t n = learning_->save(&crc);
+      if (n < 0) {
+        reply_error(n == -1 ? TINYGMM_STR("no-storage") : TINYGMM_STR("storage"), -1);
+        return true;
+      }
+      put_flash(TINYGMM_STR("OK saved "));
+      put_int(n);
+      put_flash(TINYGMM_STR(" crc="));
+      put_hex32(crc);
+      end_line();
+      return true;
+    }
+    case COMMAND_LOAD: {
+      const int8_t r = learning_->load();
+      if (r < 0) {
+        reply_error(r == -1 ? TINYGMM_STR("no-storage") : TINYGMM_STR("bad-state"), -1);
+        return true;
+      }
+      LearnStatus st;
+      learning_->status(&st);
+      put_flash(TINYGMM_STR("OK loaded learned="));
+      put_int(static_cast<long>(st.t));
+      end_line();
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// LEARN x1,...,xD: one learning step. Values are parsed and refused as a classify line's
+// (the same ERR, from answer_vector); the learner may refuse a value it cannot learn.
+void LineProtocol::command_learn(char* args) {
+  const ParseResult r = parse_vector(args, values_, model_.n_features, max_values_);
+  if (r.status != PARSE_OK) {
+    answer_vector(args);  // parses again (the line is unchanged) and replies with the same ERR
+    return;
+  }
+  Classification c;
+  c.anomaly = 0;
+  const int8_t got = learning_->learn(values_, &c);
+  switch (got) {
+    case LEARN_LEARNED: {
+      LearnStatus st;
+      learning_->status(&st);
+      put_flash(TINYGMM_STR("OK "));
+      put_int(c.label);
+      put(" ", 1);
+      put_float(c.probability, 6);
+      put(" ", 1);
+      put_float(c.log_likelihood, 7);
+      put(" ", 1);
+      put_int(c.anomaly);
+      put_flash(TINYGMM_STR(" learned="));
+      put_int(static_cast<long>(st.t));
+      end_line();
+      return;
+    }
+    case LEARN_WARMING: {
+      LearnStatus st;
+      learning_->status(&st);
+      put_flash(TINYGMM_STR("WARMING "));
+      put_int(st.n_warm);
+      put("/", 1);
+      put_int(st.warm);
+      end_line();
+      return;
+    }
+    case LEARN_BAD_INPUT:
+      reply_error(TINYGMM_STR("refused input"), -1);
+      return;
+    case LEARN_FAR:
+      reply_error(TINYGMM_STR("refused far"), -1);
+      return;
+    case LEARN_FROZEN:
+      reply_error(TINYGMM_STR("frozen"), -1);
+      return;
+    default:
+      reply_error(TINYGMM_STR("not-started"), -1);
+      return;
+  }
+}
+
+// DUMP: "DUMP components=<K> features=<D> cov=<full|diag> learned=<t> threshold=<hex> reg_covar=<hex>";
+// DUMP <k>: "DUMP <k> <weight> <mean...> <covariance...>", every value the hex of its float32 bits.
+void LineProtocol::command_dump(char* args) {
+  LearnStatus st;
+  learning_->status(&st);
+  if (!*args) {
+    put_flash(TINYGMM_STR("DUMP components="));
+    put_int(model_.n_components);
+    put_flash(TINYGMM_STR(" features="));
+    put_int(model_.n_features);
+    put_flash(st.full ? TINYGMM_STR(" cov=full") : TINYGMM_STR(" cov=diag"));
+    put_flash(TINYGMM_STR(" learned="));
+    put_int(static_cast<long>(st.t));
+    put_flash(TINYGMM_STR(" threshold="));
+    put_float_bits(st.threshold);
+    put_flash(TINYGMM_STR(" reg_covar="));
+    put_float_bits(st.reg_covar);
+    end_line();
+    return;
+  }
+  uint16_t k = 0;
+  char* p = args;
+  while (*p >= '0' && *p <= '9' && k < 1000) k = static_cast<uint16_t>(k * 10 + (*p++ - '0'));
+  if (p == args || *p || k >= model_.n_components) {
+    reply_error(TINYGMM_STR("bad-component"), -1);
+    return;
+  }
+  if (st.mode != 2) {
+    reply_error(TINYGMM_STR("not-ready"), -1);
+    return;
+  }
+  put_flash(TINYGMM_STR("DUMP "));
+  put_int(k);
+  float v;
+  for (uint16_t i = 0; learning_->param(static_cast<uint8_t>(k), i, &v); ++i) {
+    put(" ", 1);
+    put_float_bits(v);
+  }
+  end_line();
+}
+#endif  // TINYGMM_PROTOCOL_LEARN
 
 }  // namespace tinygmm

@@ -99,6 +99,53 @@ struct DeviceModel {
 
 typedef void (*WriteFn)(void* ctx, const char* data, size_t len);
 
+// ---- learning on the device (only with -DTINYGMM_LEARN=1|2, see tinygmm_learn.h) ----
+// The frozen firmware has none of this: no command, no member, not one byte more.
+#if defined(TINYGMM_LEARN) && TINYGMM_LEARN
+#define TINYGMM_PROTOCOL_LEARN 1
+#else
+#define TINYGMM_PROTOCOL_LEARN 0
+#endif
+
+#if TINYGMM_PROTOCOL_LEARN
+// What a LEARN request did (Learning::learn).
+enum LearnResult {
+  LEARN_LEARNED = 0,       // learned; the Classification is the sample's, scored before it was learned
+  LEARN_WARMING = 1,       // stored in the scratch start's warm-up buffer
+  LEARN_BAD_INPUT = -1,    // refused: not finite, or beyond the learner's x_limit (nothing changed)
+  LEARN_FAR = -2,          // refused: every component finds it impossibly far (nothing changed)
+  LEARN_FROZEN = -3,       // FREEZE is on: nothing learned
+  LEARN_NOT_STARTED = -4   // the learner has no model (an adapt start from a header it cannot read)
+};
+
+// The learner's state, for INFO and DUMP.
+struct LearnStatus {
+  uint8_t start;       // 1 adapt (the header's model), 2 scratch
+  uint8_t mode;        // 0 not started, 1 warming, 2 learning
+  uint8_t frozen;      // FREEZE is on
+  uint8_t full;        // full covariances (else diagonal)
+  uint32_t t;          // samples learned (the warm-up's included)
+  uint32_t splits;     // starved components restarted
+  uint16_t n_warm, warm;  // samples in the warm-up buffer, its size
+  float threshold;     // the anomaly threshold now (-inf: none yet)
+  float reg_covar;
+};
+
+// The learner behind the protocol's LEARN, FREEZE, THAW, RESET, SAVE, LOAD and DUMP
+// (tinygmm::LearnerGlue builds one from an OnlineGMM and a storage).
+struct Learning {
+  int8_t (*learn)(const float* x, Classification* out);  // a LearnResult
+  void (*freeze)(bool frozen);
+  int8_t (*reset)();                   // 0, or LEARN_NOT_STARTED (the start failed)
+  int32_t (*save)(uint32_t* crc);      // bytes saved; -1 no storage, -2 the storage failed
+  int8_t (*load)();                    // 0 loaded; -1 no storage, -2 no valid state stored
+  // Parameter i of component k: 0 its weight, 1..D its mean, then its covariance (reg_covar
+  // included) as the packed lower triangle by rows (full) or the diagonal; false past the end.
+  bool (*param)(uint8_t k, uint16_t i, float* v);
+  void (*status)(LearnStatus* out);
+};
+#endif
+
 enum ParseStatus {
   PARSE_OK = 0,
   PARSE_EMPTY_FIELD,
@@ -153,11 +200,35 @@ class LineProtocol {
   // anomaly: the model's threshold (null: the model has none)
   LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, char* line, uint16_t line_max, float* values,
                uint16_t max_values, const AnomalyInfo* anomaly);
+#if TINYGMM_PROTOCOL_LEARN
+  // learning: the learner behind the learning commands (null: none, as without TINYGMM_LEARN)
+  void set_learning(const Learning* learning) { learning_ = learning; }
+#endif
 
  private:
   // The commands, in the order of their names in kCommandNames (tinygmm_protocol.cpp).
-  enum Command { COMMAND_INFO = 0, N_COMMANDS };
+  enum Command {
+    COMMAND_INFO = 0,
+#if TINYGMM_PROTOCOL_LEARN
+    COMMAND_LEARN,
+    COMMAND_FREEZE,
+    COMMAND_THAW,
+    COMMAND_RESET,
+    COMMAND_SAVE,
+    COMMAND_LOAD,
+    COMMAND_DUMP,
+#endif
+    N_COMMANDS
+  };
   void command_info();
+#if TINYGMM_PROTOCOL_LEARN
+  bool command_learning(Command command, char* args);
+  void command_learn(char* args);
+  void command_dump(char* args);
+  void info_learning();
+  void put_hex32(uint32_t v);
+  void put_float_bits(float v);
+#endif
 
   void handle_line();
   char* unframe();                    // framing: the request without blanks and signature, or null
@@ -187,6 +258,9 @@ class LineProtocol {
   uint8_t sign_;   // how the current reply is signed: 0 not, 1 v1 "*HH", 2 v2 " #IIII*CCCCCCCC"
   char id_[4];     // v2: the request id, echoed
   uint32_t crc_;   // running CRC of the reply line (CRC-8 in the low byte for v1)
+#if TINYGMM_PROTOCOL_LEARN
+  const Learning* learning_;  // the learning commands' learner (null: none)
+#endif
 };
 
 // A LineProtocol with its own buffers: lines of up to LineMax characters, and the

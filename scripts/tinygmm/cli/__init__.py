@@ -1,4 +1,4 @@
-"""Command-line entry point: ``tinygmm export|library|classify|stream|verify|report``."""
+"""Command-line entry point: ``tinygmm export|library|classify|stream|verify|learn|pull|report``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from ..errors import TinyGMMError
 from ..platformio.pack import library_command
 from ..version import __version__
-from . import device, export, report
+from . import device, export, learn, report
 from .common import OneLineParser
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lib.add_argument("--pack", metavar="DIR", help="pio pkg pack the library, with this package inside, into DIR")
     lib.set_defaults(func=cmd_library)
     device.register(sub)
+    learn.register(sub)
     report.register(sub)
     return parser
 

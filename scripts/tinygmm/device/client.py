@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import struct
 import time
 import zlib
 from collections import deque
@@ -50,6 +51,14 @@ RX_BUDGET: int | None = 56
 _TAG = re.compile(r"^(.*) #([0-9A-Fa-f]{4})\*([0-9A-Fa-f]{8})$")  # v2: "<reply> #IIII*CCCCCCCC"
 # ERR replies the device may legitimately give to a well-formed request
 _LEGIT_ERRORS = ("ERR overflow",)
+# a learning device (docs/online.md): LEARN's other answers, and the ERRs that answer a well-formed LEARN
+_WARMING = re.compile(r"^WARMING (\d+)/(\d+)$")
+LEARN_ANSWERS = ("ERR refused", "ERR frozen", "ERR not-started", "ERR not-finite", "ERR out-of-range")
+_DUMP_HEAD = re.compile(
+    r"^DUMP components=(\d+) features=(\d+) cov=(full|diag) learned=(\d+) threshold=([0-9a-f]{8}) "
+    r"reg_covar=([0-9a-f]{8})(?: \S+)*$"
+)
+_DUMP_ROW = re.compile(r"^DUMP (\d+)((?: [0-9a-f]{8})+)$")
 
 
 class DeviceError(TinyGMMError):
@@ -179,6 +188,83 @@ def parse_reply(line: str) -> Reply | None:
     if line.startswith("ERR ") and line[4:].strip() and line.isprintable():
         return Reply(line)
     return None
+
+
+def parse_learn_reply(line: str) -> Reply | None:
+    """LEARN's answer: ``OK <label> <probability> <log-likelihood> <flags> learned=<t>`` (the sample scored
+    before it was learned), ``WARMING <n>/<W>`` (a Reply without label) or ``ERR ...``."""
+    if _WARMING.match(line):
+        return Reply(line)
+    return parse_reply(line)
+
+
+def parse_control_reply(line: str) -> Reply | None:
+    """The answer of FREEZE, THAW, RESET, SAVE, LOAD or DUMP: any printable ``OK ...``, ``DUMP ...`` or
+    ``ERR ...`` line (a Reply without label: its text is the answer)."""
+    if line.isprintable() and line.startswith(("OK ", "DUMP ", "ERR ")):
+        return Reply(line)
+    return None
+
+
+def learned_field(reply: Reply) -> int | None:
+    """The ``learned=<t>`` of a LEARN reply (the samples the device has learned), or None."""
+    for token in reply.line.split()[4:]:
+        key, eq, value = token.partition("=")
+        if eq and key == "learned":
+            return _uint(value)
+    return None
+
+
+def float_of_hex(text: str) -> float:
+    """A float32 sent as the 8 hex digits of its bits (DUMP), exactly."""
+    return struct.unpack(">f", bytes.fromhex(text))[0]
+
+
+@dataclass(frozen=True)
+class Dump:
+    """A learning device's parameters (DUMP), float32 values as Python floats, scikit-learn's layout:
+    covariances are K lists of D x D (full) or of D (diag), reg_covar included."""
+
+    covariance_type: str
+    learned: int
+    threshold: float
+    reg_covar: float
+    weights: list[float]
+    means: list[list[float]]
+    covariances: list[list[list[float]]] | list[list[float]]
+
+
+def parse_dump(lines: Sequence[str]) -> Dump:
+    """DUMP's head line, then the lines of DUMP 0 .. DUMP K-1."""
+    head = _DUMP_HEAD.match(lines[0]) if lines else None
+    if head is None:
+        raise DeviceError(f"not a DUMP answer: {lines[0] if lines else ''!r}")
+    k, d, cov = int(head.group(1)), int(head.group(2)), head.group(3)
+    if len(lines) != k + 1:
+        raise DeviceError(f"DUMP: expected {k} component lines, got {len(lines) - 1}")
+    t = (d * (d + 1)) // 2 if cov == "full" else d
+    weights: list[float] = []
+    means: list[list[float]] = []
+    covs: list = []
+    for i, line in enumerate(lines[1:]):
+        m = _DUMP_ROW.match(line)
+        values = [float_of_hex(v) for v in m.group(2).split()] if m else []
+        if m is None or int(m.group(1)) != i or len(values) != 1 + d + t:
+            raise DeviceError(f"DUMP {i}: unreadable answer {line[:60]!r}")
+        weights.append(values[0])
+        means.append(values[1 : 1 + d])
+        packed = values[1 + d :]
+        if cov == "diag":
+            covs.append(packed)
+            continue
+        full = [[0.0] * d for _ in range(d)]
+        e = 0
+        for r in range(d):
+            for c in range(r + 1):
+                full[r][c] = full[c][r] = packed[e]
+                e += 1
+        covs.append(full)
+    return Dump(cov, int(head.group(4)), float_of_hex(head.group(5)), float_of_hex(head.group(6)), weights, means, covs)
 
 
 def _uint(text: str) -> int | None:
@@ -469,6 +555,8 @@ class DeviceClient:
         lines: Sequence[str],
         well_formed: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        parse: Callable[[str], Reply | None] = parse_reply,
+        answers: tuple[str, ...] = _LEGIT_ERRORS,
     ) -> list[Reply]:
         """Send request lines (pipelined) and return one reply per line, in order.
 
@@ -477,11 +565,12 @@ class DeviceClient:
         answer. A line too long for the device, or one whose answers are impossible (a label the
         model does not have, a probability outside [0, 1], a NaN) every time it is sent, gets an
         error reply of its own and the others go on. A device that stops answering raises
-        DeviceError.
+        DeviceError. ``parse`` reads a reply (None: unreadable, sent again); ``answers``: the ERR replies
+        that answer a well-formed request (the rest mean it was corrupted on the way).
         """
         if self._info is None:
             self.sync()
-        run = _Run(lines, well_formed, progress)
+        run = _Run(lines, well_formed, progress, parse, answers)
         framing: _Framing = _TaggedV2(self) if self.protocol == 2 else _MarkedV1(self)
         return self._request(framing, run)
 
@@ -499,7 +588,7 @@ class DeviceClient:
     def _too_long(self, wire: str, limit: int) -> Reply:
         return Reply(f"too long: {len(wire)} characters as sent, the device takes at most {limit}")
 
-    def _accept(self, reply: Reply, well_formed: bool) -> str | None:
+    def _accept(self, reply: Reply, run: _Run) -> str | None:
         """Why a reply that is bound to its request cannot be its answer, or None."""
         if reply.ok:
             why = impossible(reply, self._info)
@@ -507,7 +596,7 @@ class DeviceClient:
                 self.stats.impossible_answers += 1
                 return f"impossible answer {reply.line!r}: {why}"
             return None
-        if well_formed and not reply.line.startswith(_LEGIT_ERRORS):
+        if run.well_formed and reply.line.startswith("ERR") and not reply.line.startswith(run.answers):
             return reply.line  # "ERR ...": the request was corrupted on the way
         return None
 
@@ -555,14 +644,52 @@ class DeviceClient:
     def classify(self, x: Sequence[float]) -> Reply:
         return self.request_many([format_vector(x)])[0]
 
+    # ---- a learning device (docs/online.md) ------------------------------------------------------------
+    def learn_many(
+        self, rows: Sequence[Sequence[float]], progress: Callable[[int, int], None] | None = None
+    ) -> list[Reply]:
+        """One LEARN per row, in order: OK (learned; ``learned_field`` gives the device's count), WARMING or
+        the device's ERR (refused: the model unchanged). LEARN is not idempotent: a request whose reply is
+        lost is sent again and may be learned twice (the learned= count shows it)."""
+        return self.request_many(
+            ["LEARN " + format_vector(x) for x in rows],
+            progress=progress,
+            parse=parse_learn_reply,
+            answers=LEARN_ANSWERS,
+        )
+
+    def control(self, command: str) -> Reply:
+        """FREEZE, THAW, RESET, SAVE, LOAD (or DUMP [k]): the device's one-line answer (OK/DUMP or ERR)."""
+        return self.request_many([command], parse=parse_control_reply, answers=("ERR",))[0]
+
+    def dump(self) -> Dump:
+        """The learned parameters (DUMP, then DUMP k for every component), float32-exact."""
+        k = self.info().components
+        replies = self.request_many(
+            ["DUMP", *(f"DUMP {i}" for i in range(k))], parse=parse_control_reply, answers=("ERR",)
+        )
+        for r in replies:
+            if r.line.startswith("ERR"):
+                raise DeviceError(f"the device refused DUMP: {r.line}")
+        return parse_dump([r.line for r in replies])
+
 
 class _Run:
     """The bookkeeping of one request_many, whatever the framing: replies, attempts, what went wrong last."""
 
-    def __init__(self, lines: Sequence[str], well_formed: bool, progress: Callable[[int, int], None] | None) -> None:
+    def __init__(
+        self,
+        lines: Sequence[str],
+        well_formed: bool,
+        progress: Callable[[int, int], None] | None,
+        parse: Callable[[str], Reply | None] = parse_reply,
+        answers: tuple[str, ...] = _LEGIT_ERRORS,
+    ) -> None:
         n = len(lines)
         self.lines = lines
         self.well_formed = well_formed
+        self.parse = parse
+        self.answers = answers
         self.progress = progress
         self.results: list[Reply | None] = [None] * n
         self.attempts = [0] * n
@@ -686,10 +813,8 @@ class _TaggedV2(_Framing):
             client._event(f"{len(earlier)} reply(ies) lost before #{rid:04X}")
             self.again(run, earlier, "lost")
         del self.inflight[rid]
-        reply = parse_reply(m.group(1))
-        problem = (
-            "unreadable reply " + repr(m.group(1)[:40]) if reply is None else client._accept(reply, run.well_formed)
-        )
+        reply = run.parse(m.group(1))
+        problem = "unreadable reply " + repr(m.group(1)[:40]) if reply is None else client._accept(reply, run)
         if reply is None or problem is not None:
             run.why[sent.index] = problem
             run.pending.appendleft(sent.index)
@@ -791,12 +916,12 @@ class _MarkedV1(_Framing):
         if line.startswith("INFO "):  # the marker answered before this request: a reply was lost
             self.fault(run, "a reply lost (the INFO marker answered early)")
             return
-        reply = parse_reply(body) if body is not None else None
+        reply = run.parse(body) if body is not None else None
         if reply is None:
             stats.garbage_lines += 1
             self.fault(run, f"garbled line {line[:40]!r}")
             return
-        problem = client._accept(reply, run.well_formed)
+        problem = client._accept(reply, run)
         if problem is not None:
             self.fault(run, problem, f"{problem} for request {head.index + 1}")
             return

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import TinyGMMError
+from ..platformio.config import ini_learn_level
 
 PIO_PROGRAM = Path(".pio/build/native/program")
 GCC_PROGRAM = Path("build/native/tinygmm-firmware")
@@ -24,9 +25,22 @@ def firmware_sources(root: Path) -> list[Path]:
     return [root / "src" / "main.cpp", *sorted((root / "lib" / "tinygmm" / "src").glob("*.cpp"))]
 
 
-def build_native(root: Path = Path("."), out: Path | None = None, extra_flags: list[str] | None = None) -> Path:
-    """Compile src/ + lib/ for the host with g++ (what `pio run -e native` builds)."""
-    out = root / (out or GCC_PROGRAM)
+def native_learn_level(root: Path = Path(".")) -> int:
+    """custom_gmm_learn of platformio.ini's [env:native] (0 off, 1 adapt, 2 scratch; 0 without the file)."""
+    ini = root / "platformio.ini"
+    return ini_learn_level(ini, "native") if ini.is_file() else 0
+
+
+def build_native(
+    root: Path = Path("."), out: Path | None = None, extra_flags: list[str] | None = None, learn: int | None = None
+) -> Path:
+    """Compile src/ + lib/ for the host with g++ (what `pio run -e native` builds). ``learn``: TINYGMM_LEARN
+    (None: platformio.ini's custom_gmm_learn for [env:native]); the learning firmware gets its own file."""
+    level = native_learn_level(root) if learn is None else learn
+    if level:
+        extra_flags = [*(extra_flags or []), f"-DTINYGMM_LEARN={level}"]
+    default = GCC_PROGRAM.with_name(f"{GCC_PROGRAM.name}-learn{level}") if level else GCC_PROGRAM
+    out = root / (out or default)
     cxx = shutil.which("g++") or shutil.which("c++")
     if cxx is None:
         raise TinyGMMError("no C++ compiler found (install g++) to build the native firmware")
@@ -61,14 +75,17 @@ def find_native_firmware(spec: str) -> Path:
         return exe.resolve()  # "native:fw" is the file fw here, not a program on PATH
     if PIO_PROGRAM.is_file() and _newer_than_sources(PIO_PROGRAM):
         return PIO_PROGRAM
-    if GCC_PROGRAM.is_file() and _newer_than_sources(GCC_PROGRAM):
-        return GCC_PROGRAM
-    return build_native(Path("."))
+    level = native_learn_level()
+    gcc = GCC_PROGRAM.with_name(f"{GCC_PROGRAM.name}-learn{level}") if level else GCC_PROGRAM
+    if gcc.is_file() and _newer_than_sources(gcc):
+        return gcc
+    return build_native(Path("."), learn=level)
 
 
 def _newer_than_sources(exe: Path) -> bool:
     root = Path(".")
     deps = [*firmware_sources(root), *root.glob("include/*.h"), *root.glob("lib/tinygmm/src/*.h")]
+    deps.append(root / "platformio.ini")  # custom_gmm_learn
     t = exe.stat().st_mtime
     return all(not d.exists() or d.stat().st_mtime <= t for d in deps)
 
@@ -80,7 +97,9 @@ class PtyDevice:
     echoed back and bytes pass unchanged, as on a real UART.
     """
 
-    def __init__(self, exe: Path, args: Sequence[str] = (), stderr: int | IO[bytes] | None = subprocess.DEVNULL) -> None:
+    def __init__(
+        self, exe: Path, args: Sequence[str] = (), stderr: int | IO[bytes] | None = subprocess.DEVNULL
+    ) -> None:
         self.exe = exe
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave, termios.TCSANOW)

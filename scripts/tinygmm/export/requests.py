@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sklearn
 
 from ..anomaly import AnomalyOptions, load_validation
 from ..codegen.ctext import check_feature_names, check_identifier
+from ..codegen.identity import stamp_hash
 from ..codegen.runtime import library_files
 from ..data.reader import load_csv
+from ..errors import TinyGMMError
 from ..fit.estimator import from_estimator, model_of_fit
 from ..fit.sweep import FitOptions, fit
 from ..model.exported import ExportedModel
@@ -86,12 +88,25 @@ class ModelRequest:
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def model_json(path: str, features: list[str] | None) -> ExportedModel:
+    """A model JSON for ``export --model``: its parameters as they are (a fresh hash is stamped on export);
+    --features renames its inputs (as many names as it has)."""
+    model = replace(ExportedModel.load(path, hasher=stamp_hash), selection=[])
+    if features is not None:
+        if len(features) != model.n_features:
+            raise TinyGMMError(f"--features names {len(features)} columns but {path} has {model.n_features} features")
+        model = replace(model, feature_names=list(features))
+    return model
+
+
 def export_saved_model(req: ModelRequest) -> ExportResult:
     """Load the saved estimator and export it through export_model's path."""
     check_request(req)
-    est = load_estimator(req.model, req.trust_pickle)
+    if Path(req.model).suffix.lower() == ".json":  # a model JSON (e.g. a learning device's, tinygmm pull)
+        model = model_json(req.model, req.features)
+    else:
+        model = from_estimator(load_estimator(req.model, req.trust_pickle), req.features)
     sha = hashlib.sha256(Path(req.model).read_bytes()).hexdigest()
-    model = from_estimator(est, req.features)
 
     def provenance(m: ExportedModel) -> list[str]:
         lines = default_provenance(m)

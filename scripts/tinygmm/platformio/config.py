@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import TinyGMMError
-from ..options import INI, on
+from ..options import BUILD, INI, LEARN_MODES, on
 from .ini import ProjectIni
 
 PREFIX = "custom_gmm_"
@@ -24,11 +24,13 @@ PATHS = frozenset(o.name for o in on(INI) if o.path)
 # flags without a value: the option is a boolean (1/yes/true/on)
 SWITCHES = frozenset(o.flag for o in on(INI) if o.switch)
 TRUE = ("1", "yes", "true", "on")
+# custom_gmm_* keys of the build itself (the hook's compiler flags), not passed to the export
+BUILD_KEYS: tuple[str, ...] = tuple(o.name for o in on(BUILD))
 
 
 def check_option_names(names: Iterable[str]) -> None:
     """Refuse a custom_gmm_* key that is not an option (a typo would otherwise be ignored silently)."""
-    known = [PREFIX + name for name, _ in OPTIONS]
+    known = [PREFIX + name for name, _ in OPTIONS] + [PREFIX + name for name in BUILD_KEYS]
     for name in names:
         if name.startswith(PREFIX) and name not in known:
             close = difflib.get_close_matches(name, known, n=1)
@@ -84,3 +86,19 @@ def ini_args(ini: ProjectIni, env: str | None = None) -> list[str]:
         return value
 
     return export_args(get)
+
+
+def learn_level(value: object) -> int:
+    """custom_gmm_learn (off | adapt | scratch; unset: off) as TINYGMM_LEARN's value: 0, 1 or 2."""
+    text = value_text("learn", value).lower() if value is not None else ""
+    if text in ("", "off"):
+        return 0
+    if text not in LEARN_MODES:
+        raise TinyGMMError(f"{PREFIX}learn = {text!r}: expected one of {', '.join(LEARN_MODES)}")
+    return LEARN_MODES.index(text)
+
+
+def ini_learn_level(path: str | Path, env: str | None = None) -> int:
+    """custom_gmm_learn of [env:<env>] of a platformio.ini, as TINYGMM_LEARN's value."""
+    ini = ProjectIni(path)
+    return learn_level(ini.get(ini.env_section(env), PREFIX + "learn", None))

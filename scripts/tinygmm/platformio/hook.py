@@ -33,7 +33,7 @@ from ..errors import TinyGMMError
 from ..export.fingerprint import INPUT_HASH_TAG, generator_fingerprint
 from ..export.paths import check_outputs
 from ..version import __version__
-from .config import PREFIX, check_option_names, export_args, value_text
+from .config import PREFIX, check_option_names, export_args, learn_level, value_text
 from .ini import protected_inputs
 
 SKIP_ENV = "TINYGMM_SKIP_EXPORT"
@@ -85,6 +85,8 @@ class BuildEnv(Protocol):
 
     def Prepend(self, **kw: list[str]) -> None: ...
 
+    def Append(self, **kw: list[tuple[str, str]]) -> None: ...
+
     def Exit(self, code: int) -> None: ...
 
     def __getitem__(self, key: str) -> str: ...
@@ -129,7 +131,9 @@ def export_argv(get: Callable[[str], object], outputs: dict[str, Path | None]) -
     return kept
 
 
-def shared_output_conflict(config: ProjectConfig, pioenv: str, project: Path, argv: list[str], mine: set[Path]) -> str | None:
+def shared_output_conflict(
+    config: ProjectConfig, pioenv: str, project: Path, argv: list[str], mine: set[Path]
+) -> str | None:
     """Another environment writing one of our outputs with other options would make every build refit."""
     for other in config.envs():
         if other == pioenv:
@@ -206,8 +210,12 @@ def install_hint(python: str, checkout: Path | None) -> str:
     )
 
 
-def export(env: BuildEnv, checkout: Path | None = None, targets: list[str] | None = None) -> str:
-    """Do what the build needs; returns what was done (for the log). Raises BuildStop."""
+def export(
+    env: BuildEnv, checkout: Path | None = None, targets: list[str] | None = None, learn_envs: Iterable[BuildEnv] = ()
+) -> str:
+    """Do what the build needs; returns what was done (for the log). Raises BuildStop.
+
+    ``learn_envs``: the other environments custom_gmm_learn's define goes to (the project's, projenv)."""
     if os.environ.get(SKIP_ENV) == "1":
         return f"{SKIP_ENV}=1: outputs left as they are"
     config = env.GetProjectConfig()
@@ -224,6 +232,14 @@ def export(env: BuildEnv, checkout: Path | None = None, targets: list[str] | Non
 
     def get(option: str) -> object:
         return env.GetProjectOption(option, None)
+
+    try:  # the learning firmware (tinygmm_device.h, tinygmm_protocol.h): the library and the project's sources
+        level = learn_level(get(PREFIX + "learn"))
+    except TinyGMMError as exc:
+        raise BuildStop(str(exc)) from None
+    if level:
+        for e in (env, *learn_envs):
+            e.Append(CPPDEFINES=[("TINYGMM_LEARN", str(level))])
 
     outputs = resolve_outputs(get, project, build_dir)
     header = outputs["header"]
@@ -246,7 +262,9 @@ def export(env: BuildEnv, checkout: Path | None = None, targets: list[str] | Non
             f"or a saved estimator with {PREFIX}model"
         )
     try:  # no output may be the project's configuration (custom_gmm_json = platformio.ini)
-        check_outputs({PREFIX + n: p for n, p in outputs.items()}, protected_inputs(config_files(config, project)), False)
+        check_outputs(
+            {PREFIX + n: p for n, p in outputs.items()}, protected_inputs(config_files(config, project)), False
+        )
     except TinyGMMError as exc:
         raise BuildStop(str(exc)) from None
     mine = {p.resolve() for p in outputs.values() if p is not None}
@@ -294,10 +312,11 @@ def _targets() -> list[str]:
     return [str(t) for t in COMMAND_LINE_TARGETS]
 
 
-def run(env: BuildEnv, checkout: Path | None = None) -> None:
-    """Entry point of the library's extra script: export, or stop the build with one clear message."""
+def run(env: BuildEnv, checkout: Path | None = None, projenv: BuildEnv | None = None) -> None:
+    """Entry point of the library's extra script: export, or stop the build with one clear message.
+    ``projenv``: the environment of the project's sources (custom_gmm_learn's define goes there too)."""
     try:
-        done = export(env, checkout)
+        done = export(env, checkout, learn_envs=[projenv] if projenv is not None else [])
     except BuildStop as exc:
         sys.stderr.write(f"\n*** tinygmm: {exc}\n\n")
         env.Exit(1)
