@@ -55,6 +55,7 @@ class FakeEnv:
         self.clean = clean
         self.dump = dump
         self.cpppath: list[str] = []
+        self.cppdefines: list[tuple[str, str]] = []
 
     def __getitem__(self, key: str) -> str:
         assert key == "PIOENV"
@@ -76,6 +77,9 @@ class FakeEnv:
     def Prepend(self, CPPPATH: list[str]) -> None:  # noqa: N802, N803
         self.cpppath[:0] = CPPPATH
 
+    def Append(self, CPPDEFINES: list[tuple[str, str]]) -> None:  # noqa: N802, N803
+        self.cppdefines += CPPDEFINES
+
     def IsCleanTarget(self) -> bool:  # noqa: N802
         return self.clean
 
@@ -91,10 +95,13 @@ class LibBuilder:
         self.path = str(path)
 
 
-def run_script(env: FakeEnv, library: Path = LIBRARY) -> None:
-    """Execute the library's extra script as PlatformIO's library builder does."""
+def run_script(env: FakeEnv, library: Path = LIBRARY, projenv: FakeEnv | None = None) -> None:
+    """Execute the library's extra script as PlatformIO's library builder does (``projenv``: the project's
+    sources' environment, which PlatformIO exports to library scripts)."""
     script = library / json.loads((library / "library.json").read_text())["build"]["extraScript"]
-    exports = {"env": env, "pio_lib_builder": LibBuilder(library)}
+    exports: dict[str, Any] = {"env": env, "pio_lib_builder": LibBuilder(library)}
+    if projenv is not None:
+        exports["projenv"] = projenv
     scope: dict[str, Any] = {"__name__": "tinygmm_build"}
 
     def import_(*names: str) -> None:

@@ -259,6 +259,23 @@ def test_real_platformio_config_is_read_the_same_way(project: Path, exports: Exp
     assert exports.calls == 2
 
 
+def test_custom_gmm_learn_defines_tinygmm_learn_for_the_library_and_the_project(
+    project: Path, exports: Exports, capfd: pytest.CaptureFixture[str]
+) -> None:
+    for value, want in (("off", []), ("adapt", [("TINYGMM_LEARN", "1")]), ("Scratch", [("TINYGMM_LEARN", "2")])):
+        write_ini(project, {**BASE, "custom_gmm_learn": value}, {"native": {}})
+        env, projenv = FakeEnv(project, "native"), FakeEnv(project, "native")
+        run_script(env, projenv=projenv)
+        assert env.cppdefines == want and projenv.cppdefines == want, value
+    assert exports.calls == 1  # a build option: the export does not see it (no refit)
+    write_ini(project, {**BASE, "custom_gmm_learn": "yes"}, {"native": {}})
+    capfd.readouterr()
+    with pytest.raises(Exited):
+        run_script(FakeEnv(project, "native"))
+    err = capfd.readouterr().err
+    assert "custom_gmm_learn = 'yes': expected one of off, adapt, scratch" in err and "Traceback" not in err
+
+
 def test_the_repository_uses_the_library_hook_only() -> None:
     ini = (ROOT / "platformio.ini").read_text()
     assert "extra_scripts" not in ini and not (ROOT / "scripts" / "pio_tinygmm.py").exists()
