@@ -8,13 +8,7 @@
 #include "GMM.h"
 #include "tinygmm_online.h"
 
-#if defined(ARDUINO)
-#include <Arduino.h>
-#endif
-#if defined(TINYGMM_TEST_SIMAVR)
-#include <avr/interrupt.h>
-#include <avr/sleep.h>
-#endif
+#include "../common/unity_main.h"  // main(), or setup()/loop() on a board: calls run_all
 
 typedef tinygmm::OnlineGMM<4, 2> Learner;
 static Learner g;
@@ -94,22 +88,3 @@ static int run_all(void) {
   RUN_TEST(test_threshold_tracks_and_freezes);
   return UNITY_END();
 }
-
-#if defined(ARDUINO)
-void setup() {
-#if !defined(TINYGMM_TEST_SIMAVR)
-  delay(2000);  // a real board resets when the port opens: let the host attach
-#endif
-  run_all();
-#if defined(TINYGMM_TEST_SIMAVR)
-  Serial.flush();
-  cli();  // simavr: "sleeping with interrupts off, quitting gracefully"
-  sleep_enable();
-  sleep_cpu();
-#endif
-}
-
-void loop() {}
-#else
-int main(void) { return run_all(); }
-#endif
