@@ -42,7 +42,7 @@ def learned_model(dump: Dump, info: DeviceInfo, source: str = "") -> ExportedMod
                 "samples_learned": dump.learned,
                 "threshold": dump.threshold if np.isfinite(dump.threshold) else None,
                 "reg_covar": dump.reg_covar,
-            }
+            },
         },
         data={"path": None, "source": source or "device"},
     )
