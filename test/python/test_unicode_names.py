@@ -27,6 +27,7 @@ from tinygmm import export_model
 from tinygmm.cli import main
 from tinygmm.device.client import DeviceClient
 from tinygmm.device.native import PtyDevice
+from tinygmm.device.uno_sim import build_uno_firmware, simavr_available
 from tinygmm.errors import TinyGMMError
 from tinygmm.model.exported import ExportedModel
 
@@ -153,6 +154,18 @@ def test_the_device_sends_the_names_and_the_host_decodes_them(project: tuple[Pat
                 assert info.names == NFC, protocol
         finally:
             port.close()
+
+
+def test_the_simulated_uno_sends_the_names_from_flash(project: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """avr-g++ 5.4 and PROGMEM: the Uno firmware's INFO carries the same UTF-8 bytes (verify compares
+    the device's names with the model's)."""
+    missing = simavr_available()
+    if missing:
+        pytest.skip(f"simulated Uno needs avr-g++, Debian's Arduino core and libsimavr: {missing}")
+    proj, _, data = project
+    elf = build_uno_firmware(proj, tmp_path / "uno.elf")
+    r = run_cli(proj, "verify", "--port", f"simavr:{elf}", str(data))
+    assert r.returncode == 0 and "verify: PASS" in r.stdout, r.stdout + r.stderr
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
