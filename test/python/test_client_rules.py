@@ -189,3 +189,22 @@ def test_names_are_decoded_and_garbled_bytes_do_not_break_info() -> None:
     # a hand-made sketch with latin-1 bytes: the INFO is still read; the name just will not match a column
     got = parse_info("INFO protocol=2 components=2 features=2 model=aa names=Temp\xe9rature|b")
     assert got is not None and got.names == ["Temp\ufffdrature", "b"]
+
+
+def test_a_corrupted_signed_info_announcing_protocol_3_is_not_believed() -> None:
+    """'protocol=2' corrupted into 'protocol=3' on the wire: the CRC fails, the line is ignored, the
+    probe is answered again correctly."""
+    dev = InfoDevice(V2_INFO)
+    real_read = dev.read
+    state = {"done": False}
+
+    def corrupt(n: int = 1) -> bytes:
+        chunk = real_read(n)
+        if not state["done"] and b"protocol=2" in chunk:
+            state["done"] = True
+            chunk = chunk.replace(b"protocol=2", b"protocol=3")
+        return chunk
+
+    dev.read = corrupt  # type: ignore[method-assign]
+    client = DeviceClient(dev, timeout=0.3)
+    assert client.sync().protocol == 2 and state["done"]

@@ -443,10 +443,12 @@ class DeviceClient:
             line = self.read_line(left)
             if line is None:
                 break
-            newer = announced_protocol(line)
-            if newer is not None and newer > PROTOCOL:
-                raise newer_protocol_error(newer)  # whatever its framing: not spoken to
             body = check_tagged(line, rid, seed) if mode == 2 else check_signed(line, seed) if mode == 1 else line
+            # a newer protocol is refused whatever its framing, but not on a signed line that fails its check
+            signed = _TAG.match(line) if mode == 2 else mode == 1 and len(line) > 3 and line[-3] == "*"
+            newer = announced_protocol(body if body is not None else "" if signed else line)
+            if newer is not None and newer > PROTOCOL:
+                raise newer_protocol_error(newer)  # not spoken to
             if body is not None:
                 info = parse_info(body)
                 if info is not None:
