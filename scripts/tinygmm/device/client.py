@@ -237,6 +237,11 @@ def parse_info(body: str) -> DeviceInfo | None:
     return DeviceInfo(k, d, decode_names(names), model, proto, line_max, threshold, alarm)
 
 
+def _shown(line: str) -> str:
+    """A line read from the device (bytes as latin-1 characters) for a message: UTF-8 decoded, shortened."""
+    return line.encode("latin-1", "replace").decode("utf-8", "replace")[:80]
+
+
 def announced_protocol(line: str) -> int | None:
     """The ``protocol=`` an INFO line announces (even an INFO this client cannot read), or None."""
     if not line.startswith("INFO "):
@@ -421,7 +426,7 @@ class DeviceClient:
                 break
         if self._unreadable is not None:
             raise DeviceError(
-                f"the device answers INFO with {self._unreadable[:80]!r}, which this tinygmm {__version__} cannot "
+                f"the device answers INFO with {_shown(self._unreadable)!r}, which this tinygmm {__version__} cannot "
                 f"read (serial protocol {PROTOCOL} at most): is it tinygmm firmware?"
             )
         raise DeviceError(f"no answer from the device within {self.timeout:g} s (is it running and at {BAUD} baud?)")
