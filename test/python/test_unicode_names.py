@@ -266,7 +266,24 @@ def test_bidi_and_comment_breakers_in_names_stay_inside_literals(tmp_path: Path)
 def test_cli_refusal_names_the_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "d.csv"
     write_csv(data, ["나이", "점수\x07"], sample(40, 3)[:, :2])
-    assert main(["export", "--data", str(data), "--header", str(tmp_path / "GMM.h")]) == 2
+    assert main(["export", "--data", str(data), "--header", str(tmp_path / "GMM.h"), "--vectors", "none"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "column name '점수\\x07' contains the control character U+0007" in err[0], err
     assert not (tmp_path / "GMM.h").exists()
+
+
+def test_anomaly_validation_columns_and_label_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The validation CSV's header in NFD, its label column in Korean, given as --anomaly-label in NFC."""
+    data = tmp_path / "train.csv"
+    write_csv(data, RAW, sample(200, 1))
+    X = np.vstack([sample(40, 4), sample(10, 5) + 40.0])
+    y = np.array([0] * 40 + [1] * 10)
+    val = tmp_path / "val.csv"
+    with val.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([unicodedata.normalize("NFD", n) for n in [*NFC, "이상 여부"]])
+        w.writerows([*map(repr, row), str(label)] for row, label in zip(X.tolist(), y.tolist(), strict=True))
+    argv = ["export", "--data", str(data), "--header", str(tmp_path / "GMM.h"), "--json", str(tmp_path / "GMM.json")]
+    argv += ["--vectors", "none", "--n-components", "2", "--anomaly-validation", str(val), "--anomaly-label", "이상 여부"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert ExportedModel.load(tmp_path / "GMM.json").feature_names == NFC
