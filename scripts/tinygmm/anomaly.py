@@ -34,6 +34,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_
 from .data.reader import load_csv
 from .data.rules import decode, read_rows
 from .errors import TinyGMMError
+from .names import nfc
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 
@@ -267,13 +268,14 @@ def load_labelled(
     p = Path(path)
     if not p.is_file():
         raise TinyGMMError(f"--anomaly-validation: file not found: {p}")
+    label, features = nfc(label), [nfc(f) for f in features]  # names are compared in NFC (tinygmm.names)
     if label in features:
         raise TinyGMMError(f"--anomaly-label {label!r} is also a model feature; leave it out of --features")
     text = decode(p.read_bytes(), p)
     rows = [r for _, r in read_rows(text, p) if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise TinyGMMError(f"--anomaly-validation {p}: no data rows")
-    header = [h.strip() for h in rows[0]]
+    header = [nfc(h.strip()) for h in rows[0]]
     missing = [f for f in features if f not in header]
     if missing:
         raise TinyGMMError(

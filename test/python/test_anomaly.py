@@ -264,7 +264,7 @@ def test_firmware_replies_carry_the_decision_and_the_alarm(anomaly_firmware: tup
 
     info = parse_info(lines[1])
     assert info is not None and np.float32(info.threshold) == np.float32(t) and info.alarm == (3, 5)
-    assert [parse_reply(ln).anomaly for ln in lines[2:]] == [int(ln.split()[4]) for ln in lines[2:]]
+    assert [parse_reply(ln, info).anomaly for ln in lines[2:]] == [int(ln.split()[4]) for ln in lines[2:]]
     flags = [int(ln.split()[4]) for ln in lines[2:]]
     anomalous = [f & 1 for f in flags]
     assert anomalous == [0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0]

@@ -25,6 +25,7 @@ from ..errors import TinyGMMError
 from ..export.atomic import write_all
 from ..export.vectors import is_near_tie, make_inputs, sklearn_outputs
 from ..model.exported import ExportedModel
+from ..names import nfc
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
@@ -211,7 +212,7 @@ def check_model(info: DeviceInfo, model: ExportedModel, json_path: str) -> None:
             f"the device runs model {info.model} but {json_path} is model {model.model_hash}: "
             "flash the firmware built from this model (pio run -t upload) or pass the matching --json"
         )
-    if info.names != model.feature_names:
+    if info.names != [nfc(n) for n in model.feature_names]:  # names are compared in NFC
         raise TinyGMMError(f"device features {info.names} differ from the model's {model.feature_names}")
 
 

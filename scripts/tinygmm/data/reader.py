@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import TinyGMMError
+from ..names import name_problem, nfc
 from . import csvfast
 from .rules import (
     COUNT_RE,
@@ -27,8 +28,6 @@ from .rules import (
 )
 
 FLOAT32_MAX = 3.4028234663852886e38
-# Characters a feature name cannot contain: the device protocol joins names with '|'.
-NAME_FORBIDDEN = "|"
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def parse_feature_list(text: str | None) -> list[str] | None:
     """Split ``--features "Age,Spending Score (1-100)"`` into column names."""
     if text is None:
         return None
-    names = [n.strip() for n in next(csv.reader([text]))]
+    names = [nfc(n.strip()) for n in next(csv.reader([text]))]
     if not names or any(not n for n in names):
         raise TinyGMMError(f"--features: empty column name in {text!r}")
     dup = [n for n, c in Counter(names).items() if c > 1]
@@ -62,11 +61,9 @@ def parse_feature_list(text: str | None) -> list[str] | None:
 
 
 def _check_name(path: Path, name: str) -> None:
-    if any(ch in name for ch in NAME_FORBIDDEN) or not name.isprintable():
-        raise TinyGMMError(
-            f"{path}: column name {name!r} contains '|' or a control character, which the device protocol "
-            "cannot send; rename the column"
-        )
+    problem = name_problem(name)
+    if problem is not None:
+        raise TinyGMMError(f"{path}: column name {name!r} {problem}, which the device protocol cannot send; rename it")
 
 
 def _show(p: Path) -> str:
@@ -182,7 +179,7 @@ def _dataset(
     dropna: bool,
     check_constant: bool,
 ) -> Dataset:
-    header = table.header
+    header = table.header = [nfc(h) for h in table.header]  # names are compared in NFC (tinygmm.names)
     if table.n_rows == 0:
         raise TinyGMMError(f"{p}: has a header but no data rows")
     if all(NUMBER_RE.fullmatch(h) for h in header):

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import TinyGMMError
 from ..model.check import check_model
 from ..model.exported import ExportedModel, Projection
+from ..names import nfc
 
 MIXTURES = ("GaussianMixture", "BayesianGaussianMixture")
 STEPS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA")
@@ -198,6 +199,7 @@ def from_estimator(estimator: Any, feature_names: list[str] | None = None) -> Ex
         _check_fitted(s, "")
     d = int((steps[0][1] if steps else mixture).n_features_in_)
     names = list(feature_names) if feature_names is not None else default_names(estimator, steps, mixture)
+    names = [nfc(n) if isinstance(n, str) else n for n in names]  # names are kept in NFC (tinygmm.names)
     if len(names) != d:
         raise TinyGMMError(f"{len(names)} feature names for an estimator fitted on {d} features (N_FEATURES = {d})")
     affine = fold_steps(steps, d)
