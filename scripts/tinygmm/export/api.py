@@ -21,6 +21,7 @@ from ..codegen.ctext import check_identifier
 from ..codegen.header import model_constants, render_header, validate_c_text
 from ..codegen.identity import stamp_hash
 from ..codegen.runtime import library_files
+from ..data.inputs import estimator_names, raw_inputs
 from ..errors import TinyGMMError
 from ..fit.estimator import from_estimator
 from ..fit.sweep import FitResult
@@ -245,9 +246,11 @@ def export_model(
     check_outputs(outputs, library_files())
     clean_stale_temps([p for p in outputs.values() if p is not None])
     m = from_estimator(estimator, feature_names)
-    Xa = None if X is None else _raw_inputs(X, m.n_features)
+    names_in = estimator_names(estimator)  # a DataFrame X is matched by column name to these, else to feature_names
+    match = names_in if names_in is not None else (m.feature_names if feature_names is not None else None)
+    Xa = None if X is None else raw_inputs(X, m.feature_names, match)
     if anomaly_validation is not None:
-        labelled = _labelled(anomaly_validation, m.n_features)
+        labelled = _labelled(anomaly_validation, m.feature_names, match)
     report = None
     if opts.prune_below is not None:
         m, report = prune(m, opts.prune_below, m.sample_inputs() if Xa is None else Xa)
@@ -267,29 +270,16 @@ def _path(p: str | Path | None) -> Path | None:
     return None if p is None else Path(p)
 
 
-def _raw_inputs(X: Any, d: int) -> np.ndarray:
-    try:
-        Xa = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TinyGMMError(f"X must be a numeric array of raw inputs ({exc})") from None
-    if Xa.ndim != 2 or Xa.shape[1] != d or len(Xa) == 0:
-        raise TinyGMMError(f"X has shape {Xa.shape}; expected (n, {d}) raw inputs")
-    if not np.all(np.isfinite(Xa)):
-        raise TinyGMMError("X has non-finite values")
-    return Xa
-
-
-def _labelled(validation: Any, d: int) -> Labelled:
+def _labelled(validation: Any, names: list[str], match: list[str] | None) -> Labelled:
     """anomaly_validation=(X_val, y_val) checked: raw inputs, two classes, 1/True = anomalous."""
-    try:
-        X_val, y_val = validation
-    except (TypeError, ValueError):
-        raise TinyGMMError("anomaly_validation must be a pair (X_val, y_val)") from None
-    Xv = _raw_inputs(X_val, d)
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        raise TinyGMMError(f"anomaly_validation must be a pair (X_val, y_val), not a {type(validation).__name__}")
+    X_val, y_val = validation
+    Xv = raw_inputs(X_val, names, match, "anomaly_validation's X_val")
     try:
         y = np.asarray(y_val, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:
-        raise TinyGMMError(f"anomaly_validation's y_val must be 0/1 labels ({exc})") from None
+        raise TinyGMMError(f"anomaly_validation's y_val must be 0/1 labels ({str(exc).splitlines()[0]})") from None
     if len(y) != len(Xv) or not np.all((y == 0) | (y == 1)):
         raise TinyGMMError(f"anomaly_validation's y_val must be {len(Xv)} labels, 0 (normal) or 1 (anomalous)")
     if not (np.any(y == 1) and np.any(y == 0)):
