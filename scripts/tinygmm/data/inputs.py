@@ -94,7 +94,9 @@ def _frame(X: Any, names: list[str], match: list[str] | None, what: str) -> np.n
         missing = [n for n in expected if n not in set(columns)]
         extra = [c for c in columns if c not in set(expected)]
         if missing or extra:
-            parts = ([f"missing {_shown(missing)}"] if missing else []) + ([f"unexpected {_shown(extra)}"] if extra else [])
+            parts = ([f"missing {_shown(missing)}"] if missing else []) + (
+                [f"unexpected {_shown(extra)}"] if extra else []
+            )
             raise TinyGMMError(
                 f"{what}'s columns do not match the estimator's features: {'; '.join(parts)}; "
                 f"give the columns it was fitted on, {_shown(expected, 12)}"
@@ -102,7 +104,9 @@ def _frame(X: Any, names: list[str], match: list[str] | None, what: str) -> np.n
         X = X[expected]  # by name, in the estimator's order
     elif len(columns) != len(names):
         raise TinyGMMError(f"{what} has {len(columns)} columns; expected {len(names)} raw inputs ({_shown(names)})")
-    odd = [c for c, dt in zip(X.columns, X.dtypes) if getattr(dt, "kind", "O") not in "biuf"]  # (pandas' too)
+    odd = [
+        c for c, dt in zip(X.columns, X.dtypes, strict=True) if getattr(dt, "kind", "O") not in "biuf"
+    ]  # (pandas' too)
     if odd:
         raise TinyGMMError(
             f"{what}'s column {odd[0]!r} is not numeric (dtype {X[odd[0]].dtype}); convert it or leave it out"
@@ -144,7 +148,9 @@ def raw_inputs(X: Any, names: list[str], match: list[str] | None = None, what: s
         Xa = np.asarray(arr, dtype=np.float64)
         if Xa.ndim != 2 or Xa.shape[1] != d:
             hint = " (one sample: reshape to (1, D))" if Xa.ndim == 1 else ""
-            raise TinyGMMError(f"{what} has shape {Xa.shape}; expected (n, {d}) raw inputs, one column per feature{hint}")
+            raise TinyGMMError(
+                f"{what} has shape {Xa.shape}; expected (n, {d}) raw inputs, one column per feature{hint}"
+            )
     if len(Xa) == 0:
         raise TinyGMMError(f"{what} has no rows")
     finite = np.isfinite(Xa)
