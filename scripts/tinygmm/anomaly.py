@@ -36,6 +36,7 @@ from .data.rules import decode, read_rows
 from .errors import TinyGMMError
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the device's scores and threshold are float32
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,16 @@ class AnomalyOptions:
                 f"(got {', '.join('--anomaly-' + g for g in given)})"
             )
         if self.quantile is not None and not (0.0 < self.quantile < 1.0):
-            raise TinyGMMError(f"--anomaly-quantile must be in (0, 1), e.g. 0.01; got {self.quantile!r}")
+            raise TinyGMMError(f"--anomaly-quantile {self.quantile!r} is not in (0, 1); give e.g. 0.01 (1 % flagged)")
         if self.threshold is not None and not math.isfinite(self.threshold):
-            raise TinyGMMError(f"--anomaly-threshold must be a finite log-likelihood; got {self.threshold!r}")
+            raise TinyGMMError(
+                f"--anomaly-threshold {self.threshold!r} is not a number; give a finite log-likelihood, e.g. -12.5"
+            )
+        if self.threshold is not None and abs(self.threshold) > FLOAT32_MAX:
+            raise TinyGMMError(
+                f"--anomaly-threshold {self.threshold!r} is beyond float32's range (+-{FLOAT32_MAX:.4g}), in which "
+                "the device compares log-likelihoods; give a log-likelihood near your data's score_samples, e.g. -12.5"
+            )
         if self.validation is not None and not self.label:
             raise TinyGMMError(
                 "--anomaly-validation needs --anomaly-label COLUMN (the column saying which rows are anomalous)"
@@ -75,9 +83,9 @@ class AnomalyOptions:
                 ("--anomaly-max-fpr", self.max_fpr),
             ):
                 if v is not None:
-                    raise TinyGMMError(f"{flag} only applies with --anomaly-validation CSV")
+                    raise TinyGMMError(f"{flag} only applies with --anomaly-validation (labelled rows)")
         if self.max_fpr is not None and not (0.0 <= self.max_fpr < 1.0):
-            raise TinyGMMError(f"--anomaly-max-fpr must be in [0, 1), e.g. 0.05; got {self.max_fpr!r}")
+            raise TinyGMMError(f"--anomaly-max-fpr {self.max_fpr!r} is not in [0, 1); give e.g. 0.05")
         if feature_names is not None and self.label is not None and self.label in feature_names:
             raise TinyGMMError(
                 f"--anomaly-label {self.label!r} is also a model feature; leave it out of --features "

@@ -7,6 +7,7 @@ PlatformIO hook call ``write_outputs`` through here too.
 from __future__ import annotations
 
 import json as jsonlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,11 +23,11 @@ from ..codegen.header import model_constants, render_header, validate_c_text
 from ..codegen.identity import stamp_hash
 from ..codegen.runtime import library_files
 from ..data.inputs import estimator_names, raw_inputs
-from ..errors import TinyGMMError
+from ..errors import TinyGMMError, TinyGMMWarning
 from ..fit.estimator import from_estimator
 from ..fit.sweep import FitResult
 from ..model.exported import ExportedModel
-from ..options import API_DEFAULTS
+from ..options import API, API_DEFAULTS, respell
 from ..version import __version__
 from .atomic import write_all
 from .paths import check_outputs, clean_stale_temps
@@ -187,7 +188,7 @@ def export_model(
     estimator: Any,
     header: str | Path,
     *,
-    feature_names: list[str] | None = None,
+    feature_names: Any = None,
     json: str | Path | None = None,
     vectors: str | Path | None = None,
     X: Any = None,
@@ -224,8 +225,35 @@ def export_model(
     Returns
     -------
     ExportResult with the model, the paths written and, with prune_below, a PruneReport.
-    Nothing is written when anything fails (TinyGMMError, one line).
+    Nothing is written when anything fails (TinyGMMError, one line naming the argument). Warnings
+    of numpy or scikit-learn on the way come out as one TinyGMMWarning each, at the caller's line.
     """
+    kwargs = dict(locals())
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            result = _export_model(**kwargs)
+        except TinyGMMError as exc:
+            raise TinyGMMError(respell(str(exc), API)) from None
+    for text in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
+        warnings.warn(respell(text, API), TinyGMMWarning, stacklevel=2)
+    return result
+
+
+def _export_model(
+    estimator: Any,
+    header: str | Path,
+    feature_names: Any,
+    json: str | Path | None,
+    vectors: str | Path | None,
+    X: Any,
+    namespace: str,
+    fixed_point: bool,
+    prune_below: float | None,
+    anomaly_quantile: float | None,
+    anomaly_threshold: float | None,
+    anomaly_validation: tuple[Any, Any] | None,
+    anomaly_max_fpr: float | None,
+) -> ExportResult:
     labelled = None
     anomaly = AnomalyOptions(
         quantile=anomaly_quantile,
