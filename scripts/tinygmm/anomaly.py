@@ -62,7 +62,7 @@ class AnomalyOptions:
                 f"(got {', '.join('--anomaly-' + g for g in given)})"
             )
         if self.quantile is not None and not (0.0 < self.quantile < 1.0):
-            raise TinyGMMError(f"--anomaly-quantile {self.quantile!r} is not in (0, 1); give e.g. 0.01 (1 % flagged)")
+            raise TinyGMMError(f"--anomaly-quantile must be in (0, 1), e.g. 0.01; got {self.quantile!r}")
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise TinyGMMError(
                 f"--anomaly-threshold {self.threshold!r} is not a number; give a finite log-likelihood, e.g. -12.5"
@@ -85,7 +85,7 @@ class AnomalyOptions:
                 if v is not None:
                     raise TinyGMMError(f"{flag} only applies with --anomaly-validation (labelled rows)")
         if self.max_fpr is not None and not (0.0 <= self.max_fpr < 1.0):
-            raise TinyGMMError(f"--anomaly-max-fpr {self.max_fpr!r} is not in [0, 1); give e.g. 0.05")
+            raise TinyGMMError(f"--anomaly-max-fpr must be in [0, 1), e.g. 0.05; got {self.max_fpr!r}")
         if feature_names is not None and self.label is not None and self.label in feature_names:
             raise TinyGMMError(
                 f"--anomaly-label {self.label!r} is also a model feature; leave it out of --features "

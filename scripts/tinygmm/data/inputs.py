@@ -45,7 +45,7 @@ def check_names(names: Any, d: int, names_in: Sequence[str] | None, what: str = 
     names_str = [str(n) for n in given]  # (numpy's str_ -> str)
     if len(names_str) != d:
         raise TinyGMMError(
-            f"{what} has {len(names_str)} names for an estimator fitted on {d} features (N_FEATURES = {d})"
+            f"{what}: {len(names_str)} feature names for an estimator fitted on {d} features (N_FEATURES = {d})"
         )
     blank = [i for i, n in enumerate(names_str) if not n.strip()]
     if blank:
