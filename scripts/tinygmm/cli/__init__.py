@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     expanded = given
     with warnings.catch_warnings(record=True) as caught:  # (the filters stay: ignored ones stay ignored)
         try:
-            expanded = export.expand_platformio(given)
+            expanded = device.vector_arguments(export.expand_platformio(given))
             args = parser.parse_args(expanded)
             code = int(args.func(args))
         except TinyGMMError as exc:
