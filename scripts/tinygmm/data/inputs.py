@@ -104,17 +104,26 @@ def _frame(X: Any, names: list[str], match: list[str] | None, what: str) -> np.n
         X = X[expected]  # by name, in the estimator's order
     elif len(columns) != len(names):
         raise TinyGMMError(f"{what} has {len(columns)} columns; expected {len(names)} raw inputs ({_shown(names)})")
-    odd = [
-        c for c, dt in zip(X.columns, X.dtypes, strict=True) if getattr(dt, "kind", "O") not in "biuf"
-    ]  # (pandas' too)
-    if odd:
-        raise TinyGMMError(
-            f"{what}'s column {odd[0]!r} is not numeric (dtype {X[odd[0]].dtype}); convert it or leave it out"
-        )
-    try:
-        return np.asarray(X.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TinyGMMError(f"{what} must hold numbers ({_first_line(exc)})") from None
+    out = np.empty((len(X), len(X.columns)), dtype=np.float64)
+    for k, (c, dt) in enumerate(zip(X.columns, X.dtypes, strict=True)):
+        column = X.iloc[:, k]
+        try:  # numbers (pandas' nullable ones too: NA -> NaN); an object column only when every cell is one
+            if getattr(dt, "kind", "O") in "biuf":
+                out[:, k] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                out[:, k] = [_number(v) for v in column.to_numpy()]
+        except (TypeError, ValueError):
+            raise TinyGMMError(
+                f"{what}'s column {c!r} is not numeric (dtype {dt}); convert it to numbers or leave it out"
+            ) from None
+    return out
+
+
+def _number(v: Any) -> float:
+    """One cell of an object column: a real number (bool, int, float, numpy scalar), else ValueError."""
+    if isinstance(v, (str, bytes)) or np.iscomplexobj(v):
+        raise ValueError(v)
+    return float(v)
 
 
 def _first_line(exc: Exception) -> str:
