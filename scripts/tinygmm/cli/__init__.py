@@ -12,7 +12,7 @@ from ..options import INI, SPELLING_ENV, respell
 from ..platformio.pack import library_command
 from ..version import __version__
 from . import device, export, report
-from .common import OneLineParser
+from .common import OneLineParser, negative_values
 
 
 def cmd_library(args: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     expanded = given
     with warnings.catch_warnings(record=True) as caught:  # (the filters stay: ignored ones stay ignored)
         try:
-            expanded = device.vector_arguments(export.expand_platformio(given))
+            expanded = negative_values(device.vector_arguments(export.expand_platformio(given)))
             args = parser.parse_args(expanded)
             code = int(args.func(args))
         except TinyGMMError as exc:
@@ -71,7 +71,11 @@ def _as_given(message: str, given: list[str], expanded: list[str]) -> str:
     from platformio.ini (by export --platformio, or all of them when the PlatformIO hook runs us)."""
     if os.environ.get(SPELLING_ENV) == INI:
         return respell(message, INI)
-    from_ini = {a for a in expanded if a.startswith("--")} - {a for a in given if a.startswith("--")}
+
+    def flags(words: list[str]) -> set[str]:
+        return {w.split("=", 1)[0] for w in words if w.startswith("--")}
+
+    from_ini = flags(expanded) - flags(given)
     return respell(message, INI, from_ini) if from_ini else message
 
 
