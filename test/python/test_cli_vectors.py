@@ -170,3 +170,12 @@ def test_verify_reads_the_csv_as_export_does(firmware: tuple[Path, Path], tmp_pa
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"({len(lines) - 1} from {path}" in r.stdout and "verify: PASS" in r.stdout
+
+
+def test_stream_bad_row_names_its_line_not_a_flag_stream_lacks(firmware: tuple[Path, Path], tmp_path: Path) -> None:
+    project, exe = firmware
+    path = tmp_path / "bad.csv"
+    path.write_text('Age,Spending Score (1-100),note\n19,39,"two\nlines"\n21,lots,x\n', newline="")
+    r = run_cli(project, "stream", "--port", f"native:{exe}", str(path))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "line(s) 4" in r.stderr and "--dropna" not in r.stderr

@@ -7,6 +7,7 @@ import dataclasses
 from typing import NoReturn
 
 from ..anomaly import AnomalyOptions
+from ..errors import TinyGMMError
 from ..fit.sweep import FitOptions
 from ..options import ANOMALY, DATA, OPTIONS, REPORT, on
 
@@ -15,7 +16,8 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage dump), like every other tinygmm error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"tinygmm: error: {message} (see '{self.prog} --help')\n")
+        # main prints it (as every error: one line, options named as the user gave them), exit 2
+        raise TinyGMMError(f"{message} (see '{self.prog} --help')")
 
 
 def add_model_options(p: argparse.ArgumentParser, data_help: str) -> None:
