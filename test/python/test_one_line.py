@@ -83,7 +83,7 @@ INI_CASES = [
     ("custom_gmm_anomaly_threshold = 1e39", ["custom_gmm_anomaly_threshold 1e39"]),
     ("custom_gmm_random_state = -7", ["custom_gmm_random_state -7"]),
     ("custom_gmm_tol = -1", ["custom_gmm_tol", "got -1"]),
-    ("custom_gmm_n_components = abc", ["argument custom_gmm_n_components", "'abc'"]),  # argparse's own
+    ("custom_gmm_max_iter = abc", ["argument custom_gmm_max_iter", "'abc'"]),  # argparse's own
     ("custom_gmm_anomaly_quantile = 0.1\ncustom_gmm_anomaly_threshold = -5", ["custom_gmm_anomaly_quantile"]),
 ]
 
