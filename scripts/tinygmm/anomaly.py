@@ -37,6 +37,7 @@ from .errors import TinyGMMError
 from .names import nfc
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the device's scores and threshold are float32
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,14 @@ class AnomalyOptions:
         if self.quantile is not None and not (0.0 < self.quantile < 1.0):
             raise TinyGMMError(f"--anomaly-quantile must be in (0, 1), e.g. 0.01; got {self.quantile!r}")
         if self.threshold is not None and not math.isfinite(self.threshold):
-            raise TinyGMMError(f"--anomaly-threshold must be a finite log-likelihood; got {self.threshold!r}")
+            raise TinyGMMError(
+                f"--anomaly-threshold {self.threshold!r} is not a number; give a finite log-likelihood, e.g. -12.5"
+            )
+        if self.threshold is not None and abs(self.threshold) > FLOAT32_MAX:
+            raise TinyGMMError(
+                f"--anomaly-threshold {self.threshold!r} is beyond float32's range (+-{FLOAT32_MAX:.4g}), in which "
+                "the device compares log-likelihoods; give a log-likelihood near your data's score_samples, e.g. -12.5"
+            )
         if self.validation is not None and not self.label:
             raise TinyGMMError(
                 "--anomaly-validation needs --anomaly-label COLUMN (the column saying which rows are anomalous)"
@@ -76,7 +84,7 @@ class AnomalyOptions:
                 ("--anomaly-max-fpr", self.max_fpr),
             ):
                 if v is not None:
-                    raise TinyGMMError(f"{flag} only applies with --anomaly-validation CSV")
+                    raise TinyGMMError(f"{flag} only applies with --anomaly-validation (labelled rows)")
         if self.max_fpr is not None and not (0.0 <= self.max_fpr < 1.0):
             raise TinyGMMError(f"--anomaly-max-fpr must be in [0, 1), e.g. 0.05; got {self.max_fpr!r}")
         if feature_names is not None and self.label is not None and self.label in feature_names:

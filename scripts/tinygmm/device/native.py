@@ -80,7 +80,9 @@ class PtyDevice:
     echoed back and bytes pass unchanged, as on a real UART.
     """
 
-    def __init__(self, exe: Path, args: Sequence[str] = (), stderr: int | IO[bytes] | None = subprocess.DEVNULL) -> None:
+    def __init__(
+        self, exe: Path, args: Sequence[str] = (), stderr: int | IO[bytes] | None = subprocess.DEVNULL
+    ) -> None:
         self.exe = exe
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave, termios.TCSANOW)

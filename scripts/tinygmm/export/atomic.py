@@ -45,7 +45,9 @@ def write_all(files: dict[Path, str]) -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 temps.append((_write_temp(path, data, umask), path))
             except OSError as exc:
-                raise TinyGMMError(f"cannot write {str(path)!r}: {exc.strerror or exc}; no output was changed") from None
+                raise TinyGMMError(
+                    f"cannot write {str(path)!r}: {exc.strerror or exc}; no output was changed"
+                ) from None
         previous: dict[Path, bytes | None] = {}  # None: there was no file; absent: unreadable
         for _, path in temps:
             with contextlib.suppress(OSError):

@@ -91,7 +91,7 @@ def export_saved_model(req: ModelRequest) -> ExportResult:
     check_request(req)
     est = load_estimator(req.model, req.trust_pickle)
     sha = hashlib.sha256(Path(req.model).read_bytes()).hexdigest()
-    model = from_estimator(est, req.features)
+    model = from_estimator(est, req.features, "--features")
 
     def provenance(m: ExportedModel) -> list[str]:
         lines = default_provenance(m)

@@ -32,6 +32,7 @@ from typing import Protocol
 from ..errors import TinyGMMError
 from ..export.fingerprint import INPUT_HASH_TAG, generator_fingerprint
 from ..export.paths import check_outputs
+from ..options import INI, SPELLING_ENV
 from ..version import __version__
 from .config import PREFIX, check_option_names, export_args, value_text
 from .ini import protected_inputs
@@ -129,7 +130,9 @@ def export_argv(get: Callable[[str], object], outputs: dict[str, Path | None]) -
     return kept
 
 
-def shared_output_conflict(config: ProjectConfig, pioenv: str, project: Path, argv: list[str], mine: set[Path]) -> str | None:
+def shared_output_conflict(
+    config: ProjectConfig, pioenv: str, project: Path, argv: list[str], mine: set[Path]
+) -> str | None:
     """Another environment writing one of our outputs with other options would make every build refit."""
     for other in config.envs():
         if other == pioenv:
@@ -246,7 +249,9 @@ def export(env: BuildEnv, checkout: Path | None = None, targets: list[str] | Non
             f"or a saved estimator with {PREFIX}model"
         )
     try:  # no output may be the project's configuration (custom_gmm_json = platformio.ini)
-        check_outputs({PREFIX + n: p for n, p in outputs.items()}, protected_inputs(config_files(config, project)), False)
+        check_outputs(
+            {PREFIX + n: p for n, p in outputs.items()}, protected_inputs(config_files(config, project)), False
+        )
     except TinyGMMError as exc:
         raise BuildStop(str(exc)) from None
     mine = {p.resolve() for p in outputs.values() if p is not None}
@@ -268,7 +273,7 @@ def export(env: BuildEnv, checkout: Path | None = None, targets: list[str] | Non
 
     if importlib.util.find_spec("sklearn") is None or importlib.util.find_spec("scipy") is None:
         raise BuildStop(install_hint(python, checkout))
-    run_env = dict(os.environ)
+    run_env = {**os.environ, SPELLING_ENV: INI}  # its messages name the custom_gmm_* keys, not flags
     if checkout is not None:  # the package next to the library, not another installed copy
         scripts = str(checkout / "scripts")
         run_env["PYTHONPATH"] = os.pathsep.join([scripts, *filter(None, [run_env.get("PYTHONPATH")])])
