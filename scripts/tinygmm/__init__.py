@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import TinyGMMError
+from .errors import TinyGMMError, TinyGMMWarning
 from .version import __version__
 
 if TYPE_CHECKING:
     from .export.api import ExportResult, export_model
 
-__all__ = ["ExportResult", "TinyGMMError", "__version__", "export_model"]
+__all__ = ["ExportResult", "TinyGMMError", "TinyGMMWarning", "__version__", "export_model"]
 
 _EXPORT_API = ("export_model", "ExportResult", "ExportOptions", "PruneReport")
 

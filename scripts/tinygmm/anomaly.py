@@ -34,8 +34,10 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_
 from .data.reader import load_csv
 from .data.rules import decode, read_rows
 from .errors import TinyGMMError
+from .names import nfc
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the device's scores and threshold are float32
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,14 @@ class AnomalyOptions:
         if self.quantile is not None and not (0.0 < self.quantile < 1.0):
             raise TinyGMMError(f"--anomaly-quantile must be in (0, 1), e.g. 0.01; got {self.quantile!r}")
         if self.threshold is not None and not math.isfinite(self.threshold):
-            raise TinyGMMError(f"--anomaly-threshold must be a finite log-likelihood; got {self.threshold!r}")
+            raise TinyGMMError(
+                f"--anomaly-threshold {self.threshold!r} is not a number; give a finite log-likelihood, e.g. -12.5"
+            )
+        if self.threshold is not None and abs(self.threshold) > FLOAT32_MAX:
+            raise TinyGMMError(
+                f"--anomaly-threshold {self.threshold!r} is beyond float32's range (+-{FLOAT32_MAX:.4g}), in which "
+                "the device compares log-likelihoods; give a log-likelihood near your data's score_samples, e.g. -12.5"
+            )
         if self.validation is not None and not self.label:
             raise TinyGMMError(
                 "--anomaly-validation needs --anomaly-label COLUMN (the column saying which rows are anomalous)"
@@ -75,7 +84,7 @@ class AnomalyOptions:
                 ("--anomaly-max-fpr", self.max_fpr),
             ):
                 if v is not None:
-                    raise TinyGMMError(f"{flag} only applies with --anomaly-validation CSV")
+                    raise TinyGMMError(f"{flag} only applies with --anomaly-validation (labelled rows)")
         if self.max_fpr is not None and not (0.0 <= self.max_fpr < 1.0):
             raise TinyGMMError(f"--anomaly-max-fpr must be in [0, 1), e.g. 0.05; got {self.max_fpr!r}")
         if feature_names is not None and self.label is not None and self.label in feature_names:
@@ -267,13 +276,14 @@ def load_labelled(
     p = Path(path)
     if not p.is_file():
         raise TinyGMMError(f"--anomaly-validation: file not found: {p}")
+    label, features = nfc(label), [nfc(f) for f in features]  # names are compared in NFC (tinygmm.names)
     if label in features:
         raise TinyGMMError(f"--anomaly-label {label!r} is also a model feature; leave it out of --features")
     text = decode(p.read_bytes(), p)
     rows = [r for _, r in read_rows(text, p) if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise TinyGMMError(f"--anomaly-validation {p}: no data rows")
-    header = [h.strip() for h in rows[0]]
+    header = [nfc(h.strip()) for h in rows[0]]
     missing = [f for f in features if f not in header]
     if missing:
         raise TinyGMMError(

@@ -12,6 +12,7 @@ Standard library only: the PlatformIO hook's no-change path imports it.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ API = "api"  # a keyword argument of tinygmm.export_model
 REPORT = "report"  # also a flag of `tinygmm report`
 BUILD = "build"  # a custom_gmm_* key the build hook turns into a compiler flag (no export flag, no keyword)
 EVERYWHERE = frozenset({CLI, INI, API})
+# set to "ini" by the PlatformIO hook for the export it runs: messages then name custom_gmm_* keys
+SPELLING_ENV = "TINYGMM_OPTIONS_FROM"
 NOT_API = frozenset({CLI, INI})
 
 # The choices of the fitting options (checked by FitOptions.validate, with its own messages).
@@ -59,6 +62,29 @@ def seed(text: str) -> int | None:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+
+
+class GivenFloat(float):
+    """A float that keeps the text the user wrote, for error messages (``--anomaly-threshold 1e39``):
+    its repr is that text; str(), formatting, arithmetic and JSON are those of the float."""
+
+    text: str
+
+    def __new__(cls, given: str | float) -> GivenFloat:
+        value = super().__new__(cls, given)
+        value.text = given.strip() if isinstance(given, str) else float.__repr__(value)
+        return value
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def real(text: str) -> float:
+    """A float flag's value (argparse type), remembering how it was written."""
+    try:
+        return GivenFloat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -163,12 +189,12 @@ OPTIONS: tuple[Option, ...] = (
     _fit("n_components", "number of components, or auto", "auto", parse=components, metavar="K|auto"),
     _fit("max_components", "largest K tried by auto", 10, parse=int),
     _fit("criterion", "auto selection", "bic", choices=CRITERIA),
-    _fit("alpha", "significance level of the LRT", 0.05, parse=float),
+    _fit("alpha", "significance level of the LRT", 0.05, parse=real),
     _fit("covariance_type", "scikit-learn's covariance_type", "full", choices=COVARIANCE_TYPES),
     _fit("init_params", "scikit-learn's init_params", "kmeans", choices=INIT_PARAMS),
     _fit("max_iter", "EM iterations per fit (scikit-learn's max_iter)", 100, parse=int),
-    _fit("tol", "EM convergence threshold (scikit-learn's tol)", 1e-3, parse=float),
-    _fit("reg_covar", "added to the covariances' diagonal (scikit-learn's reg_covar)", 1e-6, parse=float),
+    _fit("tol", "EM convergence threshold (scikit-learn's tol)", 1e-3, parse=real),
+    _fit("reg_covar", "added to the covariances' diagonal (scikit-learn's reg_covar)", 1e-6, parse=real),
     _fit("n_init", "EM runs per K, the best kept (scikit-learn's n_init)", 1, parse=int),
     _fit("random_state", "integer seed, or none", 0, parse=seed),
     _fit("scaler", "input scaling fitted on the data, baked into the header", "none", choices=SCALERS),
@@ -237,7 +263,7 @@ OPTIONS: tuple[Option, ...] = (
         "anomaly_quantile",
         "threshold = Q-quantile of the training rows' scores",
         ANOMALY,
-        parse=float,
+        parse=real,
         metavar="Q",
         surfaces=EVERYWHERE | {REPORT},
     ),
@@ -245,7 +271,7 @@ OPTIONS: tuple[Option, ...] = (
         "anomaly_threshold",
         "threshold = this log-likelihood",
         ANOMALY,
-        parse=float,
+        parse=real,
         metavar="T",
         surfaces=EVERYWHERE | {REPORT},
     ),
@@ -278,7 +304,7 @@ OPTIONS: tuple[Option, ...] = (
         "anomaly_max_fpr",
         "best recall with a false-positive rate <= F",
         ANOMALY,
-        parse=float,
+        parse=real,
         metavar="F",
         surfaces=EVERYWHERE | {REPORT},
     ),
@@ -346,3 +372,25 @@ API_DEFAULTS: dict[str, Any] = {o.keyword: o.api_value for o in OPTIONS if API i
 def on(surface: str, group: str | None = None) -> Iterator[Option]:
     """The options of one surface (CLI, INI, API, REPORT), in table order, optionally of one group."""
     return (o for o in OPTIONS if surface in o.surfaces and (group is None or o.group == group))
+
+
+_FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def spelled(option: Option, surface: str) -> str:
+    """How the user writes an option on a surface: --flag, custom_gmm_key or export_model's keyword."""
+    return {INI: option.key, API: option.keyword}.get(surface, option.flag)
+
+
+def respell(message: str, surface: str, only: frozenset[str] | set[str] | None = None) -> str:
+    """An error message written with CLI flags, with the options as the user gave them on ``surface``
+    (``only``: just these flags, e.g. those that came from platformio.ini)."""
+    flags = {o.flag: o for o in OPTIONS if surface in o.surfaces}
+
+    def one(m: re.Match[str]) -> str:
+        option = flags.get(m.group())
+        if option is None or (only is not None and m.group() not in only):
+            return m.group()
+        return spelled(option, surface)
+
+    return _FLAG_RE.sub(one, message)

@@ -127,7 +127,7 @@ TARGETS = [
         "rv32imc",
         "riscv64-unknown-elf-gcc",
         "riscv64-unknown-elf-size",
-        ("-march=rv32imc", "-mabi=ilp32", "-mcmodel=medany", "-Wl,--no-relax", *PICOLIBC),
+        ("-march=rv32imc", "-mabi=ilp32", "-mcmodel=medany", "-mno-relax", "-Wl,--no-relax", *PICOLIBC),
         ("-lm",),
         "qemu-system-riscv32",
         ("-M", "virt", "-bios", "none"),

@@ -120,14 +120,17 @@ def test_info_anomaly_keys_follow_the_v2_layout() -> None:
 
 
 def test_ok_flags_are_checked_against_the_threshold() -> None:
-    r = parse_reply("OK 1 0.9 -7.5 1")
+    r = parse_reply("OK 1 0.9 -7.5 1", info())
     assert r is not None and r.is_anomaly and not r.alarm
     assert impossible(r, info()) is None
-    assert impossible(parse_reply("OK 1 0.9 -7.5 3 later-field"), info()) is None  # later fields are ignored
-    assert "contradicts" in (impossible(parse_reply("OK 1 0.9 -2.5 1"), info()) or "")
-    assert "contradicts" in (impossible(parse_reply("OK 1 0.9 -7.5 0"), info()) or "")
-    assert "no anomaly flags" in (impossible(parse_reply("OK 1 0.9 -7.5"), info()) or "")
-    assert "1-of-n" in (impossible(parse_reply("OK 1 0.9 -7.5 1"), info(alarm=(1, 4))) or "")
+    assert impossible(parse_reply("OK 1 0.9 -7.5 3 later-field", info()), info()) is None  # later fields are ignored
+    assert "contradicts" in (impossible(parse_reply("OK 1 0.9 -2.5 1", info()), info()) or "")
+    assert "contradicts" in (impossible(parse_reply("OK 1 0.9 -7.5 0", info()), info()) or "")
+    assert "no anomaly flags" in (impossible(parse_reply("OK 1 0.9 -7.5", info()), info()) or "")
+    assert "1-of-n" in (impossible(parse_reply("OK 1 0.9 -7.5 1", info()), info(alarm=(1, 4))) or "")
     # within the printed score's rounding of T either flag is possible; without a threshold no flag is needed
-    assert impossible(parse_reply("OK 1 0.9 -5.000001 0"), info()) is None
-    assert impossible(parse_reply("OK 1 0.9 -7.5"), info(None, None)) is None
+    assert impossible(parse_reply("OK 1 0.9 -5.000001 0", info()), info()) is None
+    assert impossible(parse_reply("OK 1 0.9 -7.5", info(None, None)), info(None, None)) is None
+    # without a threshold in INFO a trailing field is a later version's, not flags (readers ignore it)
+    r = parse_reply("OK 1 0.9 -7.5 1", info(None, None))
+    assert r is not None and r.anomaly is None and r.is_anomaly is None and r.log_likelihood == -7.5

@@ -154,7 +154,7 @@ def test_save_reset_load_resumes_bit_for_bit(firmware: dict[int, Path]) -> None:
         learn_all(client, X[300:])
         straight = client.dump()
         assert client.control("RESET").line == "OK reset start=scratch"
-        assert " mode=warming start=scratch learned=0 " in client.request_many(["INFO"], parse=Reply)[0].line
+        assert " mode=warming start=scratch learned=0 " in client.request_many(["INFO"], parse=lambda line, info: Reply(line))[0].line
         assert client.control("DUMP 0").line == "ERR not-ready"  # nothing to dump while warming up
         assert client.control("LOAD").line == "OK loaded learned=300"
         learn_all(client, X[300:])
@@ -241,19 +241,19 @@ def test_the_frozen_firmware_does_not_learn(firmware: dict[int, Path]) -> None:
         for command in ("LEARN 30,40", "FREEZE", "THAW", "RESET", "SAVE", "LOAD", "DUMP"):
             word = command.split()[0]
             assert client.control(command).line == f"ERR unknown-command {word}"
-        info = client.request_many(["INFO"], parse=Reply)[0].line
+        info = client.request_many(["INFO"], parse=lambda line, info: Reply(line))[0].line
         assert info.startswith("INFO protocol=2 ") and " mode=" not in info and " learned=" not in info
 
 
 def test_a_learning_device_says_so_in_info(firmware: dict[int, Path]) -> None:
     with device(firmware[SCRATCH]) as client:
-        info = client.request_many(["INFO"], parse=Reply)[0].line
+        info = client.request_many(["INFO"], parse=lambda line, info: Reply(line))[0].line
         assert " mode=warming start=scratch learned=0 warm=0/16 splits=0 learn_threshold=-inf names=" in info
         learn_all(client, stream(20))
-        info = client.request_many(["INFO"], parse=Reply)[0].line
+        info = client.request_many(["INFO"], parse=lambda line, info: Reply(line))[0].line
         assert " mode=scratch start=scratch learned=20 warm=16/16 " in info
         client.control("FREEZE")
-        assert " mode=frozen " in client.request_many(["INFO"], parse=Reply)[0].line
+        assert " mode=frozen " in client.request_many(["INFO"], parse=lambda line, info: Reply(line))[0].line
 
 
 def run_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -140,7 +140,7 @@ def test_packed_tarball_follows_the_export_rules_and_carries_the_package(tarball
     wheel.write_bytes(wheel_bytes)
     with zipfile.ZipFile(wheel) as zf:
         inside = set(zf.namelist())
-        assert (ROOT / "scripts" / "tinygmm" / "pio_hook.py").read_bytes() == zf.read("tinygmm/pio_hook.py")
+        assert (ROOT / "scripts" / "tinygmm" / "platformio" / "hook.py").read_bytes() == zf.read("tinygmm/platformio/hook.py")
         assert zf.read("tinygmm/library/src/tinygmm_eval.h") == (LIBRARY / "src" / "tinygmm_eval.h").read_bytes()
     assert {f"tinygmm/{p.name}" for p in (ROOT / "scripts" / "tinygmm").glob("*.py")} <= inside
 

@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=auto(bic, max 10) covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=42 scaler=none
 // model: K=4 D=2 covariance_type=full hash=e993973d2a225661
-// tinygmm-inputs: 14077d8e75111eda
+// tinygmm-inputs: 2bd519701d3fea10
 // Checked against GMM.h (model e993973d2a225661) by test/test_parity.
 #ifndef TINYGMM_GOLDEN_VECTORS_H
 #define TINYGMM_GOLDEN_VECTORS_H

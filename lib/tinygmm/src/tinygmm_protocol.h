@@ -1,48 +1,10 @@
-// tinygmm_protocol.h - serial protocol (v2, which still answers v1) of the tinygmm firmware.
+// tinygmm_protocol.h - the serial protocol (v2, which still answers v1) of the tinygmm firmware.
 //
-// Line based ASCII; a line ends at '\n' or '\r' (so "\r\n" works too; the
-// empty line between the two is ignored):
-//   on begin():            READY tinygmm <model-hash>
-//   "x1,x2,...,xD"      -> OK <label> <max-probability> <log-likelihood>
-//                          (values separated by commas and/or spaces; the
-//                          log-likelihood is -inf when it is below -FLT_MAX)
-//   "INFO"              -> INFO protocol=2 components=<K> features=<D> line_max=<L> model=<hash> names=<n1|n2|...>
-//                          (key=value fields, names= always last: it runs to the end of the line)
-//   with an anomaly threshold (LineProtocol's AnomalyInfo), OK gains one field after
-//   the log-likelihood, <flags>: bit 0 this input is anomalous (log-likelihood <
-//   threshold), bit 1 the stream's k-of-n alarm is raised (0..3); and INFO gains the
-//   keys threshold=<T> alarm=<k>/<n> before names=. Without one, both are as above.
-//   anything malformed  -> exactly one "ERR <reason>" line:
-//       ERR count expected <D> got <n>   wrong number of values
-//       ERR empty-field <i>             ",," or a leading/trailing comma
-//       ERR bad-number <i>              value i (1-based) is not a number
-//       ERR not-finite <i>              value i is nan or inf
-//       ERR out-of-range <i>            value i overflows a float
-//       ERR unknown-command <word>      a word that is not a command
-//       ERR overflow                    the model gave no usable answer (NaN);
-//                                       does not happen with a generated GMM.h
-//       ERR too-long                    line longer than line_max characters
-//                                       (discarded up to the next newline), or
-//                                       more values than the device can hold
-//       ERR checksum                    a signed request whose CRC does not match
-//   empty lines are ignored silently. Replies may gain fields at their end in
-//   later versions (before the v2 tag): readers ignore fields they do not know.
-//
-// Signed requests (the host client; typing by hand needs none). The CRC covers
-// every character of the line before the '*', leading blanks included; blanks
-// after the signature are ignored.
-//   v2: "<request>#IIII*CCCCCCCC": IIII a request id (4 hex digits), CCCCCCCC the
-//       CRC-32 (IEEE 802.3, as zlib.crc32) of "<request>#IIII". The reply is
-//       "<reply> #IIII*CCCCCCCC": the id echoed, and the CRC-32 of "<reply> #IIII"
-//       continued from the request's seed: its CRC-32 continued over one byte,
-//       the number of characters before the '*' modulo 256. So a reply names the
-//       request it answers, and only checks against that very request.
-//   v1: "<request>*HH", HH the CRC-8 (polynomial 0x07, initial 0) of the
-//       characters before the '*'; the reply ends in "*HH", the CRC-8 of the
-//       reply continued from the request's CRC-8 continued over its length byte.
-//
-// Framework agnostic: bytes go in through feed(), reply lines come out through
-// a write callback. No heap, no String, fixed buffers; feed() never blocks.
+// The protocol itself (requests, replies, errors, signatures, the extension rules, the names=
+// encoding) is specified once, in docs/protocol.md. This file is its device side: framework
+// agnostic (bytes go in through feed(), reply lines come out through a write callback), no heap,
+// no String, fixed buffers sized from the model (LineProtocolWith), and feed() never blocks.
+// INFO's names= is the header's FEATURE_NAMES as it is (UTF-8 bytes, '|' between names).
 #ifndef TINYGMM_PROTOCOL_H
 #define TINYGMM_PROTOCOL_H
 
@@ -92,7 +54,7 @@ struct AnomalyInfo {
 struct DeviceModel {
   uint16_t n_features;    // up to MAX_FEATURES
   uint8_t n_components;   // up to 127, as the exporter allows
-  const char* feature_names;  // joined with '|'
+  const char* feature_names;  // UTF-8, joined with '|' (INFO's names= sends them as they are)
   const char* model_hash;
   void (*classify)(const float* x, Classification* out);
 };

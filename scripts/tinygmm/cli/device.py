@@ -16,8 +16,8 @@ import numpy as np
 
 from ..anomaly import load_threshold
 from ..codegen.identity import load_model
-from ..data.reader import load_csv
-from ..data.rules import decode, read_rows
+from ..data.reader import load_records
+from ..data.rules import lines_list
 from ..device.client import RX_BUDGET, WINDOW, DeviceClient, DeviceInfo, Reply, format_vector, open_port
 from ..device.native import PtyDevice, find_native_firmware
 from ..device.uno_sim import SimulatedUno, find_uno_firmware
@@ -25,6 +25,7 @@ from ..errors import TinyGMMError
 from ..export.atomic import write_all
 from ..export.vectors import is_near_tie, make_inputs, sklearn_outputs
 from ..model.exported import ExportedModel
+from ..names import nfc
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
@@ -86,25 +87,66 @@ def _reply_text(r: Reply) -> str:
     return r.line
 
 
+# classify's options that take a value: the word after one is that value, never a vector
+VALUE_OPTIONS = ("--port", "--timeout")
+# what a vector's characters may be as the device reads one (tinygmm_protocol.cpp parse_number): decimal
+# numbers with signs and exponents, commas and spaces; inf / nan it reads too (and answers not-finite)
+_VECTOR_CHARS = frozenset("0123456789.eE+-, \t")
+_NON_FINITE = ("inf", "infinity", "nan")
+
+
+def looks_like_vector(word: str) -> bool:
+    """A command-line word the device would read as a vector (even one it then refuses, like -inf)."""
+    if not word.startswith("-") or word.startswith("--"):  # (no option starts with a digit, '.' or ',')
+        return False
+    fields = [f for f in word.replace(",", " ").split() if f]
+    return bool(fields) and all(set(f) <= _VECTOR_CHARS or f.lstrip("+-").lower() in _NON_FINITE for f in fields)
+
+
+def vector_arguments(argv: list[str]) -> list[str]:
+    """``classify``'s words with its options first, then ``--`` and the vectors in their order.
+
+    argparse would take a vector starting with '-' (``-0.5,0.2``, ``-inf``) for an option
+    (``unrecognized arguments``), and vectors on both sides of an option for extra arguments; after
+    ``--`` every word is a vector. Words after a ``--`` the user gave are vectors too."""
+    if not argv or argv[0] != "classify":
+        return argv
+    options: list[str] = []
+    vectors: list[str] = []
+    rest = iter(argv[1:])
+    for word in rest:
+        if word == "--":
+            vectors.extend(rest)
+            break
+        if word.startswith("--") and "=" not in word and any(o.startswith(word) for o in VALUE_OPTIONS):
+            options.append(word)  # (argparse takes unambiguous abbreviations: --po P)
+            value = next(rest, None)
+            if value is not None:
+                options.append(value)
+        elif word.startswith("-") and len(word) > 1 and not looks_like_vector(word):
+            options.append(word)  # -h, --port=P, or an unknown option argparse then names
+        else:
+            vectors.append(word)
+    return [argv[0], *options, "--", *vectors]
+
+
 def cmd_classify(a: argparse.Namespace) -> int:
     """Each vector gets its own answer or its own error; exit status 1 if any vector had an error."""
+    vectors = [v.strip() for v in a.vectors]
     with connect(a.port, a.timeout) as client:
-        replies = client.request_many([v.strip() for v in a.vectors], well_formed=False)
+        replies = client.request_many(vectors, well_formed=False)
     status = 0
-    for vec, r in zip(a.vectors, replies, strict=True):
+    for vec, r in zip(vectors, replies, strict=True):
         print(f"{vec} -> {_reply_text(r)}")
         status |= 0 if r.ok else 1
     return status
 
 
-def read_feature_rows(path: str, names: list[str]) -> tuple[list[str], list[list[str]], np.ndarray]:
-    """All non-blank rows of a CSV (header first), and the named feature columns as floats."""
-    p = Path(path)
-    data = load_csv(p, names, dropna=False, check_constant=False)
-    rows = [cells for _, cells in read_rows(decode(p.read_bytes(), p), p) if any(c.strip() for c in cells)]
-    if len(rows) != len(data.X) + 1:
-        raise TinyGMMError(f"{p}: {len(rows) - 1} data rows but {len(data.X)} feature vectors read from them")
-    return rows[0], rows[1:], data.X
+def read_feature_rows(path: str, names: list[str]) -> tuple[list[str], list[list[str]], np.ndarray, list[int]]:
+    """The CSV's header, its records with values (as written) and their feature vectors, as export reads
+    them (one reader: data.reader), and the CSV line each record starts on."""
+    records = load_records(path, names)
+    return records.header, records.rows, records.data.X, records.lines
 
 
 def check_output(path: str) -> Path:
@@ -124,7 +166,7 @@ def cmd_stream(a: argparse.Namespace) -> int:
     out = check_output(a.out) if a.out else None
     with connect(a.port, a.timeout, a.window) as client:
         info = client.info()
-        header, body, X = read_feature_rows(a.data, info.names)
+        header, body, X, lines = read_feature_rows(a.data, info.names)
         replies = client.request_many([format_vector(x) for x in X], progress=_progress("stream"))
         _print_link_stats(client)
     failed = sum(1 for r in replies if not r.ok)
@@ -144,7 +186,8 @@ def cmd_stream(a: argparse.Namespace) -> int:
         for x, r in zip(X, replies, strict=True):
             print(f"{format_vector(x)} -> {_reply_text(r)}")
     if failed:
-        print(f"stream: {failed} row(s) got an error instead of an answer", file=sys.stderr)
+        where = lines_list([line for line, r in zip(lines, replies, strict=True) if not r.ok])
+        print(f"stream: {failed} row(s) got an error instead of an answer (CSV line(s) {where})", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -211,7 +254,7 @@ def check_model(info: DeviceInfo, model: ExportedModel, json_path: str) -> None:
             f"the device runs model {info.model} but {json_path} is model {model.model_hash}: "
             "flash the firmware built from this model (pio run -t upload) or pass the matching --json"
         )
-    if info.names != model.feature_names:
+    if info.names != [nfc(n) for n in model.feature_names]:  # names are compared in NFC
         raise TinyGMMError(f"device features {info.names} differ from the model's {model.feature_names}")
 
 
@@ -221,7 +264,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
     data_path = a.data or model.data.get("path")
     if not data_path or not Path(data_path).is_file():
         raise TinyGMMError(f"no data to verify with: pass a CSV (the model's data file {data_path!r} is not here)")
-    X_data = load_csv(data_path, model.feature_names, dropna=True, check_constant=False).X
+    records = load_records(data_path, model.feature_names, dropna=True)
+    X_data, lines = records.data.X, records.lines
     X_grid, far = make_inputs(model, X_data, n_in=64, n_far=30, seed=1)
     X = np.vstack([X_data.astype(np.float32).astype(np.float64), X_grid])
     is_far = np.concatenate([np.zeros(len(X_data), bool), far])
@@ -256,14 +300,18 @@ def cmd_verify(a: argparse.Namespace) -> int:
     )
     print(f"probability/log-likelihood within tolerance: {100.0 * (p_ok & ll_ok)[decided].mean():.2f}%")
     print(f"round-trip latency: mean {lat.mean():.2f} ms, p95 {np.percentile(lat, 95):.2f} ms, max {lat.max():.2f} ms")
+
+    def row(i: int) -> str:
+        return f"CSV line {lines[i]}" if i < len(lines) else f"row {i + 1}"
+
     for i in bad[:10]:
         print(
-            f"  mismatch row {i + 1}: x={format_vector(X[i])} device={replies[i].line!r} "
+            f"  mismatch {row(i)}: x={format_vector(X[i])} device={replies[i].line!r} "
             f"sklearn=label {ref['label'][i]} p {ref_p[i]:.6g} ll {ref['log_likelihood'][i]:.7g}"
         )
     ties = np.flatnonzero(~decided)
     for i in ties[:5]:
-        print(f"  near-tie row {i + 1}: x={format_vector(X[i])} device label {labels[i]}, sklearn {ref['label'][i]}")
+        print(f"  near-tie {row(i)}: x={format_vector(X[i])} device label {labels[i]}, sklearn {ref['label'][i]}")
     n_bad = len(bad)
     if threshold is not None:
         clear, wrong = anomaly_agreement(replies, ref["log_likelihood"], threshold.threshold, is_far)
@@ -275,7 +323,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
         )
         for i in np.flatnonzero(wrong)[:10]:
             print(
-                f"  anomaly mismatch row {i + 1}: x={format_vector(X[i])} device={replies[i].line!r} "
+                f"  anomaly mismatch {row(i)}: x={format_vector(X[i])} device={replies[i].line!r} "
                 f"sklearn score {ref['log_likelihood'][i]:.7g}"
             )
         n_bad += int(wrong.sum())

@@ -13,7 +13,8 @@ these functions, so nothing they type becomes code:
   ``??/``), no bidirectional or other non-ASCII characters (``-Wbidi-chars``);
 * :func:`check_identifier` - a C++ identifier that is not a keyword, not
   reserved, and not a name the header or its includes already use;
-* :func:`check_feature_names` - printable ASCII names the serial protocol can send;
+* :func:`check_feature_names` - names the serial protocol can send (any text but control
+  characters and ``|``, see :mod:`tinygmm.names`);
 * :func:`check_finite_code` - no nan/inf constant in the *code* (comments and
   string literals are not looked at, so a path under ``inf/`` is fine).
 """
@@ -21,9 +22,9 @@ these functions, so nothing they type becomes code:
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from ..errors import TinyGMMError
+from ..names import check_names
 from .cnames import C_LIBRARY_NAMES, C_MACRO_NAMES
 
 _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "?": "\\?", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -176,20 +177,12 @@ def check_identifier(name: str, what: str = "--namespace") -> str:
 
 
 def check_feature_names(names: list[str]) -> None:
-    """Refuse names the device cannot hold or the serial protocol cannot send as ASCII."""
-    for n in names:
-        bad = next((ch for ch in n if not " " <= ch <= "~"), None)
-        if bad is not None:
-            kind = "a non-ASCII character" if ord(bad) > 0x7F else "a control character"
-            plain = unicodedata.normalize("NFKD", n).encode("ascii", "ignore").decode()
-            plain = "".join(ch for ch in plain if " " <= ch <= "~").strip()
-            raise TinyGMMError(
-                f"feature name {n!r} has {kind} ({bad!r}, U+{ord(bad):04X}); the device and its serial "
-                "protocol speak ASCII: rename the column in the CSV header to plain ASCII"
-                + (f" (e.g. {plain!r})" if plain else "")
-            )
-        if "|" in n:
-            raise TinyGMMError(f"feature name {n!r} contains '|', which the device protocol uses between names")
+    """Refuse names the device cannot hold or the serial protocol cannot send (see tinygmm.names).
+
+    Any other Unicode text is fine: :func:`c_string` writes it as octal escapes of its UTF-8 bytes
+    and :func:`c_comment` as ``\\u`` escapes, so GMM.h stays printable ASCII.
+    """
+    check_names(names)
 
 
 # --------------------------------------------------------------------------

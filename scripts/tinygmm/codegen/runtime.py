@@ -82,7 +82,7 @@ def runtime_text(needs: RuntimeNeeds) -> str:
 
 
 def library_files() -> dict[str, Path]:
-    """Every file of the library, labelled: inputs that no export may overwrite (the runtime first)."""
+    """Every file of the library and of this package, labelled: inputs no export may overwrite (runtime first)."""
     runtime = runtime_path()
     files = {"the C++ runtime": runtime}
     for path in sorted(library_path().rglob("*")):
@@ -90,4 +90,10 @@ def library_files() -> dict[str, Path]:
         # the examples' own GMM.h is an export's output (tinygmm export writes it); the rest is input
         if path.is_file() and path != runtime and "__pycache__" not in rel.parts and rel.parts[0] != "examples":
             files[f"the tinygmm library's {rel}"] = path
+    package = Path(__file__).resolve().parents[1]  # the tool itself: its Python files are inputs of every export
+    seen = set(files.values())
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(package)
+        if path.is_file() and path not in seen and "__pycache__" not in rel.parts:
+            files[f"the tinygmm package's {rel.as_posix()}"] = path
     return files

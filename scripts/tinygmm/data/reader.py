@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import TinyGMMError
+from ..names import name_problem, nfc
 from . import csvfast
 from .rules import (
     COUNT_RE,
@@ -27,8 +28,6 @@ from .rules import (
 )
 
 FLOAT32_MAX = 3.4028234663852886e38
-# Characters a feature name cannot contain: the device protocol joins names with '|'.
-NAME_FORBIDDEN = "|"
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def parse_feature_list(text: str | None) -> list[str] | None:
     """Split ``--features "Age,Spending Score (1-100)"`` into column names."""
     if text is None:
         return None
-    names = [n.strip() for n in next(csv.reader([text]))]
+    names = [nfc(n.strip()) for n in next(csv.reader([text]))]
     if not names or any(not n for n in names):
         raise TinyGMMError(f"--features: empty column name in {text!r}")
     dup = [n for n, c in Counter(names).items() if c > 1]
@@ -62,11 +61,9 @@ def parse_feature_list(text: str | None) -> list[str] | None:
 
 
 def _check_name(path: Path, name: str) -> None:
-    if any(ch in name for ch in NAME_FORBIDDEN) or not name.isprintable():
-        raise TinyGMMError(
-            f"{path}: column name {name!r} contains '|' or a control character, which the device protocol "
-            "cannot send; rename the column"
-        )
+    problem = name_problem(name)
+    if problem is not None:
+        raise TinyGMMError(f"{path}: column name {name!r} {problem}, which the device protocol cannot send; rename it")
 
 
 def _show(p: Path) -> str:
@@ -147,6 +144,37 @@ def load_csv(
         return _dataset(table, p, str(path), sha, features, dropna, check_constant)
 
 
+@dataclass(frozen=True)
+class Records:
+    """A CSV as ``load_csv`` reads it, with its records: what ``stream`` sends and writes back.
+
+    ``rows[i]`` is the record (cells as written) whose values are ``data.X[i]``, ``lines[i]`` the CSV
+    line it starts on (a quoted cell may span lines), ``header`` the header record's cells."""
+
+    data: Dataset
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+
+def load_records(path: str | Path, features: list[str], dropna: bool = False, drop_hint: str = "") -> Records:
+    """``features`` of a CSV with every record kept as written, read once, by the reference reader
+    (the rules, messages and line numbers of load_csv; constant columns are fine here). ``drop_hint``:
+    what the caller's user can do about rows with unusable values besides fixing them."""
+    p = Path(path)
+    raw = read_data_file(p)
+    sha = hashlib.sha256(raw).hexdigest()
+    body = check_bytes(raw, p)
+    if not body.strip():
+        raise TinyGMMError(f"{p}: the file is empty")
+    table = RowTable(body.decode("utf-8"), p)
+    data = _dataset(table, p, str(path), sha, features, dropna, False, drop_hint or "leave those rows out")
+    dropped = set(data.dropped_lines)
+    kept = [(line, cells) for line, cells in table.body if line not in dropped]
+    assert len(kept) == len(data.X)  # one record per row of X: the same table made both
+    return Records(data, table.header, [cells for _, cells in kept], [line for line, _ in kept])
+
+
 def _default_features(table: Table, p: Path) -> tuple[list[str], list[tuple[str, str]]]:
     """Every numeric column that is not a row id, and (name, reason) of each column left out."""
     features: list[str] = []
@@ -181,8 +209,9 @@ def _dataset(
     features: list[str] | None,
     dropna: bool,
     check_constant: bool,
+    drop_hint: str = "pass --dropna to drop those rows",
 ) -> Dataset:
-    header = table.header
+    header = table.header = [nfc(h) for h in table.header]  # names are compared in NFC (tinygmm.names)
     if table.n_rows == 0:
         raise TinyGMMError(f"{p}: has a header but no data rows")
     if all(NUMBER_RE.fullmatch(h) for h in header):
@@ -209,7 +238,7 @@ def _dataset(
             first_line = bad_lines[0]
             raise TinyGMMError(
                 f"{p}: {len(bad_lines)} row(s) with unusable values at line(s) {lines_list(bad_lines)} "
-                f"(line {first_line}: {bad[first_line]}); fix them or pass --dropna to drop those rows"
+                f"(line {first_line}: {bad[first_line]}); fix them or {drop_hint}"
             )
         X = np.delete(X, bad_rows, axis=0)
         dropped = bad_lines

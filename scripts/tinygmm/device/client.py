@@ -1,18 +1,14 @@
-"""Host side of the serial protocol: talk to a tinygmm device through pyserial.
+"""Host side of the serial protocol (docs/protocol.md is its specification): talk to a tinygmm device
+through pyserial.
 
-Protocol v2 (the current firmware): every request carries an id and a CRC-32; its reply echoes the
-id and is signed from the request's own CRC (continued over its length), so a reply is only ever
-taken for the very request it answers, whatever lines were lost, duplicated or reordered on the way.
-A request whose reply does not come (lost, garbled, late) is sent again under a new id.
-
-Protocol v1 (older firmware, with its optional CRC-8 ``*HH`` or without): replies are paired with
-requests in order. An INFO marker follows every batch of requests and checks that pairing: when the
-marker's answer does not come exactly after the batch's last reply (a reply lost, or one too many),
-the batch's answers are thrown away, a barrier (a newline, then INFO, read up to its answer) drains
-the link, and the batch is sent again.
-
-Every wait ends at a deadline fixed when the request was sent (nothing the device prints moves it)
-and every request is sent a bounded number of times, so every command ends.
+What is particular to this client: one request engine (``DeviceClient._request``) with two framings,
+``_TaggedV2`` (a reply is taken only for the request in flight whose id and CRC-32 it carries) and
+``_MarkedV1`` (replies paired in order, checked by an INFO marker after each batch, and a barrier word
+of random letters to drain the link after a fault); every wait ends at a deadline fixed when the request
+was sent and every request is sent at most ``retries + 1`` times, so every command ends. The extension
+rules are followed as written: unknown INFO keys and unknown trailing ``OK`` fields are ignored, the
+``OK`` flags field is read only when INFO has ``threshold=``, and a device announcing a protocol newer
+than ``PROTOCOL`` is refused. ``names=`` is UTF-8, decoded here and kept in NFC (tinygmm.names).
 """
 
 from __future__ import annotations
@@ -30,13 +26,16 @@ from dataclasses import dataclass, field, replace
 import serial
 
 from ..errors import TinyGMMError
+from ..names import SEPARATOR, nfc
+from ..version import __version__
 
 BAUD = 115200
+PROTOCOL = 2  # the newest protocol this client speaks; a device announcing a newer one is refused
 WINDOW = 8  # requests in flight (the pipelining window): the default of every command
 V1_LINE_MAX = 128  # the line limit of protocol-v1 firmware (v2 announces its own in INFO)
 _NUM = r"-?(?:inf|nan|\d+(?:\.\d+)?(?:e[+-]\d+)?)"
 # OK <label> <probability> <log-likelihood>, then any fields a later protocol appends; the first
-# of them, with an anomaly threshold (INFO threshold=), is <flags> 0..3 (bit 0 anomalous, bit 1 alarm)
+# of them, only when INFO has threshold=, is <flags> 0..3 (bit 0 anomalous, bit 1 alarm)
 _OK = re.compile(rf"^OK (-?\d+) ({_NUM}) ({_NUM})((?: \S+)*)$")
 _INFO_V1 = re.compile(r"^INFO components=(\d+) features=(\d+) names=(.*) model=([0-9a-f]+)$")
 _READY = re.compile(r"^READY tinygmm ([0-9a-f]+)$")
@@ -179,26 +178,30 @@ def format_vector(x: Sequence[float]) -> str:
     return ",".join(f"{float(v):.9g}" for v in x)
 
 
-def parse_reply(line: str) -> Reply | None:
+def parse_reply(line: str, info: DeviceInfo | None = None) -> Reply | None:
+    """An ``OK`` or ``ERR`` reply (without its signature), or None. Fields after the log-likelihood
+    are ignored, except the first one when ``info`` has a threshold: then it is the anomaly flags."""
     m = _OK.match(line)
     if m:
         extra = m.group(4).split()
-        flags = int(extra[0]) if extra and extra[0] in ("0", "1", "2", "3") else None
+        flags = None
+        if info is not None and info.threshold is not None and extra and extra[0] in ("0", "1", "2", "3"):
+            flags = int(extra[0])
         return Reply(line, int(m.group(1)), float(m.group(2)), float(m.group(3)), anomaly=flags)
     if line.startswith("ERR ") and line[4:].strip() and line.isprintable():
         return Reply(line)
     return None
 
 
-def parse_learn_reply(line: str) -> Reply | None:
+def parse_learn_reply(line: str, info: DeviceInfo | None = None) -> Reply | None:
     """LEARN's answer: ``OK <label> <probability> <log-likelihood> <flags> learned=<t>`` (the sample scored
     before it was learned), ``WARMING <n>/<W>`` (a Reply without label) or ``ERR ...``."""
     if _WARMING.match(line):
         return Reply(line)
-    return parse_reply(line)
+    return parse_reply(line, info)
 
 
-def parse_control_reply(line: str) -> Reply | None:
+def parse_control_reply(line: str, info: DeviceInfo | None = None) -> Reply | None:
     """The answer of FREEZE, THAW, RESET, SAVE, LOAD or DUMP: any printable ``OK ...``, ``DUMP ...`` or
     ``ERR ...`` line (a Reply without label: its text is the answer)."""
     if line.isprintable() and line.startswith(("OK ", "DUMP ", "ERR ")):
@@ -271,24 +274,40 @@ def _uint(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
+def decode_names(text: str) -> list[str]:
+    """INFO's ``names=`` value (UTF-8 bytes, read as latin-1 characters) as NFC names."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:  # already decoded text (a caller's own string)
+        decoded = text
+    else:
+        decoded = raw.decode("utf-8", errors="replace")  # a hand-made sketch's latin-1 name will not match
+    return [nfc(n) for n in decoded.split(SEPARATOR)]
+
+
+def _info_fields(head: str) -> dict[str, str]:
+    """The ``key=value`` fields before ``names=`` (tokens that are not key=value are ignored)."""
+    fields: dict[str, str] = {}
+    for token in head.split(" ") if head else []:
+        key, eq, value = token.partition("=")
+        if eq and key:
+            fields.setdefault(key, value)
+    return fields
+
+
 def parse_info(body: str) -> DeviceInfo | None:
     """An INFO reply of either layout: v1 ``components= features= names=... model=`` or v2
     ``key=value`` fields (unknown keys ignored) with ``names=`` last, running to the end of the line."""
     m = _INFO_V1.match(body)
     if m:
-        return DeviceInfo(int(m.group(1)), int(m.group(2)), m.group(3).split("|"), m.group(4))
+        return DeviceInfo(int(m.group(1)), int(m.group(2)), decode_names(m.group(3)), m.group(4))
     if not body.startswith("INFO "):
         return None
     rest = body[5:]
     head, sep, names = ("", "names=", rest[6:]) if rest.startswith("names=") else rest.partition(" names=")
     if not sep:
         return None
-    fields: dict[str, str] = {}
-    for token in head.split(" ") if head else []:
-        key, eq, value = token.partition("=")
-        if not eq or not key:
-            return None
-        fields[key] = value
+    fields = _info_fields(head)
     k, d, proto = (
         _uint(fields.get("components", "")),
         _uint(fields.get("features", "")),
@@ -301,7 +320,28 @@ def parse_info(body: str) -> DeviceInfo | None:
     threshold, alarm = _anomaly_fields(fields)
     if "threshold" in fields and threshold is None:
         return None  # a threshold the device's INFO garbled: not an INFO to trust
-    return DeviceInfo(k, d, names.split("|"), model, proto, line_max, threshold, alarm)
+    return DeviceInfo(k, d, decode_names(names), model, proto, line_max, threshold, alarm)
+
+
+def _shown(line: str) -> str:
+    """A line read from the device (bytes as latin-1 characters) for a message: UTF-8 decoded, shortened."""
+    return line.encode("latin-1", "replace").decode("utf-8", "replace")[:80]
+
+
+def announced_protocol(line: str) -> int | None:
+    """The ``protocol=`` an INFO line announces (even an INFO this client cannot read), or None."""
+    if not line.startswith("INFO "):
+        return None
+    rest = line[5:]
+    head = "" if rest.startswith("names=") else rest.partition(" names=")[0]
+    return _uint(_info_fields(head).get("protocol", ""))
+
+
+def newer_protocol_error(protocol: int) -> DeviceError:
+    return DeviceError(
+        f"the device speaks serial protocol {protocol}, newer than this tinygmm {__version__} "
+        f"(protocol {PROTOCOL} at most); upgrade tinygmm (pip install --upgrade tinygmm) to talk to it"
+    )
 
 
 def _anomaly_fields(fields: dict[str, str]) -> tuple[float | None, tuple[int, int] | None]:
@@ -384,6 +424,7 @@ class DeviceClient:
         self._id = random.SystemRandom().randrange(0x10000)  # v2 request ids, from a random start
         self._buf = bytearray()
         self._info: DeviceInfo | None = None
+        self._unreadable: str | None = None  # the last answer to INFO that was none (for sync's error)
 
     @property
     def checksums(self) -> bool:
@@ -430,18 +471,23 @@ class DeviceClient:
         """Drain everything in flight and return the device's INFO.
 
         Asks in the highest protocol the device may speak: a v2 ``INFO#IIII*CCCCCCCC``, then v1's
-        ``INFO*HH``, then a bare ``INFO``. A protocol is given up only after it was rejected twice
-        in a row (``INFO*H`` that lost a digit on the wire is rejected the same way as by a device
-        without checksums) and never once the device has answered in it, or announced a higher one
-        (``protocol=2`` in its INFO): mistaking noise for an older device would leave every later
-        request less protected.
+        ``INFO*HH``, then a bare ``INFO``. v2 is given up at its first refusal (any answer that is not
+        a v2 INFO: a v2 device asked in v1 announces ``protocol=2`` and is spoken to in v2 again); v1's
+        ``INFO*HH`` only after it was refused twice in a row (``INFO*H`` that lost a digit on the wire
+        is refused the same way as by a device without checksums). No protocol is given up once the
+        device has answered in it, or announced a higher one: mistaking noise for an older device
+        would leave every later request less protected. A device announcing a protocol newer than
+        ``PROTOCOL`` is refused (DeviceError): its replies may mean what this client cannot know.
         """
         mode = self.protocol if self.protocol is not None else self.max_protocol
         mode = max(min(mode, self.max_protocol), self._floor)
         rejected = timeouts = 0
+        self._unreadable = None
         for _ in range(self.retries + 6):  # timeouts, rejections and upgrades are all bounded
             got = self._ask_info(mode)
             if isinstance(got, DeviceInfo):
+                if got.protocol > PROTOCOL:
+                    raise newer_protocol_error(got.protocol)
                 announced = 2 if got.protocol >= 2 and self.max_protocol >= 2 else 0
                 self._floor = max(self._floor, mode, announced)
                 if mode < self._floor:
@@ -457,13 +503,18 @@ class DeviceClient:
                 return got
             if got == _REJECTED:
                 rejected += 1
-                if rejected >= 2 and mode > self._floor:
+                if mode > self._floor and (mode == 2 or rejected >= 2):
                     mode, rejected = mode - 1, 0
                 continue
             timeouts += 1
             self.stats.timeouts += 1
             if timeouts > self.retries:
                 break
+        if self._unreadable is not None:
+            raise DeviceError(
+                f"the device answers INFO with {_shown(self._unreadable)!r}, which this tinygmm {__version__} cannot "
+                f"read (serial protocol {PROTOCOL} at most): is it tinygmm firmware?"
+            )
         raise DeviceError(f"no answer from the device within {self.timeout:g} s (is it running and at {BAUD} baud?)")
 
     def _ask_info(self, mode: int) -> DeviceInfo | str | None:
@@ -484,14 +535,26 @@ class DeviceClient:
             if line is None:
                 break
             body = check_tagged(line, rid, seed) if mode == 2 else check_signed(line, seed) if mode == 1 else line
+            # a newer protocol is refused whatever its framing, but not on a signed line that fails its check
+            signed = _TAG.match(line) if mode == 2 else mode == 1 and len(line) > 3 and line[-3] == "*"
+            newer = announced_protocol(body if body is not None else "" if signed else line)
+            if newer is not None and newer > PROTOCOL:
+                raise newer_protocol_error(newer)  # not spoken to
             if body is not None:
                 info = parse_info(body)
                 if info is not None:
                     return info
-                if mode == 2:  # a signed reply to this very request, not INFO (ERR checksum): v2 it is
+                if mode == 2 and body == "ERR checksum":  # this very probe, corrupted on the way: v2 it is
                     self._floor = 2
                     self._write(f"{wire}\n")
                     continue
+                if mode == 2 or body.startswith("INFO "):  # an answer, but no INFO this client reads
+                    self._unreadable = body
+                    return _REJECTED
+            if mode == 2 and line.strip() and not _TAG.match(line) and not _READY.match(line):
+                if line.startswith("INFO "):
+                    self._unreadable = line
+                return _REJECTED  # any other answer (ERR ..., v1's INFO, noise): v2 is refused
             if mode == 1 and line.startswith("INFO ") and check_signed(line, crc8("INFO")) is not None:
                 raise DeviceError(
                     "the device signs its replies as firmware built before the reply seed included the "
@@ -555,7 +618,7 @@ class DeviceClient:
         lines: Sequence[str],
         well_formed: bool = True,
         progress: Callable[[int, int], None] | None = None,
-        parse: Callable[[str], Reply | None] = parse_reply,
+        parse: Callable[[str, DeviceInfo | None], Reply | None] = parse_reply,
         answers: tuple[str, ...] = _LEGIT_ERRORS,
     ) -> list[Reply]:
         """Send request lines (pipelined) and return one reply per line, in order.
@@ -682,7 +745,7 @@ class _Run:
         lines: Sequence[str],
         well_formed: bool,
         progress: Callable[[int, int], None] | None,
-        parse: Callable[[str], Reply | None] = parse_reply,
+        parse: Callable[[str, DeviceInfo | None], Reply | None] = parse_reply,
         answers: tuple[str, ...] = _LEGIT_ERRORS,
     ) -> None:
         n = len(lines)
@@ -813,7 +876,7 @@ class _TaggedV2(_Framing):
             client._event(f"{len(earlier)} reply(ies) lost before #{rid:04X}")
             self.again(run, earlier, "lost")
         del self.inflight[rid]
-        reply = run.parse(m.group(1))
+        reply = run.parse(m.group(1), client._info)
         problem = "unreadable reply " + repr(m.group(1)[:40]) if reply is None else client._accept(reply, run)
         if reply is None or problem is not None:
             run.why[sent.index] = problem
@@ -916,7 +979,7 @@ class _MarkedV1(_Framing):
         if line.startswith("INFO "):  # the marker answered before this request: a reply was lost
             self.fault(run, "a reply lost (the INFO marker answered early)")
             return
-        reply = run.parse(body) if body is not None else None
+        reply = run.parse(body, client._info) if body is not None else None
         if reply is None:
             stats.garbage_lines += 1
             self.fault(run, f"garbled line {line[:40]!r}")

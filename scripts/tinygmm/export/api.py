@@ -7,6 +7,7 @@ PlatformIO hook call ``write_outputs`` through here too.
 from __future__ import annotations
 
 import json as jsonlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,11 +22,12 @@ from ..codegen.ctext import check_identifier
 from ..codegen.header import model_constants, render_header, validate_c_text
 from ..codegen.identity import stamp_hash
 from ..codegen.runtime import library_files
-from ..errors import TinyGMMError
+from ..data.inputs import estimator_names, raw_inputs
+from ..errors import TinyGMMError, TinyGMMWarning
 from ..fit.estimator import from_estimator
 from ..fit.sweep import FitResult
 from ..model.exported import ExportedModel
-from ..options import API_DEFAULTS
+from ..options import API, API_DEFAULTS, respell
 from ..version import __version__
 from .atomic import write_all
 from .paths import check_outputs, clean_stale_temps
@@ -186,7 +188,7 @@ def export_model(
     estimator: Any,
     header: str | Path,
     *,
-    feature_names: list[str] | None = None,
+    feature_names: Any = None,
     json: str | Path | None = None,
     vectors: str | Path | None = None,
     X: Any = None,
@@ -223,8 +225,35 @@ def export_model(
     Returns
     -------
     ExportResult with the model, the paths written and, with prune_below, a PruneReport.
-    Nothing is written when anything fails (TinyGMMError, one line).
+    Nothing is written when anything fails (TinyGMMError, one line naming the argument). Warnings
+    of numpy or scikit-learn on the way come out as one TinyGMMWarning each, at the caller's line.
     """
+    kwargs = dict(locals())
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            result = _export_model(**kwargs)
+        except TinyGMMError as exc:
+            raise TinyGMMError(respell(str(exc), API)) from None
+    for text in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
+        warnings.warn(respell(text, API), TinyGMMWarning, stacklevel=2)
+    return result
+
+
+def _export_model(
+    estimator: Any,
+    header: str | Path,
+    feature_names: Any,
+    json: str | Path | None,
+    vectors: str | Path | None,
+    X: Any,
+    namespace: str,
+    fixed_point: bool,
+    prune_below: float | None,
+    anomaly_quantile: float | None,
+    anomaly_threshold: float | None,
+    anomaly_validation: tuple[Any, Any] | None,
+    anomaly_max_fpr: float | None,
+) -> ExportResult:
     labelled = None
     anomaly = AnomalyOptions(
         quantile=anomaly_quantile,
@@ -245,9 +274,11 @@ def export_model(
     check_outputs(outputs, library_files())
     clean_stale_temps([p for p in outputs.values() if p is not None])
     m = from_estimator(estimator, feature_names)
-    Xa = None if X is None else _raw_inputs(X, m.n_features)
+    names_in = estimator_names(estimator)  # a DataFrame X is matched by column name to these, else to feature_names
+    match = names_in if names_in is not None else (m.feature_names if feature_names is not None else None)
+    Xa = None if X is None else raw_inputs(X, m.feature_names, match)
     if anomaly_validation is not None:
-        labelled = _labelled(anomaly_validation, m.n_features)
+        labelled = _labelled(anomaly_validation, m.feature_names, match)
     report = None
     if opts.prune_below is not None:
         m, report = prune(m, opts.prune_below, m.sample_inputs() if Xa is None else Xa)
@@ -267,29 +298,16 @@ def _path(p: str | Path | None) -> Path | None:
     return None if p is None else Path(p)
 
 
-def _raw_inputs(X: Any, d: int) -> np.ndarray:
-    try:
-        Xa = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TinyGMMError(f"X must be a numeric array of raw inputs ({exc})") from None
-    if Xa.ndim != 2 or Xa.shape[1] != d or len(Xa) == 0:
-        raise TinyGMMError(f"X has shape {Xa.shape}; expected (n, {d}) raw inputs")
-    if not np.all(np.isfinite(Xa)):
-        raise TinyGMMError("X has non-finite values")
-    return Xa
-
-
-def _labelled(validation: Any, d: int) -> Labelled:
+def _labelled(validation: Any, names: list[str], match: list[str] | None) -> Labelled:
     """anomaly_validation=(X_val, y_val) checked: raw inputs, two classes, 1/True = anomalous."""
-    try:
-        X_val, y_val = validation
-    except (TypeError, ValueError):
-        raise TinyGMMError("anomaly_validation must be a pair (X_val, y_val)") from None
-    Xv = _raw_inputs(X_val, d)
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        raise TinyGMMError(f"anomaly_validation must be a pair (X_val, y_val), not a {type(validation).__name__}")
+    X_val, y_val = validation
+    Xv = raw_inputs(X_val, names, match, "anomaly_validation's X_val")
     try:
         y = np.asarray(y_val, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:
-        raise TinyGMMError(f"anomaly_validation's y_val must be 0/1 labels ({exc})") from None
+        raise TinyGMMError(f"anomaly_validation's y_val must be 0/1 labels ({str(exc).splitlines()[0]})") from None
     if len(y) != len(Xv) or not np.all((y == 0) | (y == 1)):
         raise TinyGMMError(f"anomaly_validation's y_val must be {len(Xv)} labels, 0 (normal) or 1 (anomalous)")
     if not (np.any(y == 1) and np.any(y == 0)):

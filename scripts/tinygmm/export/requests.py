@@ -105,7 +105,7 @@ def export_saved_model(req: ModelRequest) -> ExportResult:
     if Path(req.model).suffix.lower() == ".json":  # a model JSON (e.g. a learning device's, tinygmm pull)
         model = model_json(req.model, req.features)
     else:
-        model = from_estimator(load_estimator(req.model, req.trust_pickle), req.features)
+        model = from_estimator(load_estimator(req.model, req.trust_pickle), req.features, "--features")
     sha = hashlib.sha256(Path(req.model).read_bytes()).hexdigest()
 
     def provenance(m: ExportedModel) -> list[str]:

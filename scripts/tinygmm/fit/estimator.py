@@ -19,9 +19,11 @@ from scipy.special import digamma
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.inputs import check_names, estimator_names
 from ..errors import TinyGMMError
 from ..model.check import check_model
 from ..model.exported import ExportedModel, Projection
+from ..names import nfc
 
 MIXTURES = ("GaussianMixture", "BayesianGaussianMixture")
 STEPS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA")
@@ -190,16 +192,21 @@ def scaler_name(steps: list[tuple[str, Any]]) -> str:
     return "+".join(_step_name(s) for _, s in steps)
 
 
-def from_estimator(estimator: Any, feature_names: list[str] | None = None) -> ExportedModel:
-    """The ExportedModel of a fitted estimator (see the module docstring), checked by check_model."""
+def from_estimator(estimator: Any, feature_names: Any = None, what: str = "feature_names") -> ExportedModel:
+    """The ExportedModel of a fitted estimator (see the module docstring), checked by check_model.
+
+    ``feature_names`` (default the estimator's): checked as scikit-learn checks names; ``what`` is how
+    the user gave them (``feature_names``, ``--features``), for the error message."""
 
     steps, mixture = split_pipeline(estimator)
     for _, s in [*steps, (None, mixture)]:
         _check_fitted(s, "")
     d = int((steps[0][1] if steps else mixture).n_features_in_)
-    names = list(feature_names) if feature_names is not None else default_names(estimator, steps, mixture)
-    if len(names) != d:
-        raise TinyGMMError(f"{len(names)} feature names for an estimator fitted on {d} features (N_FEATURES = {d})")
+    if feature_names is None:
+        names = default_names(estimator, steps, mixture)
+    else:
+        names = check_names(feature_names, d, estimator_names(estimator), what)
+    names = [nfc(n) for n in names]  # names are kept in NFC (tinygmm.names)
     affine = fold_steps(steps, d)
     p = int(mixture.means_.shape[1])
     if affine.matrix is None:

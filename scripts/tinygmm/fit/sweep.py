@@ -69,6 +69,10 @@ class FitOptions:
             raise TinyGMMError(f"--tol must be a finite number > 0, got {self.tol}")
         if not (self.reg_covar >= 0 and math.isfinite(self.reg_covar)):
             raise TinyGMMError(f"--reg-covar must be a finite number >= 0, got {self.reg_covar}")
+        if self.random_state is not None and not 0 <= self.random_state < 2**32:
+            raise TinyGMMError(
+                f"--random-state {self.random_state!r} is not a seed scikit-learn takes; give 0 to {2**32 - 1}, or none"
+            )
         if self.n_jobs is not None and self.n_jobs < 1:
             raise TinyGMMError(f"--n-jobs must be >= 1 (or omitted: all cores), got {self.n_jobs}")
 

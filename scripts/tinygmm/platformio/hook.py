@@ -32,6 +32,7 @@ from typing import Protocol
 from ..errors import TinyGMMError
 from ..export.fingerprint import INPUT_HASH_TAG, generator_fingerprint
 from ..export.paths import check_outputs
+from ..options import INI, SPELLING_ENV
 from ..version import __version__
 from .config import PREFIX, check_option_names, export_args, learn_level, value_text
 from .ini import protected_inputs
@@ -286,7 +287,7 @@ def export(
 
     if importlib.util.find_spec("sklearn") is None or importlib.util.find_spec("scipy") is None:
         raise BuildStop(install_hint(python, checkout))
-    run_env = dict(os.environ)
+    run_env = {**os.environ, SPELLING_ENV: INI}  # its messages name the custom_gmm_* keys, not flags
     if checkout is not None:  # the package next to the library, not another installed copy
         scripts = str(checkout / "scripts")
         run_env["PYTHONPATH"] = os.pathsep.join([scripts, *filter(None, [run_env.get("PYTHONPATH")])])

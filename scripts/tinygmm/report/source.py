@@ -18,6 +18,7 @@ from ..errors import TinyGMMError
 from ..fit.estimator import model_of_fit
 from ..fit.sweep import FitOptions, SweepRow, fit, mark_em_stuck
 from ..model.exported import ExportedModel
+from ..names import nfc
 
 ProgressFn = Callable[..., None]  # (K values done, total, share of the work done)
 
@@ -48,6 +49,7 @@ def resolve_plot_features(names: list[str], wanted: list[str] | None) -> tuple[i
         raise TinyGMMError(f"--plot-features needs two features, but the model has only {names[0]!r}")
     if len(wanted) != 2 or wanted[0] == wanted[1]:
         raise TinyGMMError(f"--plot-features needs two different feature names, got {', '.join(map(repr, wanted))}")
+    names = [nfc(n) for n in names]
     missing = [w for w in wanted if w not in names]
     if missing:
         raise TinyGMMError(
@@ -61,7 +63,7 @@ def parse_plot_features(text: str | None) -> list[str] | None:
     """``--plot-features "Age,Spending Score (1-100)"`` -> two names (checked against the model's later)."""
     if text is None:
         return None
-    names = [n.strip() for n in next(csv.reader([text]), [])]
+    names = [nfc(n.strip()) for n in next(csv.reader([text]), [])]  # names are compared in NFC
     if len(names) != 2 or not all(names) or names[0] == names[1]:
         raise TinyGMMError(f"--plot-features needs two different feature names separated by a comma, got {text!r}")
     return names

@@ -4,7 +4,7 @@
 // features: Age, Spending Score (1-100)
 // options: n_components=4 covariance_type=full init_params=kmeans max_iter=100 tol=0.001 reg_covar=1e-06 n_init=1 random_state=0 scaler=none
 // model: K=4 D=2 covariance_type=full hash=6f384ba5091b9723
-// tinygmm-inputs: 377767086c00b59f
+// tinygmm-inputs: 7f94f5e15340caf0
 //
 // API (namespace gmm):
 //   int   predict(const float* x);                      // sklearn predict
