@@ -199,7 +199,7 @@ OPTIONS: tuple[Option, ...] = (
         "header",
         "C++ header",
         OUTPUTS,
-        "include/GMM.h",
+        "GMM.h",
         path=True,
         note="export_model's header is its required second argument; the hook's default is "
         ".pio/build/<env>/tinygmm/GMM.h (one per environment)",
@@ -208,16 +208,16 @@ OPTIONS: tuple[Option, ...] = (
         "json",
         "model JSON",
         OUTPUTS,
-        "include/GMM.json",
+        "GMM.json",
         path=True,
         note="export_model writes it only when asked (default None); the hook's default is "
         ".pio/build/<env>/tinygmm/GMM.json",
     ),
     Option(
         "vectors",
-        "golden vectors header, or none",
+        "also write golden test vectors (a C++ header of inputs and scikit-learn's answers) to this file",
         OUTPUTS,
-        "test/test_parity/golden_vectors.h",
+        "none",
         path=True,
         note="export_model writes them only when asked (default None); the hook writes none unless asked",
     ),
