@@ -53,7 +53,9 @@ def test_demo_shows_the_job_and_leaves_the_clone_clean(tmp_path: Path) -> None:
     assert re.search(r"^\s+K\s+logL\s+BIC", out, re.M)
     assert re.search(r"^\s+4 .*<- chosen$", out, re.M)
     assert "K = 4 (chosen by BIC), features: Age, Spending Score (1-100)" in out
-    labels = re.findall(r"^label (\d): Age ([\d.]+), Spending Score \(1-100\) ([\d.]+)  \((\d+) % of the customers\)$", out, re.M)
+    labels = re.findall(
+        r"^label (\d): Age ([\d.]+), Spending Score \(1-100\) ([\d.]+)  \((\d+) % of the customers\)$", out, re.M
+    )
     assert [int(k) for k, *_ in labels] == [0, 1, 2, 3]
     assert all(18 <= float(age) <= 70 and 1 <= float(score) <= 100 for _, age, score, _ in labels)
     assert 98 <= sum(int(share) for *_, share in labels) <= 102
