@@ -218,6 +218,7 @@ OPTIONS: tuple[Option, ...] = (
         "also write golden test vectors (a C++ header of inputs and scikit-learn's answers) to this file",
         OUTPUTS,
         "none",
+        metavar="PATH",
         path=True,
         note="export_model writes them only when asked (default None); the hook writes none unless asked",
     ),

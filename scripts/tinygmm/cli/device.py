@@ -28,8 +28,9 @@ from ..model.exported import ExportedModel
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
-    "or 'native' / 'native:PATH' to run the native firmware build as the device on a pty, "
-    "or 'simavr' / 'simavr:FIRMWARE.elf' to run the Uno firmware on simavr (16 MHz, real baud timing) on a pty"
+    "or 'native' to build the native firmware for --header and run it as the device on a pty ('native:PATH': "
+    "a program already built), or 'simavr' to do the same with the Uno firmware on simavr (16 MHz, real baud "
+    "timing; 'simavr:FIRMWARE.elf': an ELF already built)"
 )
 
 
