@@ -202,10 +202,11 @@ def _dataset(
             raise TinyGMMError(f"{p}: column name {name!r} appears more than once in the header")
         _check_name(p, name)
     cols = [header.index(n) for n in features]
-    if named:  # columns the user named (the default ones are numeric by choice): one line, not row by row
-        for name, j in zip(features, cols, strict=True):
-            _check_numeric(table, j, name, p)
     X, bad, bad_rows = table.values(cols, list(features))
+    if named and bad:  # a named column without a single number: one line, not row by row (--dropna would drop all)
+        for c, (name, j) in enumerate(zip(features, cols, strict=True)):
+            if not np.any(np.isfinite(X[:, c])):
+                _check_numeric(table, j, name, p)
     dropped: list[int] = []
     if bad:
         bad_lines = sorted(bad)
