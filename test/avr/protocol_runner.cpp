@@ -1,5 +1,5 @@
 // protocol_runner.cpp - feeds a scripted byte stream to the serial protocol
-// (lib/tinygmm + include/tinygmm_device.h, the exported model) and prints the
+// (lib/tinygmm with its tinygmm_device.h, the exported model) and prints the
 // replies, on a bare-metal ATmega328P under simavr (USART0, avr-libc only) or
 // on the host (stdout). test/python/test_avr_sim.py builds both from the same
 // script and compares them line by line: the protocol behaves the same on AVR.

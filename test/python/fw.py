@@ -26,7 +26,6 @@ def make_project(dest: Path, export_args: list[str] | None = None) -> Path:
     shutil.copytree(ROOT / "src", dest / "src")
     shutil.copytree(ROOT / "lib", dest / "lib")
     (dest / "include").mkdir()
-    shutil.copy(ROOT / "include" / "tinygmm_device.h", dest / "include")
     args = export_args or DEMO_ARGS
     subprocess.run(
         [

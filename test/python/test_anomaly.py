@@ -296,7 +296,7 @@ def test_stream_and_verify_with_a_threshold(anomaly_firmware: tuple[Path, Path],
     flagged = sum(row.split(",")[-2] == "1" for row in rows[1:])
     assert abs(flagged - 400 * t["training_flag_rate"]) <= 2
     r = subprocess.run(
-        [*cli, "verify", "--port", f"native:{exe}", str(CUSTOMERS)],
+        [*cli, "verify", "--port", f"native:{exe}", "--json", "include/GMM.json", str(CUSTOMERS)],
         cwd=project,
         capture_output=True,
         text=True,

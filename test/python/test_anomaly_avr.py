@@ -119,7 +119,7 @@ def test_protocol_with_a_threshold_on_avr(avr: AvrTools, tmp_path: Path) -> None
         capture_output=True,
         cwd=ROOT,
     )
-    (model_dir / "tinygmm_device.h").write_bytes((ROOT / "include" / "tinygmm_device.h").read_bytes())
+    (model_dir / "tinygmm_device.h").write_bytes((ROOT / "lib" / "tinygmm" / "src" / "tinygmm_device.h").read_bytes())
     requests = ["INFO", "35,50", "200,-300", "200,-300", "35,50", "200,-300", "35,50", "35,50", "35,50", "90,99"]
     write_script_header(tmp_path / "protocol_script.h", ("\n".join(requests) + "\n").encode())
     sources = [AVR_DIR / "protocol_runner.cpp", LIB_DIR / "tinygmm_protocol.cpp"]

@@ -8,7 +8,7 @@ simavr's stderr.
   with GMM.h on the AVR's own float arithmetic; the results are compared here
   with scikit-learn, with the tolerances of the Unity parity suite.
 * protocol_runner.cpp feeds a scripted byte stream through lib/tinygmm and
-  include/tinygmm_device.h; its replies are compared line by line with the same
+  tinygmm_device.h; its replies are compared line by line with the same
   program built for the host with g++.
 
 Skipped (with the reason) when avr-g++, avr-libc or simavr are missing;

@@ -94,6 +94,7 @@ def test_target_catches_a_real_bug(fuzzer: Path, tmp_path: Path) -> None:
     mutant = tmp_path / "tinygmm_protocol.cpp"
     mutant.write_text(src.replace(fixed, "line_[len_++] = c;"))
     shutil.copy(ROOT / "lib" / "tinygmm" / "src" / "tinygmm_protocol.h", tmp_path)
+    shutil.copy(ROOT / "lib" / "tinygmm" / "src" / "tinygmm_device.h", tmp_path)  # the glue, beside the protocol
     exe = tmp_path / "mutant"
     cmd = [
         shutil.which("clang++") or "clang++",

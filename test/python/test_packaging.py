@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_tool
+from tinygmm.device.uno_sim import simavr_available
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -65,8 +66,52 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(python), *args], cwd=cwd, capture_output=True, text=True, env=clean_env())
+def run(python: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(python), *args], cwd=cwd, capture_output=True, text=True, env={**clean_env(), **env}, timeout=600
+    )
+
+
+def test_outside_a_checkout_export_classify_verify(venv: Path, tmp_path: Path) -> None:
+    """In an empty folder, with the wheel: export writes GMM.h and GMM.json there and nothing else; --port
+    native builds the firmware the package carries for that GMM.h, once, into $XDG_CACHE_HOME/tinygmm."""
+    require_tool("g++")
+    work = tmp_path / "anywhere"
+    work.mkdir()
+    shutil.copy(ROOT / "data" / "customers.csv", work / "readings.csv")
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    r = run(
+        venv,
+        "-m",
+        "tinygmm",
+        "export",
+        "--data",
+        "readings.csv",
+        "--features",
+        FEATURES,
+        "--n-components",
+        "3",
+        cwd=work,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("-> GMM.h, GMM.json")
+    assert sorted(p.name for p in work.rglob("*")) == ["GMM.h", "GMM.json", "readings.csv"]
+    r = run(venv, "-m", "tinygmm", "classify", "--port", "native", "19,39", "60 10", cwd=work, **cache)
+    assert r.returncode == 0, r.stderr
+    assert [line.split(" -> ")[0] for line in r.stdout.splitlines()] == ["19,39", "60 10"]
+    assert all(" -> label=" in line for line in r.stdout.splitlines())
+    (exe,) = (tmp_path / "cache" / "tinygmm").glob("native-*/tinygmm-firmware")
+    built = exe.stat().st_mtime_ns
+    r = run(venv, "-m", "tinygmm", "verify", "--port", "native", cwd=work, **cache)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "matches GMM.json" in r.stdout and r.stdout.strip().endswith("verify: PASS")
+    assert exe.stat().st_mtime_ns == built  # the same header: the firmware built by classify
+    assert sorted(p.name for p in work.rglob("*")) == ["GMM.h", "GMM.json", "readings.csv"]
+    if simavr_available() is None:  # the Uno firmware on simavr, from the same package
+        r = run(venv, "-m", "tinygmm", "classify", "--port", "simavr", "19,39", cwd=work, **cache)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("19,39 -> label=")
+        assert list((tmp_path / "cache" / "tinygmm").glob("uno-*/firmware.elf"))
 
 
 def test_the_installed_package_is_the_wheel_with_its_library(venv: Path, tmp_path: Path) -> None:
@@ -85,6 +130,8 @@ def test_the_installed_package_is_the_wheel_with_its_library(venv: Path, tmp_pat
         "src/tinygmm_eval.h",
         "src/tinygmm_protocol.h",
         "src/tinygmm_protocol.cpp",
+        "src/tinygmm_device.h",  # the firmware's glue and the firmware itself: --port native builds them
+        "src/tinygmm_firmware.h",
     ):
         assert (lib / name).read_bytes() == (ROOT / "lib" / "tinygmm" / name).read_bytes(), name
 

@@ -86,7 +86,7 @@ def test_cli_stream_and_verify(firmware: tuple[Path, Path], tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     rows = out.read_text().splitlines()
     assert rows[0].endswith(",label,probability,log_likelihood") and len(rows) == 401
-    r = run_cli(project, "verify", "--port", f"native:{exe}", str(csv))
+    r = run_cli(project, "verify", "--port", f"native:{exe}", "--json", "include/GMM.json", str(csv))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "predict agreement: 100.00%" in r.stdout and "verify: PASS" in r.stdout
 
@@ -424,8 +424,29 @@ def test_loop_url_port_is_accepted() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pty")
-def test_native_port_spec_builds_when_needed(firmware: tuple[Path, Path]) -> None:
-    project, _ = firmware
-    r = run_cli(project, "classify", "--port", "native", "19,39")
-    assert r.returncode == 0, r.stderr
-    assert (project / "build" / "native" / "tinygmm-firmware").is_file()
+def test_native_port_builds_the_named_header_once_into_the_cache(
+    firmware: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--port native --header H: the firmware for H is built into $XDG_CACHE_HOME/tinygmm, then reused;
+    the project's folder gets nothing; without the header, one line says how to make one."""
+    project, exe = firmware
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    first = run_cli(project, "classify", "--port", "native", "--header", "include/GMM.h", "19,39")
+    assert first.returncode == 0, first.stderr
+    direct = run_cli(project, "classify", "--port", f"native:{exe}", "19,39")
+    assert first.stdout == direct.stdout  # the same model's answer as the firmware built from the checkout
+    built = sorted((tmp_path / "cache" / "tinygmm").glob("native-*/tinygmm-firmware"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    again = run_cli(project, "classify", "--port", "native", "--header", "include/GMM.h", "60 10")
+    assert again.returncode == 0, again.stderr
+    assert built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert sorted((tmp_path / "cache" / "tinygmm").glob("native-*")) == [built[0].parent]
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+    missing = run_cli(project, "classify", "--port", "native", "19,39")  # default: GMM.h in this folder
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        "tinygmm: error: model header GMM.h not found: export one first (tinygmm export --data FILE.csv writes "
+        "GMM.h here) or name it with --header"
+    ]

@@ -9,7 +9,7 @@ same float32 inputs: labels exactly, the probability to 1e-4 and the log-likelih
 relative (float32 sums over up to 300 terms). One binary holds every model (one namespace each),
 in the README's form ``LineProtocolWith<request_max(N_FEATURES)>``, with an explicit values buffer
 of N_FEATURES, and with one too small (the parser must refuse, not overflow); a second one builds
-include/tinygmm_device.h, the firmware's glue, with the 30- and the 300-feature model.
+lib/tinygmm/src/tinygmm_device.h, the firmware's glue, with the 30- and the 300-feature model.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         ddir = tmp / f"device{d}"
         ddir.mkdir()
         export_model(models[d].estimator, ddir / "GMM.h")
-        shutil.copy(ROOT / "include" / "tinygmm_device.h", ddir)  # it includes the "GMM.h" beside it
+        shutil.copy(ROOT / "lib" / "tinygmm" / "src" / "tinygmm_device.h", ddir)  # it includes the "GMM.h" beside it
         (ddir / "main.cpp").write_text(DEVICE)
         device[d] = compile_cpp(cxx, ddir / "main.cpp", [ddir, LIB], ddir / "device")
     return Built(models, hashes, harness, device)
@@ -244,7 +244,7 @@ def test_a_values_buffer_smaller_than_the_model_refuses_instead_of_overflowing(b
 
 @pytest.mark.parametrize("d", [30, 300])
 def test_the_device_glue_builds_and_answers_at_30_and_300_features(built: Built, d: int) -> None:
-    """include/tinygmm_device.h, as the firmware uses it, with no build flag: no TINYGMM_MAX_FEATURES."""
+    """tinygmm_device.h, as the firmware uses it, with no build flag: no TINYGMM_MAX_FEATURES."""
     f = built.models[d]
     lines, want = requests(d, f)
     got = talk([str(built.device[d])], lines)

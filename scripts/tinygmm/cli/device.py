@@ -29,22 +29,23 @@ from ..names import nfc
 
 PORT_HELP = (
     "serial device or pyserial URL (/dev/ttyUSB0, COM3, socket://host:port, rfc2217://..., loop://), "
-    "or 'native' / 'native:PATH' to run the native firmware build as the device on a pty, "
-    "or 'simavr' / 'simavr:FIRMWARE.elf' to run the Uno firmware on simavr (16 MHz, real baud timing) on a pty"
+    "or 'native' to build the native firmware for --header and run it as the device on a pty ('native:PATH': "
+    "a program already built), or 'simavr' to do the same with the Uno firmware on simavr (16 MHz, real baud "
+    "timing; 'simavr:FIRMWARE.elf': an ELF already built)"
 )
 
 
 @contextlib.contextmanager
-def connect(port: str, timeout: float, window: int = WINDOW) -> Iterator[DeviceClient]:
-    """Open the port (spawning the native firmware for ``native``) and sync with the device."""
+def connect(port: str, timeout: float, window: int = WINDOW, header: str | Path = "GMM.h") -> Iterator[DeviceClient]:
+    """Open the port (spawning the native or simavr firmware built for ``header``) and sync with the device."""
     dev: PtyDevice | None = None
     budget: int | None = RX_BUDGET  # a board's UART buffer, unless we know the device is the native build
     if port == "native" or port.startswith("native:"):
-        dev = PtyDevice(find_native_firmware(port))
+        dev = PtyDevice(find_native_firmware(port, header))
         port = dev.port
         budget = None  # the native firmware reads a pty with a 4 KB buffer
     elif port == "simavr" or port.startswith("simavr:"):
-        dev = SimulatedUno(find_uno_firmware(port))
+        dev = SimulatedUno(find_uno_firmware(port, header))
         port = dev.port
     ser = open_port(port, timeout)
     try:
@@ -88,7 +89,7 @@ def _reply_text(r: Reply) -> str:
 
 
 # classify's options that take a value: the word after one is that value, never a vector
-VALUE_OPTIONS = ("--port", "--timeout")
+VALUE_OPTIONS = ("--port", "--timeout", "--header")
 # what a vector's characters may be as the device reads one (tinygmm_protocol.cpp parse_number): decimal
 # numbers with signs and exponents, commas and spaces; inf / nan it reads too (and answers not-finite)
 _VECTOR_CHARS = frozenset("0123456789.eE+-, \t")
@@ -118,8 +119,8 @@ def vector_arguments(argv: list[str]) -> list[str]:
         if word == "--":
             vectors.extend(rest)
             break
-        if word.startswith("--") and "=" not in word and any(o.startswith(word) for o in VALUE_OPTIONS):
-            options.append(word)  # (argparse takes unambiguous abbreviations: --po P)
+        if word in VALUE_OPTIONS:
+            options.append(word)
             value = next(rest, None)
             if value is not None:
                 options.append(value)
@@ -133,7 +134,7 @@ def vector_arguments(argv: list[str]) -> list[str]:
 def cmd_classify(a: argparse.Namespace) -> int:
     """Each vector gets its own answer or its own error; exit status 1 if any vector had an error."""
     vectors = [v.strip() for v in a.vectors]
-    with connect(a.port, a.timeout) as client:
+    with connect(a.port, a.timeout, header=a.header) as client:
         replies = client.request_many(vectors, well_formed=False)
     status = 0
     for vec, r in zip(vectors, replies, strict=True):
@@ -164,7 +165,7 @@ def check_output(path: str) -> Path:
 
 def cmd_stream(a: argparse.Namespace) -> int:
     out = check_output(a.out) if a.out else None
-    with connect(a.port, a.timeout, a.window) as client:
+    with connect(a.port, a.timeout, a.window, a.header) as client:
         info = client.info()
         header, body, X, lines = read_feature_rows(a.data, info.names)
         replies = client.request_many([format_vector(x) for x in X], progress=_progress("stream"))
@@ -269,7 +270,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
     X_grid, far = make_inputs(model, X_data, n_in=64, n_far=30, seed=1)
     X = np.vstack([X_data.astype(np.float32).astype(np.float64), X_grid])
     is_far = np.concatenate([np.zeros(len(X_data), bool), far])
-    with connect(a.port, a.timeout, a.window) as client:
+    with connect(a.port, a.timeout, a.window, a.header or Path(a.json).with_name("GMM.h")) as client:
         info = client.info()
         check_model(info, model, a.json)
         check_anomaly(info, None if threshold is None else threshold.threshold, a.json)
@@ -333,9 +334,16 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    def common(p: argparse.ArgumentParser) -> None:
+    def common(p: argparse.ArgumentParser, header_default: str = "GMM.h") -> None:
         p.add_argument("--port", required=True, help=PORT_HELP)
-        p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer (default 2)")
+        p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer (default: 2)")
+        p.add_argument(
+            "--header",
+            default="GMM.h" if header_default == "GMM.h" else None,
+            metavar="GMM.h",
+            help="with --port native or simavr: the model header the firmware is built for, once, into "
+            f"$XDG_CACHE_HOME/tinygmm (default: {header_default})",
+        )
 
     p = sub.add_parser("classify", help="send feature vectors to a device and print its answers")
     common(p)
@@ -346,12 +354,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(p)
     p.add_argument("data", help="CSV with the model's feature columns (by name)")
     p.add_argument("--out", help="write the CSV with label, probability and log_likelihood columns added")
-    p.add_argument("--window", type=int, default=WINDOW, help=f"requests in flight (default {WINDOW})")
+    p.add_argument("--window", type=int, default=WINDOW, help=f"requests in flight (default: {WINDOW})")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("verify", help="check a device against scikit-learn using the model JSON")
-    common(p)
+    common(p, "the GMM.h beside --json")
     p.add_argument("data", nargs="?", help="CSV to verify with (default: the model's training data)")
-    p.add_argument("--json", default="include/GMM.json", help="model JSON written by export (default include/GMM.json)")
-    p.add_argument("--window", type=int, default=WINDOW, help=f"requests in flight (default {WINDOW})")
+    p.add_argument("--json", default="GMM.json", help="model JSON written by export (default: GMM.json)")
+    p.add_argument("--window", type=int, default=WINDOW, help=f"requests in flight (default: {WINDOW})")
     p.set_defaults(func=cmd_verify)

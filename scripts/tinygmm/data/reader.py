@@ -221,6 +221,7 @@ def _dataset(
         )
     dups = sorted(n for n, c in Counter(header).items() if c > 1)
     left_out: list[tuple[str, str]] = []
+    named = features is not None
     if features is None:
         features, left_out = _default_features(table, p)
     for name in features:
@@ -231,6 +232,10 @@ def _dataset(
         _check_name(p, name)
     cols = [header.index(n) for n in features]
     X, bad, bad_rows = table.values(cols, list(features))
+    if named and bad:  # a named column without a single number: one line, not row by row (--dropna would drop all)
+        for c, (name, j) in enumerate(zip(features, cols, strict=True)):
+            if not np.any(np.isfinite(X[:, c])):
+                _check_numeric(table, j, name, p)
     dropped: list[int] = []
     if bad:
         bad_lines = sorted(bad)
@@ -247,6 +252,19 @@ def _dataset(
     if check_constant:
         _check_constant(X, features, p)
     return Dataset(X=X, feature_names=list(features), path=path, sha256=sha, dropped_lines=dropped, left_out=left_out)
+
+
+def _check_numeric(table: Table, j: int, name: str, p: Path) -> None:
+    """A named column that is mostly not numbers is refused in one line (--dropna would drop every row)."""
+    if table.column_is_numeric(j):
+        return
+    hint = table.number_like_hint(j)
+    if hint:
+        raise TinyGMMError(
+            f"{p}: column {name!r} looks numeric but is not plain numbers ({hint}); "
+            "write bare numbers such as 1234.5, or leave it out of --features"
+        )
+    raise TinyGMMError(f"{p}: column {name!r} is not numeric; leave it out of --features")
 
 
 def _check_constant(X: np.ndarray, features: list[str], p: Path) -> None:

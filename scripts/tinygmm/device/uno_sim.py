@@ -1,8 +1,8 @@
 """The Uno firmware (Arduino core, HardwareSerial) on simavr, as a serial device on a pty.
 
-``--port simavr`` builds ``src/main.cpp`` + ``lib/tinygmm`` against Debian's
-``arduino-core-avr`` with avr-g++ (or takes PlatformIO's ``.pio/build/uno/firmware.elf``
-when it is up to date), and runs it at 16 MHz in ``simavr_uart`` (a small
+``--port simavr`` builds the firmware (the library's ``tinygmm_firmware.h``) for a model
+header against Debian's ``arduino-core-avr`` with avr-g++, into the cache folder (see
+``native.cache_root``), and runs it at 16 MHz in ``simavr_uart`` (a small
 libsimavr program, ``simavr_uart.c`` beside this file, compiled on first use)
 whose UART0 is the pty: bytes reach the simulated ATmega328P at the baud rate's
 real pace in simulated time, and simulated time keeps step with the wall clock.
@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..codegen.runtime import library_path
 from ..errors import TinyGMMError
-from .native import PtyDevice, firmware_sources
+from .native import PtyDevice, cache_root, cached_build, firmware_sources, model_header
 
 ARDUINO_AVR = Path("/usr/share/arduino/hardware/arduino/avr")
 BRIDGE_SOURCE = Path(__file__).with_name("simavr_uart.c")
-PIO_ELF = Path(".pio/build/uno/firmware.elf")
 BUILD_DIR = Path("build/uno")
 MCU = "atmega328p"
 F_CPU = 16_000_000
@@ -58,8 +58,9 @@ def _stale(out: Path, deps: list[Path]) -> bool:
     return any(d.exists() and d.stat().st_mtime > t for d in deps)
 
 
-def build_bridge(out: Path = BUILD_DIR / "simavr_uart") -> Path:
-    """Compile simavr_uart.c against libsimavr (Debian: libsimavr-dev libelf-dev)."""
+def build_bridge(out: Path | None = None) -> Path:
+    """Compile simavr_uart.c against libsimavr (Debian: libsimavr-dev libelf-dev), by default into the cache."""
+    out = out or cache_root() / "simavr_uart"
     if not _stale(out, [BRIDGE_SOURCE]):
         return out
     cc = shutil.which("cc") or _tool("gcc", "install gcc to build the simavr bridge")
@@ -108,27 +109,16 @@ def build_arduino_core(out_dir: Path) -> Path:
     return archive
 
 
-def build_uno_firmware(root: Path = Path("."), out: Path | None = None, extra_flags: list[str] | None = None) -> Path:
-    """src/main.cpp + lib/tinygmm + include/GMM.h for the Uno (what `pio run -e uno` builds), as an ELF."""
-    out = root / (out or BUILD_DIR / "firmware.elf")
-    if not (root / "include" / "GMM.h").is_file():
-        raise TinyGMMError(f"{root / 'include' / 'GMM.h'} not found: run 'tinygmm export' first")
-    core = build_arduino_core(out.parent)
+def _link_uno(sources: list[Path], inc_dirs: list[Path], out: Path, core: Path, extra_flags: list[str] | None) -> Path:
+    """Compile the firmware's sources against the Arduino core for the Uno and link them into out (an ELF)."""
     cxx = _tool("avr-g++", "apt-get install gcc-avr avr-libc")
-    inc = [
-        "-I",
-        str(ARDUINO_AVR / "cores" / "arduino"),
-        "-I",
-        str(ARDUINO_AVR / "variants" / "standard"),
-        "-I",
-        str(root / "include"),
-        "-I",
-        str(root / "lib" / "tinygmm" / "src"),
-    ]
+    inc = ["-I", str(ARDUINO_AVR / "cores" / "arduino"), "-I", str(ARDUINO_AVR / "variants" / "standard")]
+    for d in inc_dirs:
+        inc += ["-I", str(d)]
     obj_dir = out.with_name(out.name + ".obj")
     obj_dir.mkdir(parents=True, exist_ok=True)
     objs = []
-    for src in firmware_sources(root):
+    for src in sources:
         obj = obj_dir / (src.name + ".o")
         cmd = [cxx, *UNO_DEFINES, *COMMON, *CXX_ONLY, *OUR_WARNINGS, *(extra_flags or []), *inc, "-c", str(src)]
         _run([*cmd, "-o", str(obj)], f"compiling {src.name} for the Uno")
@@ -142,19 +132,43 @@ def build_uno_firmware(root: Path = Path("."), out: Path | None = None, extra_fl
     return out
 
 
-def find_uno_firmware(spec: str) -> Path:
-    """``simavr`` -> PlatformIO's up-to-date Uno build, else one built here; ``simavr:PATH`` -> PATH."""
+def build_uno_firmware(root: Path = Path("."), out: Path | None = None, extra_flags: list[str] | None = None) -> Path:
+    """A checkout's src/main.cpp + lib/tinygmm + include/GMM.h for the Uno (what `pio run -e uno` builds), as an ELF."""
+    out = root / (out or BUILD_DIR / "firmware.elf")
+    if not (root / "include" / "GMM.h").is_file():
+        raise TinyGMMError(f"{root / 'include' / 'GMM.h'} not found: run 'tinygmm export' first")
+    core = build_arduino_core(out.parent)
+    inc = [root / "include", root / "lib" / "tinygmm" / "src"]
+    return _link_uno(firmware_sources(root), inc, out, core, extra_flags)
+
+
+def uno_for_header(header: str | Path, extra_flags: list[str] | None = None) -> Path:
+    """The Uno firmware for this model header, from the library the package carries, built into the cache
+    (the Arduino core once, in the cache's uno-core folder)."""
+    text = model_header(header)
+    cxx = _tool("avr-g++", "apt-get install gcc-avr avr-libc")
+    lib = library_path() / "src"
+    sources = sorted(lib.glob("*.cpp"))
+    key = [cxx.encode(), " ".join(extra_flags or []).encode()]
+    key += [p.name.encode() + p.read_bytes() for p in sorted(lib.iterdir()) if p.is_file()]
+    core_dir = cache_root() / "uno-core"
+    core_dir.mkdir(parents=True, exist_ok=True)
+    core = build_arduino_core(core_dir)
+
+    def build(work: Path) -> Path:
+        return _link_uno([work / "main.cpp", *sources], [work, lib], work / "firmware.elf", core, extra_flags)
+
+    return cached_build("uno", key, text, build)
+
+
+def find_uno_firmware(spec: str, header: str | Path = "GMM.h") -> Path:
+    """``simavr`` -> the Uno firmware for the model header (built once, kept in the cache); ``simavr:PATH`` -> PATH."""
     if spec.startswith("simavr:"):
         elf = Path(spec.split(":", 1)[1])
         if not elf.is_file():
             raise TinyGMMError(f"firmware {elf} not found (build it with 'pio run -e uno')")
         return elf
-    root = Path(".")
-    deps = [*firmware_sources(root), *root.glob("include/*.h"), *root.glob("lib/tinygmm/src/*.h")]
-    for elf in (PIO_ELF, BUILD_DIR / "firmware.elf"):
-        if not _stale(elf, deps):
-            return elf
-    return build_uno_firmware(root)
+    return uno_for_header(header)
 
 
 class SimulatedUno(PtyDevice):

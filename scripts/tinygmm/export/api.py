@@ -75,6 +75,17 @@ class ExportResult:
     header: str = ""  # the header's text
     anomaly: AnomalyThreshold | None = None  # the calibrated threshold, with an anomaly option
 
+    def __repr__(self) -> str:
+        """Short (a notebook prints it): the model's shape and hash and the files written, not the header's text."""
+        m = self.model
+        extra = "" if self.anomaly is None else f", anomaly_threshold={self.anomaly.threshold:.7g}"
+        if self.pruned is not None:
+            extra += f", pruned={self.pruned.dropped}"
+        return (
+            f"ExportResult(K={m.n_components}, D={m.n_features}, covariance_type={m.covariance_type!r}, "
+            f"model_hash={m.model_hash!r}{extra}, written=[{', '.join(repr(str(p)) for p in self.written)}])"
+        )
+
 
 def prune(m: ExportedModel, below: float, X: np.ndarray) -> tuple[ExportedModel, PruneReport]:
     """Drop the components whose weight is below ``below``; measure what that changes on X and far points."""

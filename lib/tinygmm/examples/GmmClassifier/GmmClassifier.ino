@@ -3,10 +3,9 @@
 //
 // 1. The GMM.h beside this sketch is a demo model (4 customer groups by age and spending
 //    score, from tinygmm's data/customers.csv), so the example builds as it is. For your own
-//    data, open the sketch folder (Sketch > Show Sketch Folder) and replace it:
+//    data, open the sketch folder (Sketch > Show Sketch Folder) and, in it, replace it:
 //      tinygmm export --data readings.csv --features "temperature,vibration"
-//        --header GMM.h --json GMM.json --vectors none
-//    (one command line; pip install tinygmm gives the tinygmm command)
+//    (it writes GMM.h and GMM.json in the current folder; pip install tinygmm gives the command)
 // 2. Install the library: Sketch > Include Library > Add .ZIP Library... with the zip that
 //    `tinygmm library --zip` writes; then File > Examples > tinygmm > GmmClassifier, upload.
 // 3. Serial monitor at 115200 baud, line ending "Newline": type 19,39 and get

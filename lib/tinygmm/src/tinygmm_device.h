@@ -1,5 +1,5 @@
 // tinygmm_device.h - connects the generated model (GMM.h) to the serial
-// protocol library (lib/tinygmm). Used by src/main.cpp and the test suites.
+// protocol (tinygmm_protocol.h). Used by the firmware (tinygmm_firmware.h) and the test suites.
 #ifndef TINYGMM_DEVICE_H
 #define TINYGMM_DEVICE_H
 
