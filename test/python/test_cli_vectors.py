@@ -51,10 +51,10 @@ def test_options_stay_options(word: str) -> None:
 
 
 def test_vectors_keep_their_order_around_options() -> None:
-    argv = ["classify", "-5,3", "--po", "P", "1,2", "--timeout", "-1", "+1,2", "--", "--port", "-x"]
+    argv = ["classify", "-5,3", "--port", "P", "1,2", "--timeout", "-1", "+1,2", "--", "--port", "-x"]
     assert vector_arguments(argv) == [
         "classify",
-        "--po",
+        "--port",
         "P",
         "--timeout",
         "-1",

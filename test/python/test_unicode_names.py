@@ -164,7 +164,7 @@ def test_the_simulated_uno_sends_the_names_from_flash(project: tuple[Path, Path,
         pytest.skip(f"simulated Uno needs avr-g++, Debian's Arduino core and libsimavr: {missing}")
     proj, _, data = project
     elf = build_uno_firmware(proj, tmp_path / "uno.elf")
-    r = run_cli(proj, "verify", "--port", f"simavr:{elf}", str(data))
+    r = run_cli(proj, "verify", "--port", f"simavr:{elf}", "--json", "include/GMM.json", str(data))
     assert r.returncode == 0 and "verify: PASS" in r.stdout, r.stdout + r.stderr
 
 
@@ -176,7 +176,7 @@ def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_verify_and_stream_match_columns_by_name(project: tuple[Path, Path, Path], tmp_path: Path) -> None:
     proj, exe, data = project
-    r = run_cli(proj, "verify", "--port", f"native:{exe}", str(data))
+    r = run_cli(proj, "verify", "--port", f"native:{exe}", "--json", "include/GMM.json", str(data))
     assert r.returncode == 0 and "verify: PASS" in r.stdout, r.stdout + r.stderr
     # the columns in another order, every name in NFD
     X = sample(20, 7)
