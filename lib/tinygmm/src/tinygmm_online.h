@@ -234,6 +234,7 @@ class OnlineGMM {
   static const int LLOYD = 5;     // Lloyd iterations of the scratch start
   static const int RESTARTS = 4;  // k-means++ seedings tried (the lowest inertia wins)
   static const int TRIALS = 2 + (K > 2) + (K > 7) + (K > 20);  // candidates per centre: 2 + floor(ln K)
+  static const uint32_t GAMMA_HOLD = 16u;  // samples per step size (a power of 2), see learn()
   static const uint8_t FORMAT_VERSION = 1;
   static const int HEADER_BYTES = 12;
 
@@ -408,7 +409,8 @@ class OnlineGMM {
     sum = 0.0f;
     for (int k = 0; k < K; ++k) {
       const float e = r[k] - top;
-      r[k] = e >= -CUT ? expf(e) : 0.0f;
+      // the best component (and any tie) has e == 0 and exp(0) == 1 exactly: no expf for it
+      r[k] = e == 0.0f ? 1.0f : e >= -CUT ? expf(e) : 0.0f;
       sum += r[k];
     }
     if (score) {  // (reads the state before the step; changes nothing)
@@ -418,18 +420,26 @@ class OnlineGMM {
       score->anomalous = th > -INFINITY && !(score->log_likelihood >= th);
     }
     if (!s_.frozen) s_.p2.add(score ? score->log_likelihood : top + logf(sum / s_.total), s_.cfg.quantile);
-    const float inv = 1.0f / sum;
-    for (int k = 0; k < K; ++k) r[k] *= inv;
+    if (sum != 1.0f) {  // (one component within CUT: r is already normalised; 1 / 1 and r * 1 are exact)
+      const float inv = 1.0f / sum;
+      for (int k = 0; k < K; ++k) r[k] *= inv;
+    }
     if (score) score->probability = r[best];
 
     ++s_.t;
-    // (t + t0)^-alpha decreases: once at the floor, it stays there (and powf is no longer needed)
+    // gamma = max((t_h + t0)^-alpha, gamma_floor) with t_h = t rounded down to a multiple of GAMMA_HOLD:
+    // the step is held for GAMMA_HOLD samples, so powf and logf(1 - gamma) run once per GAMMA_HOLD steps.
+    // It decreases: once at the floor, it stays there (and powf is no longer needed).
     float g = s_.cfg.gamma_floor;
     if (!s_.at_floor) {
-      g = powf((float)s_.t + s_.cfg.t0, -s_.cfg.alpha);
-      if (!(g > s_.cfg.gamma_floor)) {
-        g = s_.cfg.gamma_floor;
-        s_.at_floor = 1u;
+      if ((s_.t & (GAMMA_HOLD - 1u)) == 0u || !(s_.last_gamma > 0.0f)) {
+        g = powf((float)(s_.t & ~(GAMMA_HOLD - 1u)) + s_.cfg.t0, -s_.cfg.alpha);
+        if (!(g > s_.cfg.gamma_floor)) {
+          g = s_.cfg.gamma_floor;
+          s_.at_floor = 1u;
+        }
+      } else {
+        g = s_.last_gamma;  // the held step (t_h unchanged since it was computed)
       }
     }
     if (g != s_.last_gamma) {
