@@ -125,6 +125,17 @@ inline uint32_t bits_of(float f) {
   memcpy(&u, &f, 4);
   return u;
 }
+// 0.5f * f with the same bits: an exponent decrement when f and the result are normal (no soft-float multiply)
+inline float half(float f) {
+  uint32_t u = bits_of(f);
+  const uint32_t e = u & 0x7F800000UL;
+  if (e > 0x00800000UL && e != 0x7F800000UL) {
+    u -= 0x00800000UL;
+    memcpy(&f, &u, 4);
+    return f;
+  }
+  return 0.5f * f;
+}
 // integer tests: no float compare library calls on soft-float targets, and NaN-proof
 inline bool finite(float f) { return (bits_of(f) & 0x7F800000UL) != 0x7F800000UL; }
 inline bool normal_range(float f) {  // 2^-100 < |f| < 2^100 and finite
@@ -201,8 +212,10 @@ struct P2Quantile {
       while (k < 3 && v >= q[k + 1]) ++k;
     }
     for (int i = k + 1; i < 5; ++i) ++n[i];
-    const float dn[5] = {0.0f, 0.5f * p, p, 0.5f * (1.0f + p), 1.0f};
-    for (int i = 0; i < 5; ++i) np[i] += dn[i];
+    np[1] += 0.5f * p;  // np[0] += 0: unchanged
+    np[2] += p;
+    np[3] += 0.5f * (1.0f + p);
+    np[4] += 1.0f;
     for (int i = 1; i < 4; ++i) {
       const float d = np[i] - (float)n[i];
       if ((d >= 1.0f && n[i + 1] - n[i] > 1) || (d <= -1.0f && n[i - 1] - n[i] < -1)) {
@@ -410,7 +423,14 @@ class OnlineGMM {
     for (int k = 0; k < K; ++k) {
       const float e = r[k] - top;
       // the best component (and any tie) has e == 0 and exp(0) == 1 exactly: no expf for it
-      r[k] = e == 0.0f ? 1.0f : e >= -CUT ? expf(e) : 0.0f;
+      if (e == 0.0f) {
+        r[k] = 1.0f;
+      } else if (e >= -CUT) {
+        r[k] = expf(e);
+      } else {
+        r[k] = 0.0f;
+        continue;  // (sum + 0 == sum)
+      }
       sum += r[k];
     }
     if (score) {  // (reads the state before the step; changes nothing)
@@ -450,8 +470,9 @@ class OnlineGMM {
     float total = 0.0f;
     for (int k = 0; k < K; ++k) {
       Component& m = s_.comp[k];
-      float s0 = keep * m.s0 + g * r[k];
-      if (r[k] > 0.0f) {
+      const bool updated = online_detail::bits_of(r[k]) != 0u;  // r[k] > 0 (r is never negative)
+      float s0 = updated ? keep * m.s0 + g * r[k] : keep * m.s0;  // (g * 0 == 0, y + 0 == y: the same bits)
+      if (updated) {
         const float eta = g * r[k] / s0;
         const float a = 1.0f - eta, b = eta * a;
         float d[D];
@@ -672,9 +693,9 @@ class OnlineGMM {
         if (FULL)
           for (int i = 0; i < j; ++i) acc -= m.chol[idx(j, i)] * y[i];
         y[j] = acc * m.chol[idx(j, j)];
-        q += y[j] * y[j];
+        q = j ? q + y[j] * y[j] : y[j] * y[j];  // (0 + a == a for a >= 0 or NaN: the same bits, one add less)
       }
-      float v = m.c - 0.5f * q;
+      float v = m.c - online_detail::half(q);
       if (!online_detail::finite(v)) v = -INFINITY;  // overflow (or NaN input)
       lp[k] = v;
       if (v > best) best = v;
