@@ -21,7 +21,8 @@
 //   mu_k <- mu_k + eta d
 //   C_k  <- (1 - eta) C_k + eta (1 - eta) d d^T    (exactly the update of s2/s0 - mu mu^T)
 // The weights are s0_k / sum s0; the model's covariances are C_k + reg_covar I
-// (scikit-learn's reg_covar). gamma = max((t + t0)^-alpha, gamma_floor): with
+// (scikit-learn's reg_covar). gamma = max((t16 + t0)^-alpha, gamma_floor), t16 = t rounded down to a
+// multiple of GAMMA_HOLD = 16 (the step is held for 16 samples: one powf per 16 steps): with
 // gamma_floor = 0 it decreases (0.5 < alpha <= 1: converges), with gamma_floor
 // > 0 the model forgets with a time constant of about 1 / gamma_floor and so
 // tracks drift. Guards: inputs that are not finite or exceed x_limit are
@@ -93,7 +94,7 @@ static const int ONLINE_COV_DIAG = 2;
 
 struct OnlineConfig {
   float alpha;        // step exponent, 0.5 < alpha <= 1
-  float t0;           // step offset (>= 1): gamma_t = (t + t0)^-alpha
+  float t0;           // step offset (>= 1): gamma_t = (t16 + t0)^-alpha, t16 = t rounded down to a multiple of 16
   float gamma_floor;  // 0: decreasing steps; > 0: gamma never below it (forgets, tracks drift)
   float reg_covar;    // added to every covariance's diagonal (scikit-learn's meaning)
   float min_weight;   // floor of each s0_k
@@ -283,7 +284,7 @@ class OnlineGMM {
   // Adapt a model: weights[K], means[K*D], covariances[K*D*D] (full) or
   // [K*D] (diag), scikit-learn's layout (reg_covar included, as
   // GaussianMixture's covariances_). t counts from 0: the first steps are
-  // (1 + t0)^-alpha, so t0 says how many samples the start is worth.
+  // t0^-alpha (for 16 samples), so t0 says how many samples the start is worth.
   int begin(const OnlineConfig& cfg, const float* weights, const float* means, const float* covariances) {
     State n;
     memset(&n, 0, sizeof(n));
