@@ -19,6 +19,7 @@ F = np.float32
 
 OK, WARMING, BAD_INPUT, FAR, NOT_STARTED, BAD_MODEL = 0, 1, -1, -2, -3, -4
 CUT = F(17.0)
+GAMMA_HOLD = 16  # samples per step size: powf and log(1 - gamma) once per GAMMA_HOLD steps
 HALF_LOG_2PI = F(0.918938533)
 LLOYD = 5
 RESTARTS = 4
@@ -195,20 +196,28 @@ class OnlineGMM:
         total_r = F(0)
         for k in range(self.K):
             e = F(lp[k] - top)
-            r[k] = self.exp(e) if e >= -CUT else F(0)
+            # the best component (and any tie) has e == 0 and exp(0) == 1 exactly: no exp for it
+            r[k] = F(1) if e == 0 else self.exp(e) if e >= -CUT else F(0)
             total_r = F(total_r + r[k])
         if not self.frozen:
             self._p2_add(F(top + self.log(F(total_r / self.total))))  # the sample's score
-        inv = F(F(1) / total_r)
-        r = (r * inv).astype(F)
+        if total_r != 1:  # (one component within CUT: r is already normalised)
+            inv = F(F(1) / total_r)
+            r = (r * inv).astype(F)
         self.t += 1
         gf = F(self.cfg.gamma_floor)
         g = gf
-        if not self.at_floor:  # (t + t0)^-alpha decreases: once at the floor, it stays there
-            g = self.pow(F(F(self.t) + F(self.cfg.t0)), F(-F(self.cfg.alpha)))
-            if not (g > gf):
-                g = gf
-                self.at_floor = True
+        # gamma = max((t_h + t0)^-alpha, gamma_floor), t_h = t rounded down to a multiple of GAMMA_HOLD (the step
+        # is held for GAMMA_HOLD samples); it decreases: once at the floor, it stays there
+        if not self.at_floor:
+            if self.t % GAMMA_HOLD == 0 or not (self.last_gamma > 0):
+                th = self.t - self.t % GAMMA_HOLD
+                g = self.pow(F(F(th) + F(self.cfg.t0)), F(-F(self.cfg.alpha)))
+                if not (g > gf):
+                    g = gf
+                    self.at_floor = True
+            else:
+                g = self.last_gamma  # the held step
         if g != self.last_gamma:
             self.last_gamma = g
             self.last_log1m = self.log(F(F(1) - g))

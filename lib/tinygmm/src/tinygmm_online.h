@@ -21,7 +21,8 @@
 //   mu_k <- mu_k + eta d
 //   C_k  <- (1 - eta) C_k + eta (1 - eta) d d^T    (exactly the update of s2/s0 - mu mu^T)
 // The weights are s0_k / sum s0; the model's covariances are C_k + reg_covar I
-// (scikit-learn's reg_covar). gamma = max((t + t0)^-alpha, gamma_floor): with
+// (scikit-learn's reg_covar). gamma = max((t16 + t0)^-alpha, gamma_floor), t16 = t rounded down to a
+// multiple of GAMMA_HOLD = 16 (the step is held for 16 samples: one powf per 16 steps): with
 // gamma_floor = 0 it decreases (0.5 < alpha <= 1: converges), with gamma_floor
 // > 0 the model forgets with a time constant of about 1 / gamma_floor and so
 // tracks drift. Guards: inputs that are not finite or exceed x_limit are
@@ -93,7 +94,7 @@ static const int ONLINE_COV_DIAG = 2;
 
 struct OnlineConfig {
   float alpha;        // step exponent, 0.5 < alpha <= 1
-  float t0;           // step offset (>= 1): gamma_t = (t + t0)^-alpha
+  float t0;           // step offset (>= 1): gamma_t = (t16 + t0)^-alpha, t16 = t rounded down to a multiple of 16
   float gamma_floor;  // 0: decreasing steps; > 0: gamma never below it (forgets, tracks drift)
   float reg_covar;    // added to every covariance's diagonal (scikit-learn's meaning)
   float min_weight;   // floor of each s0_k
@@ -124,6 +125,17 @@ inline uint32_t bits_of(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
   return u;
+}
+// 0.5f * f with the same bits: an exponent decrement when f and the result are normal (no soft-float multiply)
+inline float half(float f) {
+  uint32_t u = bits_of(f);
+  const uint32_t e = u & 0x7F800000UL;
+  if (e > 0x00800000UL && e != 0x7F800000UL) {
+    u -= 0x00800000UL;
+    memcpy(&f, &u, 4);
+    return f;
+  }
+  return 0.5f * f;
 }
 // integer tests: no float compare library calls on soft-float targets, and NaN-proof
 inline bool finite(float f) { return (bits_of(f) & 0x7F800000UL) != 0x7F800000UL; }
@@ -201,8 +213,10 @@ struct P2Quantile {
       while (k < 3 && v >= q[k + 1]) ++k;
     }
     for (int i = k + 1; i < 5; ++i) ++n[i];
-    const float dn[5] = {0.0f, 0.5f * p, p, 0.5f * (1.0f + p), 1.0f};
-    for (int i = 0; i < 5; ++i) np[i] += dn[i];
+    np[1] += 0.5f * p;  // np[0] += 0: unchanged
+    np[2] += p;
+    np[3] += 0.5f * (1.0f + p);
+    np[4] += 1.0f;
     for (int i = 1; i < 4; ++i) {
       const float d = np[i] - (float)n[i];
       if ((d >= 1.0f && n[i + 1] - n[i] > 1) || (d <= -1.0f && n[i - 1] - n[i] < -1)) {
@@ -234,6 +248,7 @@ class OnlineGMM {
   static const int LLOYD = 5;     // Lloyd iterations of the scratch start
   static const int RESTARTS = 4;  // k-means++ seedings tried (the lowest inertia wins)
   static const int TRIALS = 2 + (K > 2) + (K > 7) + (K > 20);  // candidates per centre: 2 + floor(ln K)
+  static const uint32_t GAMMA_HOLD = 16u;  // samples per step size (a power of 2), see learn()
   static const uint8_t FORMAT_VERSION = 1;
   static const int HEADER_BYTES = 12;
 
@@ -269,7 +284,7 @@ class OnlineGMM {
   // Adapt a model: weights[K], means[K*D], covariances[K*D*D] (full) or
   // [K*D] (diag), scikit-learn's layout (reg_covar included, as
   // GaussianMixture's covariances_). t counts from 0: the first steps are
-  // (1 + t0)^-alpha, so t0 says how many samples the start is worth.
+  // t0^-alpha (for 16 samples), so t0 says how many samples the start is worth.
   int begin(const OnlineConfig& cfg, const float* weights, const float* means, const float* covariances) {
     State n;
     memset(&n, 0, sizeof(n));
@@ -408,7 +423,15 @@ class OnlineGMM {
     sum = 0.0f;
     for (int k = 0; k < K; ++k) {
       const float e = r[k] - top;
-      r[k] = e >= -CUT ? expf(e) : 0.0f;
+      // the best component (and any tie) has e == 0 and exp(0) == 1 exactly: no expf for it
+      if (e == 0.0f) {
+        r[k] = 1.0f;
+      } else if (e >= -CUT) {
+        r[k] = expf(e);
+      } else {
+        r[k] = 0.0f;
+        continue;  // (sum + 0 == sum)
+      }
       sum += r[k];
     }
     if (score) {  // (reads the state before the step; changes nothing)
@@ -418,18 +441,26 @@ class OnlineGMM {
       score->anomalous = th > -INFINITY && !(score->log_likelihood >= th);
     }
     if (!s_.frozen) s_.p2.add(score ? score->log_likelihood : top + logf(sum / s_.total), s_.cfg.quantile);
-    const float inv = 1.0f / sum;
-    for (int k = 0; k < K; ++k) r[k] *= inv;
+    if (sum != 1.0f) {  // (one component within CUT: r is already normalised; 1 / 1 and r * 1 are exact)
+      const float inv = 1.0f / sum;
+      for (int k = 0; k < K; ++k) r[k] *= inv;
+    }
     if (score) score->probability = r[best];
 
     ++s_.t;
-    // (t + t0)^-alpha decreases: once at the floor, it stays there (and powf is no longer needed)
+    // gamma = max((t_h + t0)^-alpha, gamma_floor) with t_h = t rounded down to a multiple of GAMMA_HOLD:
+    // the step is held for GAMMA_HOLD samples, so powf and logf(1 - gamma) run once per GAMMA_HOLD steps.
+    // It decreases: once at the floor, it stays there (and powf is no longer needed).
     float g = s_.cfg.gamma_floor;
     if (!s_.at_floor) {
-      g = powf((float)s_.t + s_.cfg.t0, -s_.cfg.alpha);
-      if (!(g > s_.cfg.gamma_floor)) {
-        g = s_.cfg.gamma_floor;
-        s_.at_floor = 1u;
+      if ((s_.t & (GAMMA_HOLD - 1u)) == 0u || !(s_.last_gamma > 0.0f)) {
+        g = powf((float)(s_.t & ~(GAMMA_HOLD - 1u)) + s_.cfg.t0, -s_.cfg.alpha);
+        if (!(g > s_.cfg.gamma_floor)) {
+          g = s_.cfg.gamma_floor;
+          s_.at_floor = 1u;
+        }
+      } else {
+        g = s_.last_gamma;  // the held step (t_h unchanged since it was computed)
       }
     }
     if (g != s_.last_gamma) {
@@ -440,8 +471,9 @@ class OnlineGMM {
     float total = 0.0f;
     for (int k = 0; k < K; ++k) {
       Component& m = s_.comp[k];
-      float s0 = keep * m.s0 + g * r[k];
-      if (r[k] > 0.0f) {
+      const bool updated = online_detail::bits_of(r[k]) != 0u;  // r[k] > 0 (r is never negative)
+      float s0 = updated ? keep * m.s0 + g * r[k] : keep * m.s0;  // (g * 0 == 0, y + 0 == y: the same bits)
+      if (updated) {
         const float eta = g * r[k] / s0;
         const float a = 1.0f - eta, b = eta * a;
         float d[D];
@@ -662,9 +694,9 @@ class OnlineGMM {
         if (FULL)
           for (int i = 0; i < j; ++i) acc -= m.chol[idx(j, i)] * y[i];
         y[j] = acc * m.chol[idx(j, j)];
-        q += y[j] * y[j];
+        q = j ? q + y[j] * y[j] : y[j] * y[j];  // (0 + a == a for a >= 0 or NaN: the same bits, one add less)
       }
-      float v = m.c - 0.5f * q;
+      float v = m.c - online_detail::half(q);
       if (!online_detail::finite(v)) v = -INFINITY;  // overflow (or NaN input)
       lp[k] = v;
       if (v > best) best = v;
