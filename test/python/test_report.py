@@ -215,7 +215,7 @@ def test_plot_features_choose_the_2d_axes(tmp_path: Path) -> None:
         (["--data", str(DEMO), "--features", AGE, "--plot-features", f"{AGE},{SCORE}"], "needs two features"),
         (["--data", str(DEMO), "--features", TWO, "--plot-features", AGE], "two different feature names"),
         (["--data", str(DEMO), "--features", ""], "empty column name"),
-        (["--data", str(DEMO), "--features", "Gender"], "not a number"),
+        (["--data", str(DEMO), "--features", "Gender"], "is not numeric"),
         (["--features", TWO], "needs --data CSV"),
         (["--json", "missing.json"], "model file not found"),
     ],
