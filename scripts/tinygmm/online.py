@@ -18,7 +18,8 @@ import numpy as np
 F = np.float32
 
 OK, WARMING, BAD_INPUT, FAR, NOT_STARTED, BAD_MODEL = 0, 1, -1, -2, -3, -4
-CUT = F(17.0)
+SCORE_CUT = F(17.0)  # components within it count in a learned sample's score
+CUT = F(7.0)  # and within it in the update (responsibilities below e^-CUT of the best are left out)
 GAMMA_HOLD = 16  # samples per step size: powf and log(1 - gamma) once per GAMMA_HOLD steps
 HALF_LOG_2PI = F(0.918938533)
 LLOYD = 5
@@ -48,6 +49,43 @@ def _finite(v: np.float32) -> bool:
 def _normal_range(v: np.float32) -> bool:
     e = (int(np.array(v, dtype=F).view(np.uint32)) >> 23) & 0xFF
     return 27 < e < 227
+
+
+def _bits(v: np.float32) -> int:
+    return int(np.array(v, dtype=F).view(np.uint32))
+
+
+def _from_bits(u: int) -> np.float32:
+    return np.array(u & 0xFFFFFFFF, dtype=np.uint32).view(F)[()]
+
+
+# log_table's tables: INV_i = 1 / (1 + (i + 1/2) / 64) in float32, LOG_i = -log INV_i (float32 of the exact value)
+_LOG_INV = [F(1.0 / (1.0 + (i + 0.5) / 64.0)) for i in range(64)]
+_LOG_C = [F(-np.log(np.float64(v))) for v in _LOG_INV]
+
+
+def log_table(v: np.float32, fallback=None) -> np.float32:
+    """The C++ online_detail::log_table: log of a positive normal float32 by a 64-entry table and a series."""
+    u = _bits(v)
+    be = u >> 23
+    if be == 0 or be >= 0xFF:
+        return F(np.log(F(v))) if fallback is None else fallback(v)
+    i = (u >> 17) & 63
+    m = _from_bits((u & 0x007FFFFF) | 0x3F800000)
+    t = F(F(m * _LOG_INV[i]) - F(1))
+    poly = F(t * F(F(1) - F(t * F(F(0.5) - F(t * F(0.333333343))))))
+    return F(F(F(be - 127) * F(0.693147182)) + F(_LOG_C[i] + poly))
+
+
+def log_near1(v: np.float32, fallback=None) -> np.float32:
+    """The C++ online_detail::log_near1: log1p's series when |v - 1| <= 1/32, else log_table."""
+    t = F(F(v) - F(1))
+    if _bits(t) == 0:
+        return F(0)
+    if abs(t) <= F(0.03125):
+        inner = F(F(0.333333343) - F(F(0.25) * t))
+        return F(t * F(F(1) - F(t * F(F(0.5) - F(t * inner)))))
+    return log_table(F(v), fallback)
 
 
 def sanitized(c: OnlineConfig, k: int) -> OnlineConfig:
@@ -114,7 +152,9 @@ class OnlineGMM:
         self.at_floor = False
         self.p2_n = [0] * 5
         self.p2_q = [F(0)] * 5
-        self.p2_np = [F(0)] * 5
+        self.p2_want = [0] * 3  # desired positions of markers 1..3: integer part
+        self.p2_frac = [0] * 3  # and fraction (units of 2^-32)
+        self.p2_step = [0] * 3  # increments per sample (units of 2^-32)
         self.thr = F(-np.inf)
         self.total = F(0)
         self.last_gamma = F(0)
@@ -193,16 +233,24 @@ class OnlineGMM:
         if F(self.cfg.max_tail) > 0 and not (tail <= F(self.cfg.max_tail)):
             return FAR
         r = np.zeros(self.K, F)
-        total_r = F(0)
+        total_r, kept = F(0), F(0)  # within SCORE_CUT (the score), within CUT (the update)
         for k in range(self.K):
             e = F(lp[k] - top)
             # the best component (and any tie) has e == 0 and exp(0) == 1 exactly: no exp for it
-            r[k] = F(1) if e == 0 else self.exp(e) if e >= -CUT else F(0)
-            total_r = F(total_r + r[k])
+            if e == 0:
+                v = F(1)
+            elif e >= -SCORE_CUT:
+                v = self.exp(e)
+            else:
+                continue
+            total_r = F(total_r + v)
+            if e >= -CUT:
+                kept = F(kept + v)
+                r[k] = v
         if not self.frozen:
-            self._p2_add(F(top + self.log(F(total_r / self.total))))  # the sample's score
-        if total_r != 1:  # (one component within CUT: r is already normalised)
-            inv = F(F(1) / total_r)
+            self._p2_add(self._mixture_score(top, total_r))  # the sample's score
+        if kept != 1:  # (one component within CUT: r is already normalised)
+            inv = F(F(1) / kept)
             r = (r * inv).astype(F)
         self.t += 1
         gf = F(self.cfg.gamma_floor)
@@ -220,7 +268,7 @@ class OnlineGMM:
                 g = self.last_gamma  # the held step
         if g != self.last_gamma:
             self.last_gamma = g
-            self.last_log1m = self.log(F(F(1) - g))
+            self.last_log1m = log_table(F(F(1) - g), self.log)
         keep = F(F(1) - g)
         mw = F(self.cfg.min_weight)
         total = F(0)
@@ -303,7 +351,7 @@ class OnlineGMM:
             s = F(s + p[k])
         inv = F(F(1) / s)
         p = (p * inv).astype(F)
-        return best, p, F(top + self.log(F(s / self.total)))
+        return best, p, self._mixture_score(top, s)
 
     def predict(self, x: np.ndarray) -> int:
         return self.classify(x)[0]
@@ -403,12 +451,16 @@ class OnlineGMM:
         for j in range(D):
             p = F(p * L[j, j])
         if _normal_range(p):
-            c = self.log(p)
+            c = log_table(p, self.log)
         else:
-            c = self.log(self.s0[k])
+            c = log_table(self.s0[k], self.log)
             for j in range(D):
-                c = F(c + self.log(L[j, j]))
+                c = F(c + log_table(L[j, j], self.log))
         self.c[k] = F(c - F(F(D) * HALF_LOG_2PI))
+
+    def _mixture_score(self, top: np.float32, total_r: np.float32) -> np.float32:
+        """log sum_k exp(lp_k) - log total (the C++ mixture_score)."""
+        return F(top + F(log_near1(total_r, self.log) - log_near1(self.total, self.log)))
 
     def _p2_add(self, v: np.float32) -> None:
         q, n = self.p2_q, self.p2_n
@@ -422,7 +474,11 @@ class OnlineGMM:
             self.p2_count += 1
             if self.p2_count == 5:
                 self.p2_n = list(range(5))
-                self.p2_np = [F(0), F(F(2) * p), F(F(4) * p), F(F(2) + F(F(2) * p)), F(4)]
+                a, b = F(F(2) * p), F(F(0.5) * F(F(1) + p))
+                dn = [F(F(0.5) * p), p, a if a < b else b]
+                self.p2_step = [int(F(x * F(4294967296.0))) for x in dn]
+                self.p2_want = [st >> 30 for st in self.p2_step]
+                self.p2_frac = [(st << 2) & 0xFFFFFFFF for st in self.p2_step]
             return
         self.p2_count += 1
         if v < q[0]:
@@ -437,24 +493,31 @@ class OnlineGMM:
                 k += 1
         for i in range(k + 1, 5):
             n[i] += 1
-        dn = [F(0), F(F(0.5) * p), p, F(F(0.5) * F(F(1) + p)), F(1)]
-        for i in range(5):
-            self.p2_np[i] = F(self.p2_np[i] + dn[i])
+        want, frac, step = self.p2_want, self.p2_frac, self.p2_step
+        for j in range(3):
+            frac[j] += step[j]
+            if frac[j] > 0xFFFFFFFF:
+                frac[j] &= 0xFFFFFFFF
+                want[j] = (want[j] + 1) & 0xFFFFFFFF
         for i in range(1, 4):
-            d = F(self.p2_np[i] - F(n[i]))
-            if (d >= 1 and n[i + 1] - n[i] > 1) or (d <= -1 and n[i - 1] - n[i] < -1):
-                sg = 1 if d >= 0 else -1
-                fs = F(sg)
-                a, b, c = F(n[i] - n[i - 1]), F(n[i + 1] - n[i]), F(n[i + 1] - n[i - 1])
-                t1 = F(F(F(a + fs) * F(q[i + 1] - q[i])) / b)
-                t2 = F(F(F(b - fs) * F(q[i] - q[i - 1])) / a)
-                qp = F(q[i] + F(F(fs / c) * F(t1 + t2)))
-                if q[i - 1] < qp < q[i + 1]:
-                    q[i] = qp
-                else:
-                    o = i + sg
-                    q[i] = F(q[i] + F(F(fs * F(q[o] - q[i])) / F(n[o] - n[i])))
-                n[i] += sg
+            w, f = want[i - 1], frac[i - 1]
+            if w >= n[i] + 1 and n[i + 1] - n[i] > 1:
+                sg = 1
+            elif (w + 1 < n[i] or (w + 1 == n[i] and f == 0)) and n[i - 1] - n[i] < -1:
+                sg = -1
+            else:
+                continue
+            fs = F(sg)
+            a, b, c = F(n[i] - n[i - 1]), F(n[i + 1] - n[i]), F(n[i + 1] - n[i - 1])
+            t1 = F(F(F(a + fs) * F(q[i + 1] - q[i])) / b)
+            t2 = F(F(F(b - fs) * F(q[i] - q[i - 1])) / a)
+            qp = F(q[i] + F(F(fs / c) * F(t1 + t2)))
+            if q[i - 1] < qp < q[i + 1]:
+                q[i] = qp
+            else:
+                o = i + sg
+                q[i] = F(q[i] + F(F(fs * F(q[o] - q[i])) / F(n[o] - n[i])))
+            n[i] += sg
 
     def _next(self) -> int:
         s = self.rng

@@ -121,6 +121,14 @@ inline OnlineConfig online_defaults() {
 
 namespace online_detail {
 
+#if defined(__AVR__)
+#define TINYGMM_ONLINE_PROGMEM PROGMEM
+inline float read_float(const float* p) { return pgm_read_float(p); }
+#else
+#define TINYGMM_ONLINE_PROGMEM
+inline float read_float(const float* p) { return *p; }
+#endif
+
 inline uint32_t bits_of(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
@@ -142,6 +150,67 @@ inline bool finite(float f) { return (bits_of(f) & 0x7F800000UL) != 0x7F800000UL
 inline bool normal_range(float f) {  // 2^-100 < |f| < 2^100 and finite
   const uint32_t e = (bits_of(f) >> 23) & 0xFFu;
   return e > 27u && e < 227u;
+}
+
+inline float from_bits(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+// log(v) by a table, for the learner's log constants: v = 2^e m, m in [1, 2); the top six bits of m pick
+// c_i = 1 + (i + 1/2) / 64, stored as INV_i = 1 / c_i (float32) and LOG_i = -log INV_i (float32 of the
+// exact value); then log v = e ln 2 + LOG_i + log1p(u) with u = m INV_i - 1, |u| < 1/128, by three terms
+// of the series (error below u^4 / 4 < 1e-9). Within 1.3 float32 ulps of log v when |log v| > 1 and
+// within 1e-7 absolute (near v = 1); about 1,300 cycles on the ATmega328P where avr-libc's logf takes
+// about 2,300. The same float32 operations in tinygmm.online give the same bits on every target.
+// Positive normal v; anything else goes to logf.
+inline float log_table(float v) {
+  static const float INV[64] TINYGMM_ONLINE_PROGMEM = {
+      0.992248058f, 0.97709924f, 0.962406039f, 0.948148131f, 0.934306562f, 0.92086333f,
+      0.90780139f, 0.895104885f, 0.882758617f, 0.870748281f, 0.859060407f, 0.847682118f,
+      0.836601317f, 0.825806439f, 0.815286636f, 0.805031419f, 0.795031071f, 0.785276055f,
+      0.775757551f, 0.766467094f, 0.75739646f, 0.748538017f, 0.739884377f, 0.731428564f,
+      0.723163843f, 0.715083778f, 0.707182348f, 0.699453533f, 0.691891909f, 0.684491992f,
+      0.677248657f, 0.670157075f, 0.663212419f, 0.656410277f, 0.64974618f, 0.643216074f,
+      0.636815906f, 0.630541861f, 0.624390244f, 0.61835748f, 0.612440169f, 0.606635094f,
+      0.600938976f, 0.595348835f, 0.589861751f, 0.584474862f, 0.579185545f, 0.57399106f,
+      0.568888903f, 0.563876629f, 0.558951974f, 0.554112554f, 0.549356222f, 0.544680834f,
+      0.540084362f, 0.53556484f, 0.53112036f, 0.526748955f, 0.522448957f, 0.518218637f,
+      0.514056206f, 0.509960175f, 0.505928874f, 0.501960814f,
+  };
+  static const float LOG[64] TINYGMM_ONLINE_PROGMEM = {
+      0.00778214401f, 0.0231670551f, 0.0383188389f, 0.0532445312f, 0.0679506734f, 0.0824436471f,
+      0.0967296585f, 0.110814378f, 0.124703482f, 0.138402343f, 0.151916042f, 0.165249571f,
+      0.178407639f, 0.191394866f, 0.204215527f, 0.216873974f, 0.229374081f, 0.241719961f,
+      0.25391525f, 0.265963525f, 0.27786845f, 0.289633274f, 0.301261365f, 0.312755734f,
+      0.324119478f, 0.33535558f, 0.34646672f, 0.357455909f, 0.368325531f, 0.379078329f,
+      0.389716774f, 0.400243163f, 0.410659939f, 0.420969278f, 0.431173474f, 0.441274583f,
+      0.451274663f, 0.46117574f, 0.47097972f, 0.480688542f, 0.490304023f, 0.499827832f,
+      0.509261906f, 0.518607795f, 0.527867079f, 0.537041485f, 0.546132386f, 0.555141449f,
+      0.564070106f, 0.572919786f, 0.581691742f, 0.590387464f, 0.599008203f, 0.60755527f,
+      0.616029918f, 0.624433339f, 0.632766604f, 0.641031206f, 0.649227977f, 0.65735805f,
+      0.665422678f, 0.673422635f, 0.681359172f, 0.689233243f,
+  };
+  const uint32_t u = bits_of(v);
+  const uint32_t be = u >> 23;  // sign and biased exponent
+  if (be == 0u || be >= 0xFFu) return logf(v);  // zero, subnormal, negative, inf, NaN
+  const int i = (int)((u >> 17) & 63u);
+  const float m = from_bits((u & 0x007FFFFFUL) | 0x3F800000UL);
+  const float t = m * read_float(INV + i) - 1.0f;
+  const float poly = t * (1.0f - t * (0.5f - t * 0.333333343f));
+  return (float)((int)be - 127) * 0.693147182f + (read_float(LOG + i) + poly);
+}
+
+// log(v) for v > 0: log1p's series t (1 - t (1/2 - t (1/3 - t/4))) with t = v - 1 (exact) when
+// |t| <= 1/32 (absolute error below 7e-9: one float32 ulp of a score), logf otherwise. For the
+// mixture's sum of responsibilities (often exactly 1, when one component explains the sample) and
+// total weight (1 up to the weight floors): a score costs no logf and no division.
+inline float log_near1(float v) {
+  const float t = v - 1.0f;
+  if (bits_of(t) == 0u) return 0.0f;  // v == 1 (the series would give +0 too)
+  if (fabsf(t) <= 0.03125f) return t * (1.0f - t * (0.5f - t * (0.333333343f - 0.25f * t)));
+  return log_table(v);
 }
 
 inline uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc = 0) {
@@ -174,14 +243,25 @@ struct Pick<false, A, C> {
 
 }  // namespace online_detail
 
-// P^2 streaming quantile (Jain & Chlamtac 1985): five markers, O(1) time and memory.
+// P^2 streaming quantile (Jain & Chlamtac 1985): five markers, O(1) time and memory. The markers
+// track the quantiles 0, p/2, p, m and 1 with m = min(2p, (1 + p) / 2): the classic P^2 puts the
+// fourth at (1 + p) / 2, which for a low p moves (a parabolic fit, three divisions) on about one
+// sample in five; at 2p it moves on about one in thirty, and the p-quantile is as accurate
+// (scripts/bench/online.py). The desired positions are kept exactly, as 32.32 fixed point (an
+// integer part and a fraction in units of 2^-32), so the per-sample work is integer arithmetic.
 // Not a template, so one copy of its code serves every OnlineGMM in a program.
 struct P2Quantile {
   uint32_t count;
-  int32_t n[5];
-  float q[5];
-  float np[5];
+  int32_t n[5];       // marker positions (0-based)
+  float q[5];         // marker heights
+  uint32_t want[3];   // desired positions of markers 1..3: integer part
+  uint32_t frac[3];   // and fraction (units of 2^-32)
+  uint32_t step[3];   // their increments per sample (units of 2^-32)
 
+  static float marker3(float p) {
+    const float a = 2.0f * p, b = 0.5f * (1.0f + p);
+    return a < b ? a : b;
+  }
   TINYGMM_ONLINE_NOINLINE void add(float v, float p) {
     if (count < 5) {
       int i = (int)count;  // insertion sort of the first five
@@ -191,12 +271,13 @@ struct P2Quantile {
       }
       q[i] = v;
       if (++count == 5) {
+        const float dn[3] = {0.5f * p, p, marker3(p)};
         for (int j = 0; j < 5; ++j) n[j] = j;
-        np[0] = 0.0f;
-        np[1] = 2.0f * p;
-        np[2] = 4.0f * p;
-        np[3] = 2.0f + 2.0f * p;
-        np[4] = 4.0f;
+        for (int j = 0; j < 3; ++j) {
+          step[j] = (uint32_t)(dn[j] * 4294967296.0f);  // dn < 1
+          want[j] = step[j] >> 30;                        // 4 dn: the desired positions after 5 samples
+          frac[j] = step[j] << 2;
+        }
       }
       return;
     }
@@ -213,25 +294,31 @@ struct P2Quantile {
       while (k < 3 && v >= q[k + 1]) ++k;
     }
     for (int i = k + 1; i < 5; ++i) ++n[i];
-    np[1] += 0.5f * p;  // np[0] += 0: unchanged
-    np[2] += p;
-    np[3] += 0.5f * (1.0f + p);
-    np[4] += 1.0f;
+    for (int j = 0; j < 3; ++j) {  // desired position += dn (marker 0 stays at 0, marker 4 at count - 1)
+      frac[j] += step[j];
+      if (frac[j] < step[j]) ++want[j];
+    }
     for (int i = 1; i < 4; ++i) {
-      const float d = np[i] - (float)n[i];
-      if ((d >= 1.0f && n[i + 1] - n[i] > 1) || (d <= -1.0f && n[i - 1] - n[i] < -1)) {
-        const int sg = d >= 0.0f ? 1 : -1;
-        const float fs = (float)sg;
-        const float a = (float)(n[i] - n[i - 1]), b = (float)(n[i + 1] - n[i]), c = (float)(n[i + 1] - n[i - 1]);
-        const float qp = q[i] + fs / c * ((a + fs) * (q[i + 1] - q[i]) / b + (b - fs) * (q[i] - q[i - 1]) / a);
-        if (q[i - 1] < qp && qp < q[i + 1]) {
-          q[i] = qp;
-        } else {
-          const int o = i + sg;
-          q[i] = q[i] + fs * (q[o] - q[i]) / (float)(n[o] - n[i]);
-        }
-        n[i] += sg;
+      // d = desired - n: d >= 1, or d <= -1, exactly
+      const uint32_t w = want[i - 1];
+      const uint32_t ni = (uint32_t)n[i];
+      int sg = 0;
+      if (w >= ni + 1u && n[i + 1] - n[i] > 1) {
+        sg = 1;
+      } else if ((w + 1u < ni || (w + 1u == ni && frac[i - 1] == 0u)) && n[i - 1] - n[i] < -1) {
+        sg = -1;
       }
+      if (sg == 0) continue;
+      const float fs = (float)sg;
+      const float a = (float)(n[i] - n[i - 1]), b = (float)(n[i + 1] - n[i]), c = (float)(n[i + 1] - n[i - 1]);
+      const float qp = q[i] + fs / c * ((a + fs) * (q[i + 1] - q[i]) / b + (b - fs) * (q[i] - q[i - 1]) / a);
+      if (q[i - 1] < qp && qp < q[i + 1]) {
+        q[i] = qp;
+      } else {
+        const int o = i + sg;
+        q[i] = q[i] + fs * (q[o] - q[i]) / (float)(n[o] - n[i]);
+      }
+      n[i] += sg;
     }
   }
 };
@@ -249,7 +336,7 @@ class OnlineGMM {
   static const int RESTARTS = 4;  // k-means++ seedings tried (the lowest inertia wins)
   static const int TRIALS = 2 + (K > 2) + (K > 7) + (K > 20);  // candidates per centre: 2 + floor(ln K)
   static const uint32_t GAMMA_HOLD = 16u;  // samples per step size (a power of 2), see learn()
-  static const uint8_t FORMAT_VERSION = 1;
+  static const uint8_t FORMAT_VERSION = 2;  // 2: P^2 with exact desired positions (issue 21)
   static const int HEADER_BYTES = 12;
 
   struct Component {
@@ -415,37 +502,47 @@ class OnlineGMM {
       return ONLINE_OK;
     }
     float r[K];
-    float top, sum;
+    float top;
     if (!log_probs(x, 1.0f, r, &top)) return ONLINE_FAR;
     const int best = argmax(r);
     const float tail = s_.comp[best].c - r[best];  // |L^-1 (x - mean)|^2 / 2 of the best component
     if (s_.cfg.max_tail > 0.0f && !(tail <= s_.cfg.max_tail)) return ONLINE_FAR;
-    sum = 0.0f;
+    // sum: every component within SCORE_CUT nats of the best (the sample's score, as score_samples);
+    // kept: those within CUT, the ones the step updates (a truncated E-step: responsibilities below
+    // e^-CUT ~ 1/1000 of the best are left out and the rest renormalised)
+    float sum = 0.0f, kept = 0.0f;
     for (int k = 0; k < K; ++k) {
-      const float e = r[k] - top;
-      // the best component (and any tie) has e == 0 and exp(0) == 1 exactly: no expf for it
-      if (e == 0.0f) {
-        r[k] = 1.0f;
-      } else if (e >= -CUT) {
-        r[k] = expf(e);
+      const uint32_t eb = online_detail::bits_of(r[k] - top);  // e <= 0: integer compares
+      float v;
+      if ((eb & 0x7FFFFFFFUL) == 0u) {
+        v = 1.0f;  // the best component (and any tie): exp(0) == 1 exactly, no expf
+      } else if (eb <= NEG_SCORE_CUT_BITS) {
+        v = expf(r[k] - top);
       } else {
         r[k] = 0.0f;
         continue;  // (sum + 0 == sum)
       }
-      sum += r[k];
+      sum += v;
+      if (eb <= NEG_CUT_BITS) {
+        kept += v;
+        r[k] = v;
+      } else {
+        r[k] = 0.0f;
+      }
     }
     if (score) {  // (reads the state before the step; changes nothing)
       const float th = threshold();
       score->label = best;
-      score->log_likelihood = top + logf(sum / s_.total);
+      score->probability = 1.0f / sum;  // exp(0) / sum, as classify
+      score->log_likelihood = mixture_score(top, sum);
       score->anomalous = th > -INFINITY && !(score->log_likelihood >= th);
     }
-    if (!s_.frozen) s_.p2.add(score ? score->log_likelihood : top + logf(sum / s_.total), s_.cfg.quantile);
-    if (sum != 1.0f) {  // (one component within CUT: r is already normalised; 1 / 1 and r * 1 are exact)
-      const float inv = 1.0f / sum;
-      for (int k = 0; k < K; ++k) r[k] *= inv;
+    if (!s_.frozen) s_.p2.add(score ? score->log_likelihood : mixture_score(top, sum), s_.cfg.quantile);
+    if (kept != 1.0f) {  // (one component within CUT: r is already normalised; 1 / 1 and r * 1 are exact)
+      const float inv = 1.0f / kept;
+      for (int k = 0; k < K; ++k)
+        if (online_detail::bits_of(r[k]) != 0u) r[k] *= inv;  // (0 * inv == 0)
     }
-    if (score) score->probability = r[best];
 
     ++s_.t;
     // gamma = max((t_h + t0)^-alpha, gamma_floor) with t_h = t rounded down to a multiple of GAMMA_HOLD:
@@ -465,7 +562,7 @@ class OnlineGMM {
     }
     if (g != s_.last_gamma) {
       s_.last_gamma = g;
-      s_.last_log1m = logf(1.0f - g);
+      s_.last_log1m = online_detail::log_table(1.0f - g);
     }
     const float keep = 1.0f - g;
     float total = 0.0f;
@@ -539,7 +636,7 @@ class OnlineGMM {
     }
     const float inv = 1.0f / sum;
     for (int k = 0; k < K; ++k) proba[k] *= inv;
-    if (log_likelihood) *log_likelihood = top + logf(sum / s_.total);
+    if (log_likelihood) *log_likelihood = mixture_score(top, sum);
     return best;
   }
   // The argmax of the log-probabilities (no exp / log: as classify's answer, for far points too).
@@ -640,7 +737,9 @@ class OnlineGMM {
   }
 
  private:
-  static constexpr float CUT = 17.0f;
+  // -SCORE_CUT = -17 and -CUT = -7 as float bits: for e <= 0, e >= -c <=> bits(e) <= bits(-c)
+  static const uint32_t NEG_SCORE_CUT_BITS = 0xC1880000UL;
+  static const uint32_t NEG_CUT_BITS = 0xC0E00000UL;
   static constexpr float SPLIT_SCALE = 0.25f;
   State s_;
 
@@ -712,6 +811,11 @@ class OnlineGMM {
     return b;
   }
 
+  // log sum_k exp(lp_k) - log total, with top = max lp and sum = sum_k exp(lp_k - top)
+  float mixture_score(float top, float sum) const {
+    return top + (online_detail::log_near1(sum) - online_detail::log_near1(s_.total));
+  }
+
   float var_floor() const { return s_.cfg.reg_covar > 1e-30f ? s_.cfg.reg_covar : 1e-30f; }
 
   // Cholesky factor of C + reg I (pivots floored) and the log constant.
@@ -741,10 +845,10 @@ class OnlineGMM {
     for (int j = 0; j < D; ++j) p *= m.chol[idx(j, j)];
     float c;
     if (online_detail::normal_range(p)) {
-      c = logf(p);
+      c = online_detail::log_table(p);
     } else {
-      c = logf(m.s0);
-      for (int j = 0; j < D; ++j) c += logf(m.chol[idx(j, j)]);
+      c = online_detail::log_table(m.s0);
+      for (int j = 0; j < D; ++j) c += online_detail::log_table(m.chol[idx(j, j)]);
     }
     m.c = c - (float)D * 0.918938533f;
   }
