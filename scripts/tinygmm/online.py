@@ -78,11 +78,14 @@ def log_table(v: np.float32, fallback=None) -> np.float32:
 
 
 def log_near1(v: np.float32, fallback=None) -> np.float32:
-    """The C++ online_detail::log_near1: log1p's series when |v - 1| <= 1/32, else log_table."""
+    """The C++ online_detail::log_near1: log1p's series when |v - 1| <= 1/32 (two terms to 2^-11), else log_table."""
     t = F(F(v) - F(1))
-    if _bits(t) == 0:
+    a = abs(t)
+    if a == 0:
         return F(0)
-    if abs(t) <= F(0.03125):
+    if a <= F(2.0**-11):
+        return F(t * F(F(1) - F(F(0.5) * t)))
+    if a <= F(0.03125):
         inner = F(F(0.333333343) - F(F(0.25) * t))
         return F(t * F(F(1) - F(t * F(F(0.5) - F(t * inner)))))
     return log_table(F(v), fallback)

@@ -145,6 +145,13 @@ inline float half(float f) {
   }
   return 0.5f * f;
 }
+// a > b for a, b not NaN (-0 == +0), by integer compares: no float compare library call on
+// soft-float targets
+inline int32_t order_key(float f) {
+  const uint32_t u = bits_of(f);
+  return (u & 0x80000000UL) ? -(int32_t)(u & 0x7FFFFFFFUL) : (int32_t)u;
+}
+inline bool greater(float a, float b) { return order_key(a) > order_key(b); }
 // integer tests: no float compare library calls on soft-float targets, and NaN-proof
 inline bool finite(float f) { return (bits_of(f) & 0x7F800000UL) != 0x7F800000UL; }
 inline bool normal_range(float f) {  // 2^-100 < |f| < 2^100 and finite
@@ -202,14 +209,17 @@ inline float log_table(float v) {
   return (float)((int)be - 127) * 0.693147182f + (read_float(LOG + i) + poly);
 }
 
-// log(v) for v > 0: log1p's series t (1 - t (1/2 - t (1/3 - t/4))) with t = v - 1 (exact) when
-// |t| <= 1/32 (absolute error below 7e-9: one float32 ulp of a score), logf otherwise. For the
-// mixture's sum of responsibilities (often exactly 1, when one component explains the sample) and
-// total weight (1 up to the weight floors): a score costs no logf and no division.
+// log(v) for v > 0 near 1, by log1p's series in t = v - 1 (exact): t (1 - t/2) when |t| <= 2^-11
+// (error below 4e-11), t (1 - t (1/2 - t (1/3 - t/4))) when |t| <= 1/32 (error below 7e-9: under one
+// float32 ulp of a score), log_table otherwise. For the mixture's sum of responsibilities (often
+// exactly 1, when one component explains the sample) and total weight (1 up to the weight floors
+// and rounding): a score costs no logf and no division.
 inline float log_near1(float v) {
   const float t = v - 1.0f;
-  if (bits_of(t) == 0u) return 0.0f;  // v == 1 (the series would give +0 too)
-  if (fabsf(t) <= 0.03125f) return t * (1.0f - t * (0.5f - t * (0.333333343f - 0.25f * t)));
+  const uint32_t a = bits_of(t) & 0x7FFFFFFFUL;  // |t|
+  if (a == 0u) return 0.0f;                        // v == 1
+  if (a <= 0x3A000000UL) return t * (1.0f - 0.5f * t);  // 2^-11
+  if (a <= 0x3D000000UL) return t * (1.0f - t * (0.5f - t * (0.333333343f - 0.25f * t)));  // 2^-5
   return log_table(v);
 }
 
@@ -503,8 +513,8 @@ class OnlineGMM {
     }
     float r[K];
     float top;
-    if (!log_probs(x, 1.0f, r, &top)) return ONLINE_FAR;
-    const int best = argmax(r);
+    const int best = log_probs(x, 1.0f, r, &top);
+    if (best < 0) return ONLINE_FAR;
     const float tail = s_.comp[best].c - r[best];  // |L^-1 (x - mean)|^2 / 2 of the best component
     if (s_.cfg.max_tail > 0.0f && !(tail <= s_.cfg.max_tail)) return ONLINE_FAR;
     // sum: every component within SCORE_CUT nats of the best (the sample's score, as score_samples);
@@ -585,10 +595,10 @@ class OnlineGMM {
             m.cov[i] = a * m.cov[i] + b * (d[i] * d[i]);
           }
         }
-        if (s0 < s_.cfg.min_weight) s0 = s_.cfg.min_weight;
+        if (online_detail::bits_of(s0) < online_detail::bits_of(s_.cfg.min_weight)) s0 = s_.cfg.min_weight;
         m.s0 = s0;
         refactor(m);
-      } else if (s0 < s_.cfg.min_weight) {
+      } else if (online_detail::bits_of(s0) < online_detail::bits_of(s_.cfg.min_weight)) {  // (both > 0)
         m.s0 = s_.cfg.min_weight;
         refactor_constant(m);
       } else {
@@ -617,21 +627,21 @@ class OnlineGMM {
     if (s_.mode != 2) return -1;
     float top;
     float scale = 1.0f;
-    bool ok = log_probs(x, scale, proba, &top);
-    int best = argmax(proba);
-    if (!ok) {
-      for (int retry = 0; retry < 20 && !ok; ++retry) {
+    int best = log_probs(x, scale, proba, &top);
+    if (best < 0) {
+      for (int retry = 0; retry < 20 && best < 0; ++retry) {
         scale *= 0.00390625f;
-        ok = log_probs(x, scale, proba, &top, true);
+        best = log_probs(x, scale, proba, &top, true);
       }
-      best = ok ? argmax(proba) : 0;
+      if (best < 0) best = 0;
       for (int k = 0; k < K; ++k) proba[k] = k == best ? 1.0f : 0.0f;
       if (log_likelihood) *log_likelihood = -INFINITY;
       return best;
     }
     float sum = 0.0f;
     for (int k = 0; k < K; ++k) {
-      proba[k] = expf(proba[k] - top);
+      const float e = proba[k] - top;
+      proba[k] = (online_detail::bits_of(e) & 0x7FFFFFFFUL) == 0u ? 1.0f : expf(e);  // (expf(0) == 1)
       sum += proba[k];
     }
     const float inv = 1.0f / sum;
@@ -644,12 +654,12 @@ class OnlineGMM {
     if (s_.mode != 2) return -1;
     float lp[K];
     float top, scale = 1.0f;
-    bool ok = log_probs(x, scale, lp, &top);
-    for (int retry = 0; retry < 20 && !ok; ++retry) {
+    int best = log_probs(x, scale, lp, &top);
+    for (int retry = 0; retry < 20 && best < 0; ++retry) {
       scale *= 0.00390625f;
-      ok = log_probs(x, scale, lp, &top, true);
+      best = log_probs(x, scale, lp, &top, true);
     }
-    return ok ? argmax(lp) : 0;
+    return best < 0 ? 0 : best;
   }
   int predict_proba(const float* x, float* proba) const { return classify(x, proba, 0); }
   float score_samples(const float* x) const {
@@ -780,9 +790,11 @@ class OnlineGMM {
     h[11] = (uint8_t)(sizeof(State) >> 8);
   }
 
-  // lp_k - log total for k < K into lp; top = max. false: no finite maximum.
-  bool log_probs(const float* x, float scale, float* lp, float* top, bool scale_on = false) const {
+  // lp_k + log total for k < K into lp, top = their maximum; returns its index (the first of ties),
+  // or -1 when no lp_k is finite
+  int log_probs(const float* x, float scale, float* lp, float* top, bool scale_on = false) const {
     float best = -INFINITY;
+    int arg = -1;
     for (int k = 0; k < K; ++k) {
       const Component& m = s_.comp[k];
       float y[D];
@@ -798,17 +810,13 @@ class OnlineGMM {
       float v = m.c - online_detail::half(q);
       if (!online_detail::finite(v)) v = -INFINITY;  // overflow (or NaN input)
       lp[k] = v;
-      if (v > best) best = v;
+      if (online_detail::greater(v, best)) {
+        best = v;
+        arg = k;
+      }
     }
     *top = best;
-    return best > -INFINITY;
-  }
-
-  static int argmax(const float* v) {
-    int b = 0;
-    for (int k = 1; k < K; ++k)
-      if (v[k] > v[b]) b = k;
-    return b;
+    return arg;
   }
 
   // log sum_k exp(lp_k) - log total, with top = max lp and sum = sum_k exp(lp_k - top)
@@ -860,7 +868,7 @@ class OnlineGMM {
   TINYGMM_ONLINE_NOINLINE void split(const float* x, int j, float tail) {
     int k = -1;
     for (int i = 0; i < K && k < 0; ++i)
-      if (s_.comp[i].s0 <= s_.cfg.min_weight) k = i;
+      if (online_detail::bits_of(s_.comp[i].s0) <= online_detail::bits_of(s_.cfg.min_weight)) k = i;  // (> 0)
     if (k < 0 || !(tail > (float)(2 * D)) || !(s_.comp[j].s0 * (float)K >= s_.total)) return;
     Component& mj = s_.comp[j];
     Component& mk = s_.comp[k];
