@@ -19,7 +19,7 @@ F = np.float32
 
 OK, WARMING, BAD_INPUT, FAR, NOT_STARTED, BAD_MODEL = 0, 1, -1, -2, -3, -4
 SCORE_CUT = F(17.0)  # components within it count in a learned sample's score
-CUT = F(7.0)  # and within it in the update (responsibilities below e^-CUT of the best are left out)
+CUT = F(5.0)  # and within it in the update (responsibilities below e^-CUT of the best are left out)
 GAMMA_HOLD = 16  # samples per step size: powf and log(1 - gamma) once per GAMMA_HOLD steps
 HALF_LOG_2PI = F(0.918938533)
 LLOYD = 5
@@ -166,7 +166,7 @@ class OnlineGMM:
         self.c = np.zeros(K, F)
         self.mean = np.zeros((K, D), F)
         self.cov = np.zeros((K, D, D), F)  # lower triangle used (full) or the diagonal (diag)
-        self.chol = np.zeros((K, D, D), F)  # L, the diagonal holds 1 / L_jj
+        self.ldl = np.zeros((K, D, D), F)  # LDL^T: L below the diagonal, 1 / D_j on it
         self.warm = np.zeros((self.warm_n, D), F)
 
     def begin(self, cfg: OnlineConfig, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> int:
@@ -408,15 +408,15 @@ class OnlineGMM:
         best = F(-np.inf)
         with np.errstate(over="ignore", invalid="ignore"):
             for k in range(K):
-                y = np.zeros(D, F)
+                z = np.zeros(D, F)
                 q = F(0)
-                for j in range(D):
+                for j in range(D):  # z = L^-1 (x - mean), q = sum_j z_j^2 / D_j
                     acc = F(F(x[j] - self.mean[k, j]) * scale)
                     if self.full:
                         for i in range(j):
-                            acc = F(acc - F(self.chol[k, j, i] * y[i]))
-                    y[j] = F(acc * self.chol[k, j, j])
-                    q = F(q + F(y[j] * y[j]))
+                            acc = F(acc - F(self.ldl[k, j, i] * z[i]))
+                    z[j] = acc
+                    q = F(q + F(F(acc * self.ldl[k, j, j]) * acc))
                 v = F(self.c[k] - F(F(0.5) * q))
                 if not _finite(v):
                     v = F(-np.inf)
@@ -429,36 +429,38 @@ class OnlineGMM:
         D = self.D
         reg = F(self.cfg.reg_covar)
         fl = reg if reg > F(1e-30) else F(1e-30)
-        cov, L = self.cov[k], self.chol[k]
+        cov, L = self.cov[k], self.ldl[k]
+        w = np.zeros((D, D), F)  # w_rj = L_rj D_j
         for j in range(D):
             dj = F(cov[j, j] + reg)
             if self.full:
                 for i in range(j):
-                    dj = F(dj - F(L[j, i] * L[j, i]))
+                    dj = F(dj - F(L[j, i] * w[j, i]))
             if not (dj >= fl):
                 dj = fl
-            inv = F(F(1) / np.sqrt(dj))
+            inv = F(F(1) / dj)
             L[j, j] = inv
             if self.full:
                 for r in range(j + 1, D):
                     acc = cov[r, j]
                     for i in range(j):
-                        acc = F(acc - F(L[r, i] * L[j, i]))
+                        acc = F(acc - F(L[r, i] * w[j, i]))
+                    w[r, j] = acc
                     L[r, j] = F(acc * inv)
         self._refactor_constant(k)
 
     def _refactor_constant(self, k: int) -> None:
         D = self.D
-        L = self.chol[k]
-        p = self.s0[k]
+        L = self.ldl[k]
+        p = F(self.s0[k] * self.s0[k])
         for j in range(D):
             p = F(p * L[j, j])
         if _normal_range(p):
-            c = log_table(p, self.log)
+            c = F(F(0.5) * log_table(p, self.log))
         else:
             c = log_table(self.s0[k], self.log)
             for j in range(D):
-                c = F(c + log_table(L[j, j], self.log))
+                c = F(c + F(F(0.5) * log_table(L[j, j], self.log)))
         self.c[k] = F(c - F(F(D) * HALF_LOG_2PI))
 
     def _mixture_score(self, top: np.float32, total_r: np.float32) -> np.float32:

@@ -354,7 +354,7 @@ class OnlineGMM {
     float c;         // log s0 - log det L - D/2 log(2 pi)  (so lp = c - |L^-1 d|^2 / 2 - log total)
     float mean[D];
     float cov[T];    // C (without reg_covar), packed lower triangle by rows (full) or diagonal
-    float chol[T];   // Cholesky factor L of C + reg I, same packing, diagonal stored as 1 / L_jj
+    float ldl[T];    // LDL^T factor of C + reg I, same packing: L below the diagonal, 1 / D_j on it
   };
   struct State {
     uint32_t mode;    // 0 not started, 1 warming, 2 learning
@@ -519,7 +519,7 @@ class OnlineGMM {
     if (s_.cfg.max_tail > 0.0f && !(tail <= s_.cfg.max_tail)) return ONLINE_FAR;
     // sum: every component within SCORE_CUT nats of the best (the sample's score, as score_samples);
     // kept: those within CUT, the ones the step updates (a truncated E-step: responsibilities below
-    // e^-CUT ~ 1/1000 of the best are left out and the rest renormalised)
+    // e^-CUT ~ 1/150 of the best are left out and the rest renormalised)
     float sum = 0.0f, kept = 0.0f;
     for (int k = 0; k < K; ++k) {
       const uint32_t eb = online_detail::bits_of(r[k] - top);  // e <= 0: integer compares
@@ -740,16 +740,16 @@ class OnlineGMM {
       for (int i = 0; i < D; ++i)
         if (!online_detail::finite(m.mean[i])) return ONLINE_BAD_STATE;
       for (int e = 0; e < T; ++e)
-        if (!online_detail::finite(m.cov[e]) || !online_detail::finite(m.chol[e])) return ONLINE_BAD_STATE;
+        if (!online_detail::finite(m.cov[e]) || !online_detail::finite(m.ldl[e])) return ONLINE_BAD_STATE;
     }
     s_ = n;
     return ONLINE_OK;
   }
 
  private:
-  // -SCORE_CUT = -17 and -CUT = -7 as float bits: for e <= 0, e >= -c <=> bits(e) <= bits(-c)
+  // -SCORE_CUT = -17 and -CUT = -5 as float bits: for e <= 0, e >= -c <=> bits(e) <= bits(-c)
   static const uint32_t NEG_SCORE_CUT_BITS = 0xC1880000UL;
-  static const uint32_t NEG_CUT_BITS = 0xC0E00000UL;
+  static const uint32_t NEG_CUT_BITS = 0xC0A00000UL;
   static constexpr float SPLIT_SCALE = 0.25f;
   State s_;
 
@@ -797,15 +797,16 @@ class OnlineGMM {
     int arg = -1;
     for (int k = 0; k < K; ++k) {
       const Component& m = s_.comp[k];
-      float y[D];
+      float z[D];
       float q = 0.0f;
-      for (int j = 0; j < D; ++j) {
+      for (int j = 0; j < D; ++j) {  // z = L^-1 (x - mean), q = sum_j z_j^2 / D_j
         float acc = x[j] - m.mean[j];
         if (scale_on) acc *= scale;  // (the far-field retries only; times 1 would be exact anyway)
         if (FULL)
-          for (int i = 0; i < j; ++i) acc -= m.chol[idx(j, i)] * y[i];
-        y[j] = acc * m.chol[idx(j, j)];
-        q = j ? q + y[j] * y[j] : y[j] * y[j];  // (0 + a == a for a >= 0 or NaN: the same bits, one add less)
+          for (int i = 0; i < j; ++i) acc -= m.ldl[idx(j, i)] * z[i];
+        z[j] = acc;
+        const float t = (acc * m.ldl[idx(j, j)]) * acc;  // (z / D_j) z: no overflow or underflow of z^2
+        q = j ? q + t : t;  // (0 + a == a for a >= 0 or NaN: the same bits, one add less)
       }
       float v = m.c - online_detail::half(q);
       if (!online_detail::finite(v)) v = -INFINITY;  // overflow (or NaN input)
@@ -826,37 +827,41 @@ class OnlineGMM {
 
   float var_floor() const { return s_.cfg.reg_covar > 1e-30f ? s_.cfg.reg_covar : 1e-30f; }
 
-  // Cholesky factor of C + reg I (pivots floored) and the log constant.
+  // The LDL^T factor of C + reg I (pivots D_j floored at var_floor(): positive definite), no square
+  // roots: L unit lower-triangular (stored off the diagonal), 1 / D_j on the diagonal; and the log constant.
   void refactor(Component& m) const {
     const float reg = s_.cfg.reg_covar, fl = var_floor();
+    float w[FULL ? T : 1];  // w_rj = L_rj D_j
     for (int j = 0; j < D; ++j) {
       float dj = m.cov[idx(j, j)] + reg;
       if (FULL)
-        for (int i = 0; i < j; ++i) dj -= m.chol[idx(j, i)] * m.chol[idx(j, i)];
+        for (int i = 0; i < j; ++i) dj -= m.ldl[idx(j, i)] * w[idx(j, i)];
       if (!(dj >= fl)) dj = fl;
-      const float inv = 1.0f / sqrtf(dj);
-      m.chol[idx(j, j)] = inv;
+      const float inv = 1.0f / dj;
+      m.ldl[idx(j, j)] = inv;
       if (FULL) {
         for (int r = j + 1; r < D; ++r) {
           float acc = m.cov[idx(r, j)];
-          for (int i = 0; i < j; ++i) acc -= m.chol[idx(r, i)] * m.chol[idx(j, i)];
-          m.chol[idx(r, j)] = acc * inv;
+          for (int i = 0; i < j; ++i) acc -= m.ldl[idx(r, i)] * w[idx(j, i)];
+          w[idx(r, j)] = acc;
+          m.ldl[idx(r, j)] = acc * inv;
         }
       }
     }
     refactor_constant(m);
   }
 
-  // c = log s0 + sum_j log(1 / L_jj) - D/2 log(2 pi): one logf when the product is in range
+  // c = log s0 - 1/2 sum_j log D_j - D/2 log(2 pi) = 1/2 log(s0^2 prod_j (1 / D_j)) - D/2 log(2 pi):
+  // one log when the product is in range
   static void refactor_constant(Component& m) {
-    float p = m.s0;
-    for (int j = 0; j < D; ++j) p *= m.chol[idx(j, j)];
+    float p = m.s0 * m.s0;
+    for (int j = 0; j < D; ++j) p *= m.ldl[idx(j, j)];
     float c;
     if (online_detail::normal_range(p)) {
-      c = online_detail::log_table(p);
+      c = online_detail::half(online_detail::log_table(p));
     } else {
       c = online_detail::log_table(m.s0);
-      for (int j = 0; j < D; ++j) c += online_detail::log_table(m.chol[idx(j, j)]);
+      for (int j = 0; j < D; ++j) c += online_detail::half(online_detail::log_table(m.ldl[idx(j, j)]));
     }
     m.c = c - (float)D * 0.918938533f;
   }
