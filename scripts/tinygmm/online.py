@@ -479,8 +479,7 @@ class OnlineGMM:
             self.p2_count += 1
             if self.p2_count == 5:
                 self.p2_n = list(range(5))
-                a, b = F(F(2) * p), F(F(0.5) * F(F(1) + p))
-                dn = [F(F(0.5) * p), p, a if a < b else b]
+                dn = [F(F(0.5) * p), p, F(F(0.5) * F(F(1) + p))]
                 self.p2_step = [int(F(x * F(4294967296.0))) for x in dn]
                 self.p2_want = [st >> 30 for st in self.p2_step]
                 self.p2_frac = [(st << 2) & 0xFFFFFFFF for st in self.p2_step]

@@ -169,7 +169,7 @@ def test_state_file_survives_the_process(
     with device(firmware[ADAPT]) as client:
         assert client.control("LOAD").line == "ERR bad-state"  # nothing stored yet
         learn_all(client, X)
-        assert client.control("SAVE").line.startswith("OK saved 328 crc=")
+        assert client.control("SAVE").line.startswith("OK saved 344 crc=")
         before = client.dump()
     with device(firmware[ADAPT]) as client:
         assert client.control("LOAD").line == "OK loaded learned=200"
@@ -326,7 +326,7 @@ def test_uno_firmware_learns_over_the_simulated_uart(uno_learning: Path) -> None
             np.testing.assert_allclose(dump.weights, w, rtol=1e-3, atol=1e-6)
             np.testing.assert_allclose(dump.means, mu, rtol=1e-3)
             np.testing.assert_allclose(dump.covariances, cov, rtol=1e-3, atol=1e-4)
-            assert client.control("SAVE").line.startswith("OK saved 448 crc=")
+            assert client.control("SAVE").line.startswith("OK saved 464 crc=")
             learn_all(client, X[:10])
             after = client.dump()
             assert client.control("RESET").line == "OK reset start=scratch"

@@ -14,8 +14,9 @@
 // mean mu_k and the covariance C_k without regularisation (mean and covariance
 // are the sufficient statistics s1/s0 and s2/s0 - mu mu^T, kept centred so
 // float32 does not cancel). One learn(x) step, with gamma the step size:
-//   r_k   = responsibilities of x under the current parameters (log-sum-exp;
-//           a component more than CUT = 17 nats below the best gets r_k = 0)
+//   r_k   = responsibilities of x under the current parameters (log-sum-exp), truncated:
+//           a component more than CUT = 5 nats below the best gets r_k = 0 and the
+//           rest are renormalised (the sample's score counts every component within 17 nats)
 //   s0_k <- (1 - gamma) s0_k + gamma r_k
 //   eta   = gamma r_k / s0_k (new),  d = x - mu_k (old mean)
 //   mu_k <- mu_k + eta d
@@ -27,14 +28,15 @@
 // > 0 the model forgets with a time constant of about 1 / gamma_floor and so
 // tracks drift. Guards: inputs that are not finite or exceed x_limit are
 // refused (ONLINE_BAD_INPUT, nothing changes), so is an input that every
-// component finds impossibly far (ONLINE_FAR); each Cholesky pivot is floored
+// component finds impossibly far (ONLINE_FAR); each LDL^T pivot is floored
 // at max(reg_covar, 1e-30) (the factor stays positive definite even if
 // rounding made C_k indefinite); s0_k never falls below min_weight, and a
 // component starved down to that floor is restarted by splitting a heavy
 // component whose tail the current sample lies in (see split()).
-// After each step the changed components' Cholesky factors (of C_k + reg I)
-// and log constants are recomputed: O(K D^3 / 6) operations, no loop that
-// depends on the data.
+// After each step the changed components' LDL^T factors (of C_k + reg I: no
+// square roots) and log constants are recomputed: O(K D^3 / 6) operations, no
+// loop that depends on the data. The logs are the library's own (log_table,
+// log_near1: float32 operations only, the same bits on every target).
 //
 // Two starts: begin(cfg, weights, means, covariances) adapts a given model
 // (scikit-learn's layout; begin_from_header<gmm::detail::Model> recovers them
@@ -80,7 +82,7 @@ enum OnlineStatus {
 };
 
 // What learn() says about the sample it learned, scored on the parameters before the step
-// (learn's responsibilities: components more than 17 nats below the best count 0).
+// (the score counts every component within 17 nats of the best: score_samples to float32 rounding).
 struct OnlineScore {
   int label;             // the most probable component
   float probability;     // its responsibility
@@ -253,12 +255,11 @@ struct Pick<false, A, C> {
 
 }  // namespace online_detail
 
-// P^2 streaming quantile (Jain & Chlamtac 1985): five markers, O(1) time and memory. The markers
-// track the quantiles 0, p/2, p, m and 1 with m = min(2p, (1 + p) / 2): the classic P^2 puts the
-// fourth at (1 + p) / 2, which for a low p moves (a parabolic fit, three divisions) on about one
-// sample in five; at 2p it moves on about one in thirty, and the p-quantile is as accurate
-// (scripts/bench/online.py). The desired positions are kept exactly, as 32.32 fixed point (an
-// integer part and a fraction in units of 2^-32), so the per-sample work is integer arithmetic.
+// P^2 streaming quantile (Jain & Chlamtac 1985): five markers at the quantiles 0, p/2, p, (1 + p)/2
+// and 1, O(1) time and memory. The desired positions are kept exactly, as 32.32 fixed point (an
+// integer part and a fraction in units of 2^-32), so the per-sample bookkeeping is integer arithmetic
+// and exact up to 2^32 samples. (A fourth marker at 2p would move less often, but after a learning
+// transient it keeps the transient's low scores: the threshold then flags almost nothing.)
 // Not a template, so one copy of its code serves every OnlineGMM in a program.
 struct P2Quantile {
   uint32_t count;
@@ -268,10 +269,6 @@ struct P2Quantile {
   uint32_t frac[3];   // and fraction (units of 2^-32)
   uint32_t step[3];   // their increments per sample (units of 2^-32)
 
-  static float marker3(float p) {
-    const float a = 2.0f * p, b = 0.5f * (1.0f + p);
-    return a < b ? a : b;
-  }
   TINYGMM_ONLINE_NOINLINE void add(float v, float p) {
     if (count < 5) {
       int i = (int)count;  // insertion sort of the first five
@@ -281,7 +278,7 @@ struct P2Quantile {
       }
       q[i] = v;
       if (++count == 5) {
-        const float dn[3] = {0.5f * p, p, marker3(p)};
+        const float dn[3] = {0.5f * p, p, 0.5f * (1.0f + p)};
         for (int j = 0; j < 5; ++j) n[j] = j;
         for (int j = 0; j < 3; ++j) {
           step[j] = (uint32_t)(dn[j] * 4294967296.0f);  // dn < 1
