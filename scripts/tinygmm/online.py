@@ -77,6 +77,25 @@ def log_table(v: np.float32, fallback=None) -> np.float32:
     return F(F(F(be - 127) * F(0.693147182)) + F(_LOG_C[i] + poly))
 
 
+_POW2 = [F(2.0 ** (j / 64.0)) for j in range(64)]  # exp_table's table: 2^(j/64) in float32
+
+
+def exp_table(x: np.float32) -> np.float32:
+    """The C++ online_detail::exp_table: exp(x) for x <= 0 by 2^(j/64) from a table and two series terms."""
+    x = F(x)
+    if not (x > F(-86.0)):
+        return F(0)
+    if not (x < 0):
+        return F(1) if x == 0 else F(np.exp(x))
+    n = int(np.trunc(F(F(x * F(92.3324814)) - F(0.5))))
+    nf = F(n)
+    r = F(F(x - F(nf * F(0.010833740234375))) - F(nf * F(-3.31553815e-06)))
+    p = F(F(1) + F(r * F(F(1) + F(F(0.5) * r))))
+    j = n & 63
+    m = (n - j) // 64
+    return _from_bits((_bits(F(p * _POW2[j])) + (m << 23)) & 0xFFFFFFFF)
+
+
 def log_near1(v: np.float32, fallback=None) -> np.float32:
     """The C++ online_detail::log_near1: log1p's series when |v - 1| <= 1/32 (two terms to 2^-11), else log_table."""
     t = F(F(v) - F(1))
@@ -243,7 +262,7 @@ class OnlineGMM:
             if e == 0:
                 v = F(1)
             elif e >= -SCORE_CUT:
-                v = self.exp(e)
+                v = exp_table(e)
             else:
                 continue
             total_r = F(total_r + v)
@@ -263,7 +282,7 @@ class OnlineGMM:
         if not self.at_floor:
             if self.t % GAMMA_HOLD == 0 or not (self.last_gamma > 0):
                 th = self.t - self.t % GAMMA_HOLD
-                g = self.pow(F(F(th) + F(self.cfg.t0)), F(-F(self.cfg.alpha)))
+                g = exp_table(F(F(-F(self.cfg.alpha)) * log_table(F(F(th) + F(self.cfg.t0)), self.log)))
                 if not (g > gf):
                     g = gf
                     self.at_floor = True
@@ -350,7 +369,7 @@ class OnlineGMM:
         p = np.zeros(K, F)
         s = F(0)
         for k in range(K):
-            p[k] = self.exp(F(lp[k] - top))
+            p[k] = exp_table(F(lp[k] - top))
             s = F(s + p[k])
         inv = F(F(1) / s)
         p = (p * inv).astype(F)
