@@ -307,7 +307,9 @@ def uno_learning(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_uno_firmware_learns_over_the_simulated_uart(uno_learning: Path) -> None:
-    X = stream(80, seed=7)
+    # integer-valued rows (as the customers data): avr-libc's strtod is not correctly rounded for every
+    # decimal, but parses these exactly, so the device learns the reference's very inputs
+    X = np.round(stream(80, seed=7))
     ref = HostLibmGMM(4, 2, "full", warm=16)
     ref.begin_scratch(OnlineConfig())
     for x in X:
@@ -321,11 +323,10 @@ def test_uno_firmware_learns_over_the_simulated_uart(uno_learning: Path) -> None
             replies = client.learn_many(X)
             assert sum(r.ok for r in replies) == 64
             dump = client.dump()
-            w, mu, cov = ref.params()
             assert dump.learned == 80
-            np.testing.assert_allclose(dump.weights, w, rtol=1e-3, atol=1e-6)
-            np.testing.assert_allclose(dump.means, mu, rtol=1e-3)
-            np.testing.assert_allclose(dump.covariances, cov, rtol=1e-3, atol=1e-4)
+            # the learner calls no libm function (its own exp / log tables): the AVR's float32 arithmetic
+            # gives the reference's bits, threshold included
+            assert_dump_is(dump, ref)
             assert client.control("SAVE").line.startswith("OK saved 464 crc=")
             learn_all(client, X[:10])
             after = client.dump()

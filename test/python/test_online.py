@@ -1,8 +1,9 @@
 """tinygmm_online.h against its float32 reference (tinygmm.online) on the same streams.
 
-On the host (g++) the reference with the C library's expf / logf / powf reproduces the C++ bit for bit;
-with numpy's own functions, on simavr's ATmega328P (avr-libc's functions) and on QEMU's Cortex-M0,
-Cortex-M4F and RV32IMC (newlib / picolibc), to float32 tolerance.
+A learn step calls no libm function (the learner's own exp_table / log_table / log_near1 are float32
+operations only), so the reference reproduces the C++ bit for bit on the host (g++), on simavr's
+ATmega328P (avr-libc's soft float) and on QEMU's Cortex-M0 and RV32IMC (libgcc's soft float); on the
+Cortex-M4F, whose compiler fuses multiply-adds into the FPU's VFMA, to float32 tolerance.
 Also: the reference refuses hostile input without changing its state, survives a constant stream, a stream
 that starves a component and (on the host build) 10^6 steps; the header start recovers the exported model.
 """
@@ -77,9 +78,10 @@ def test_host_build_equals_reference_bit_for_bit(name: str, tmp_path: Path) -> N
     assert [t for t, _ in dev.dumps] == [t for t, _ in ref.dumps]
     for (_, a), (_, b) in zip(dev.dumps, ref.dumps, strict=True):
         assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
-    # numpy's own exp / log / pow: float32 tolerance
+    # numpy's own exp / log (used only where log_table falls back: zero, subnormal, inf): the same bits
     ref_np = run_reference(case)
-    assert close(dev.dumps[-1][1], ref_np.dumps[-1][1], 2e-3)
+    for (_, a), (_, b) in zip(dev.dumps, ref_np.dumps, strict=True):
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
 def test_avr_equals_reference(tmp_path: Path) -> None:
@@ -94,7 +96,7 @@ def test_avr_equals_reference(tmp_path: Path) -> None:
         assert len(dev.dumps) == len(ref.dumps) > 1
         for (ta, a), (tb, b) in zip(dev.dumps, ref.dumps, strict=True):
             assert ta == tb
-            assert close(a, b, 1e-3), np.max(np.abs(a - b))
+            assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), np.max(np.abs(a - b))
 
 
 def test_hostile_stream_on_host_and_reference(tmp_path: Path) -> None:
@@ -257,7 +259,8 @@ int main() {
 
 @pytest.mark.parametrize("target_name", ["cortex-m0", "cortex-m4f", "rv32imc"])
 def test_qemu_cores_equal_reference(target_name: str, tmp_path: Path) -> None:
-    """The runner on QEMU's 32-bit cores (newlib / picolibc math) against the reference, to float32 tolerance."""
+    """The runner on QEMU's 32-bit cores against the reference: bit for bit on the soft-float cores, to float32
+    tolerance on the Cortex-M4F (fused multiply-adds)."""
     target = BY_NAME[target_name]
     if target.missing():
         pytest.skip(target.missing())
@@ -270,4 +273,7 @@ def test_qemu_cores_equal_reference(target_name: str, tmp_path: Path) -> None:
     assert len(dev.dumps) == len(ref.dumps) > 1
     for (ta, a), (tb, b) in zip(dev.dumps, ref.dumps, strict=True):
         assert ta == tb
-        assert close(a, b, 1e-3), np.max(np.abs(a - b))
+        if target_name == "cortex-m4f":
+            assert close(a, b, 1e-4), np.max(np.abs(a - b))
+        else:
+            assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), np.max(np.abs(a - b))
