@@ -830,13 +830,14 @@ class OnlineGMM {
       const Component& m = s_.comp[k];
       float z[D];
       float q = 0.0f;
+      const float* f = m.ldl;  // row j of the packed factor: L_j0 .. L_j,j-1, then 1 / D_j (full); 1 / D_j (diag)
       for (int j = 0; j < D; ++j) {  // z = L^-1 (x - mean), q = sum_j z_j^2 / D_j
         float acc = x[j] - m.mean[j];
         if (scale_on) acc *= scale;  // (the far-field retries only; times 1 would be exact anyway)
         if (FULL)
-          for (int i = 0; i < j; ++i) acc -= m.ldl[idx(j, i)] * z[i];
+          for (int i = 0; i < j; ++i) acc -= *f++ * z[i];
         z[j] = acc;
-        const float t = (acc * m.ldl[idx(j, j)]) * acc;  // (z / D_j) z: no overflow or underflow of z^2
+        const float t = (acc * *f++) * acc;  // (z / D_j) z: no overflow or underflow of z^2
         q = j ? q + t : t;  // (0 + a == a for a >= 0 or NaN: the same bits, one add less)
       }
       float v = m.c - online_detail::half(q);
