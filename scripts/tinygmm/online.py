@@ -31,8 +31,8 @@ _INV_2_24 = F(5.9604644775390625e-8)
 class OnlineConfig:
     """The C++ OnlineConfig (online_defaults())."""
 
-    alpha: float = 0.6
-    t0: float = 10.0
+    alpha: float = 0.7
+    t0: float = 50.0
     gamma_floor: float = 0.0
     reg_covar: float = 1e-6
     min_weight: float = 1e-3
@@ -114,7 +114,7 @@ def sanitized(c: OnlineConfig, k: int) -> OnlineConfig:
     """The C++ sanitized(): out-of-range options replaced by safe values."""
     o = c
     if not (0.0 < F(o.alpha) <= 1.0):
-        o = replace(o, alpha=0.6)
+        o = replace(o, alpha=0.7)
     if not (F(o.t0) >= 1.0) or not np.isfinite(F(o.t0)):
         o = replace(o, t0=1.0)
     if not (0.0 <= F(o.gamma_floor) < 1.0):
@@ -321,10 +321,10 @@ class OnlineGMM:
     SPLIT_SCALE = F(0.25)
 
     def _split(self, x: np.ndarray, j: int, tail: np.float32) -> None:
-        """A starved component restarts at x, taking half of the heavy component j whose tail x is in."""
+        """A starved component restarts at x, taking half of the heavy component j outside whose core x lies."""
         mw = F(self.cfg.min_weight)
         k = next((k for k in range(self.K) if self.s0[k] <= mw), -1)
-        if k < 0 or not (tail > F(2 * self.D)) or not (F(self.s0[j] * F(self.K)) >= self.total):
+        if k < 0 or not (tail > F(F(0.5) * F(self.D))) or not (F(self.s0[j] * F(self.K)) >= self.total):
             return
         half = F(F(0.5) * self.s0[j])
         self.s0[j] = half

@@ -109,8 +109,8 @@ struct OnlineConfig {
 
 inline OnlineConfig online_defaults() {
   OnlineConfig c;
-  c.alpha = 0.6f;
-  c.t0 = 10.0f;
+  c.alpha = 0.7f;
+  c.t0 = 50.0f;
   c.gamma_floor = 0.0f;
   c.reg_covar = 1e-6f;
   c.min_weight = 1e-3f;
@@ -795,7 +795,7 @@ class OnlineGMM {
 
   static OnlineConfig sanitized(const OnlineConfig& c) {
     OnlineConfig o = c;
-    if (!(o.alpha > 0.0f && o.alpha <= 1.0f)) o.alpha = 0.6f;
+    if (!(o.alpha > 0.0f && o.alpha <= 1.0f)) o.alpha = 0.7f;
     if (!(o.t0 >= 1.0f) || !online_detail::finite(o.t0)) o.t0 = 1.0f;
     if (!(o.gamma_floor >= 0.0f && o.gamma_floor < 1.0f)) o.gamma_floor = 0.0f;
     if (!(o.reg_covar >= 0.0f) || !online_detail::finite(o.reg_covar)) o.reg_covar = 1e-6f;
@@ -898,15 +898,16 @@ class OnlineGMM {
     m.c = c - (float)D * 0.918938533f;
   }
 
-  // A starved component (s0 at the floor) restarts at x when x lies in the tail (|L^-1 (x - mean)|^2 > 4 D)
-  // of the component j that explains it best and j holds at least 1/K of the weight: it takes half of
-  // j's weight, and j's covariance times SPLIT_SCALE. Stepwise EM alone cannot leave the local optimum
-  // where one component covers two clusters and another has nothing to explain.
+  // A starved component (s0 at the floor) restarts at x when x lies outside the core of the component j
+  // that explains it best (q = sum_j z_j^2 / D_j > D: farther than the average sample)
+  // and j holds at least 1/K of the weight: it takes half of j's weight, and j's covariance times
+  // SPLIT_SCALE. Stepwise EM alone cannot leave the local optimum where one component covers two
+  // clusters and another has nothing to explain.
   TINYGMM_ONLINE_NOINLINE void split(const float* x, int j, float tail) {
     int k = -1;
     for (int i = 0; i < K && k < 0; ++i)
       if (online_detail::bits_of(s_.comp[i].s0) <= online_detail::bits_of(s_.cfg.min_weight)) k = i;  // (> 0)
-    if (k < 0 || !(tail > (float)(2 * D)) || !(s_.comp[j].s0 * (float)K >= s_.total)) return;
+    if (k < 0 || !(tail > 0.5f * (float)D) || !(s_.comp[j].s0 * (float)K >= s_.total)) return;  // (tail = q / 2)
     Component& mj = s_.comp[j];
     Component& mk = s_.comp[k];
     const float half = 0.5f * mj.s0;
