@@ -298,13 +298,14 @@ class OnlineGMM:
             s0 = F(F(keep * self.s0[k]) + F(g * r[k]))
             if r[k] > 0:
                 eta = F(F(g * r[k]) / s0)
+                # u = eta d is the mean's step; C <- (1 - eta) C + eta (1 - eta) d d^T = (1 - eta) (C + u d^T)
                 a = F(F(1) - eta)
-                b = F(eta * a)
                 d = (x - self.mean[k]).astype(F)
-                self.mean[k] = (self.mean[k] + (eta * d).astype(F)).astype(F)
+                u = (eta * d).astype(F)
+                self.mean[k] = (self.mean[k] + u).astype(F)
                 for i in range(self.D):
                     for j in range(i + 1) if self.full else (i,):
-                        self.cov[k, i, j] = F(F(a * self.cov[k, i, j]) + F(b * F(d[i] * d[j])))
+                        self.cov[k, i, j] = F(a * F(self.cov[k, i, j] + F(u[i] * d[j])))
                 self.s0[k] = mw if s0 < mw else s0
                 self._refactor(k)
             elif s0 < mw:

@@ -552,12 +552,13 @@ class OnlineGMM {
     // e^-CUT ~ 1/150 of the best are left out and the rest renormalised)
     float sum = 0.0f, kept = 0.0f;
     for (int k = 0; k < K; ++k) {
-      const uint32_t eb = online_detail::bits_of(r[k] - top);  // e <= 0: integer compares
+      const float e = r[k] - top;
+      const uint32_t eb = online_detail::bits_of(e);  // e <= 0: integer compares
       float v;
       if ((eb & 0x7FFFFFFFUL) == 0u) {
-        v = 1.0f;  // the best component (and any tie): exp(0) == 1 exactly, no expf
+        v = 1.0f;  // the best component (and any tie): exp(0) == 1 exactly, no exp
       } else if (eb <= NEG_SCORE_CUT_BITS) {
-        v = online_detail::exp_table(r[k] - top);
+        v = online_detail::exp_table(e);
       } else {
         r[k] = 0.0f;
         continue;  // (sum + 0 == sum)
@@ -590,7 +591,7 @@ class OnlineGMM {
     // It decreases: once at the floor, it stays there (and powf is no longer needed).
     float g = s_.cfg.gamma_floor;
     if (!s_.at_floor) {
-      if ((s_.t & (GAMMA_HOLD - 1u)) == 0u || !(s_.last_gamma > 0.0f)) {
+      if ((s_.t & (GAMMA_HOLD - 1u)) == 0u || online_detail::bits_of(s_.last_gamma) == 0u) {  // (>= 0)
         const float th = (float)(s_.t & ~(GAMMA_HOLD - 1u)) + s_.cfg.t0;  // >= 1
         g = online_detail::exp_table(-s_.cfg.alpha * online_detail::log_table(th));  // th^-alpha
         if (!(g > s_.cfg.gamma_floor)) {
@@ -601,7 +602,7 @@ class OnlineGMM {
         g = s_.last_gamma;  // the held step (t_h unchanged since it was computed)
       }
     }
-    if (g != s_.last_gamma) {
+    if (online_detail::bits_of(g) != online_detail::bits_of(s_.last_gamma)) {
       s_.last_gamma = g;
       s_.last_log1m = online_detail::log_table(1.0f - g);
     }
@@ -610,20 +611,26 @@ class OnlineGMM {
     for (int k = 0; k < K; ++k) {
       Component& m = s_.comp[k];
       const bool updated = online_detail::bits_of(r[k]) != 0u;  // r[k] > 0 (r is never negative)
-      float s0 = updated ? keep * m.s0 + g * r[k] : keep * m.s0;  // (g * 0 == 0, y + 0 == y: the same bits)
+      // g r: g itself when r == 1 (one component within CUT: the same bits, one multiply less)
+      const float gr = online_detail::bits_of(r[k]) == 0x3F800000UL ? g : g * r[k];
+      float s0 = updated ? keep * m.s0 + gr : keep * m.s0;  // (g * 0 == 0, y + 0 == y: the same bits)
       if (updated) {
-        const float eta = g * r[k] / s0;
-        const float a = 1.0f - eta, b = eta * a;
-        float d[D];
+        const float eta = gr / s0;
+        // u = eta d is the mean's step; C <- (1 - eta) C + eta (1 - eta) d d^T = (1 - eta) (C + u d^T)
+        const float a = 1.0f - eta;
+        float d[D], u[D];
         for (int i = 0; i < D; ++i) {
           d[i] = x[i] - m.mean[i];
-          m.mean[i] += eta * d[i];
+          u[i] = eta * d[i];
+          m.mean[i] += u[i];
         }
+        float* c = m.cov;  // packed by rows
         for (int i = 0; i < D; ++i) {
           if (FULL) {
-            for (int j = 0; j <= i; ++j) m.cov[idx(i, j)] = a * m.cov[idx(i, j)] + b * (d[i] * d[j]);
+            for (int j = 0; j <= i; ++j, ++c) *c = a * (*c + u[i] * d[j]);
           } else {
-            m.cov[i] = a * m.cov[i] + b * (d[i] * d[i]);
+            *c = a * (*c + u[i] * d[i]);
+            ++c;
           }
         }
         if (online_detail::bits_of(s0) < online_detail::bits_of(s_.cfg.min_weight)) s0 = s_.cfg.min_weight;
