@@ -323,15 +323,16 @@ struct P2Quantile {
     }
     ++count;
     int k;
-    if (v < q[0]) {
+    const int32_t kv = online_detail::order_key(v);  // (integer compares: v and the heights are not NaN)
+    if (kv < online_detail::order_key(q[0])) {
       q[0] = v;
       k = 0;
-    } else if (v >= q[4]) {
+    } else if (kv >= online_detail::order_key(q[4])) {
       q[4] = v;
       k = 3;
     } else {
       k = 0;
-      while (k < 3 && v >= q[k + 1]) ++k;
+      while (k < 3 && kv >= online_detail::order_key(q[k + 1])) ++k;
     }
     for (int i = k + 1; i < 5; ++i) ++n[i];
     for (int j = 0; j < 3; ++j) {  // desired position += dn (marker 0 stays at 0, marker 4 at count - 1)
