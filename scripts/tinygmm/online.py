@@ -269,7 +269,7 @@ class OnlineGMM:
             if e >= -CUT:
                 kept = F(kept + v)
                 r[k] = v
-        if not self.frozen:
+        if not self.frozen and self.t >= self.warm_n + 8 * self.K:  # (not the transient of a start)
             self._p2_add(self._mixture_score(top, total_r))  # the sample's score
         if kept != 1:  # (one component within CUT: r is already normalised)
             inv = F(F(1) / kept)

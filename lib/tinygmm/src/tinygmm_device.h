@@ -77,55 +77,57 @@ inline int learn_start(Learner& g) {
 // variable TINYGMM_STATE_FILE, else RAM (lost when the program ends); no storage elsewhere.
 #if defined(__AVR__)
 static_assert(Learner::STATE_BYTES <= E2END + 1, "the learned state does not fit the EEPROM");
-inline bool storage_write(const uint8_t* data, size_t len) {
-  eeprom_update_block(data, reinterpret_cast<void*>(0), len);
+inline bool storage_write(void*, size_t offset, const uint8_t* data, size_t len) {
+  eeprom_update_block(data, reinterpret_cast<void*>(offset), len);
   return true;
 }
-inline size_t storage_read(uint8_t* data, size_t cap) {
-  eeprom_read_block(data, reinterpret_cast<const void*>(0), cap);
-  return cap;
+inline bool storage_read(void*, size_t offset, uint8_t* data, size_t len) {
+  eeprom_read_block(data, reinterpret_cast<const void*>(offset), len);
+  return true;
 }
-static const tinygmm::LearnStorage STORAGE = {storage_write, storage_read};
-static const tinygmm::LearnStorage* const STORAGE_PTR = &STORAGE;
+static const tinygmm::OnlineStorage STORAGE = {storage_write, storage_read, 0};
+static const tinygmm::OnlineStorage* const STORAGE_PTR = &STORAGE;
 #elif !defined(ARDUINO)
+// a RAM copy, written to (read from) the file when the last (first) piece is written (read)
 static uint8_t saved_state[Learner::STATE_BYTES];
-static size_t saved_len = 0;
-inline bool storage_write(const uint8_t* data, size_t len) {
+static bool saved = false;
+inline bool storage_write(void*, size_t offset, const uint8_t* data, size_t len) {
+  if (offset + len > sizeof saved_state) return false;
+  memcpy(saved_state + offset, data, len);
+  if (offset + len != sizeof saved_state) return true;
+  saved = true;
   const char* path = getenv("TINYGMM_STATE_FILE");
-  if (path && *path) {
-    FILE* f = fopen(path, "wb");
+  if (!path || !*path) return true;
+  FILE* f = fopen(path, "wb");
+  if (!f) return false;
+  const bool ok = fwrite(saved_state, 1, sizeof saved_state, f) == sizeof saved_state;
+  return (fclose(f) == 0) && ok;
+}
+inline bool storage_read(void*, size_t offset, uint8_t* data, size_t len) {
+  if (offset + len > sizeof saved_state) return false;
+  const char* path = getenv("TINYGMM_STATE_FILE");
+  if (offset == 0 && path && *path) {
+    FILE* f = fopen(path, "rb");
     if (!f) return false;
-    const bool ok = fwrite(data, 1, len, f) == len;
-    return (fclose(f) == 0) && ok;
+    uint8_t extra;
+    saved = fread(saved_state, 1, sizeof saved_state, f) == sizeof saved_state && fread(&extra, 1, 1, f) == 0;
+    fclose(f);
   }
-  memcpy(saved_state, data, len);
-  saved_len = len;
+  if (!saved) return false;
+  memcpy(data, saved_state + offset, len);
   return true;
 }
-inline size_t storage_read(uint8_t* data, size_t cap) {
-  const char* path = getenv("TINYGMM_STATE_FILE");
-  if (path && *path) {
-    FILE* f = fopen(path, "rb");
-    if (!f) return 0;
-    const size_t n = fread(data, 1, cap, f);
-    fclose(f);
-    return n;
-  }
-  const size_t n = saved_len < cap ? saved_len : cap;
-  memcpy(data, saved_state, n);
-  return n;
-}
-static const tinygmm::LearnStorage STORAGE = {storage_write, storage_read};
-static const tinygmm::LearnStorage* const STORAGE_PTR = &STORAGE;
+static const tinygmm::OnlineStorage STORAGE = {storage_write, storage_read, 0};
+static const tinygmm::OnlineStorage* const STORAGE_PTR = &STORAGE;
 #else
-static const tinygmm::LearnStorage* const STORAGE_PTR = 0;
+static const tinygmm::OnlineStorage* const STORAGE_PTR = 0;
 #endif
 
 struct LearnEnv {
   typedef tinygmm_device::Learner Learner;
   static Learner& learner() { return tinygmm_device::learner; }
   static int start(Learner& g) { return learn_start(g); }
-  static const tinygmm::LearnStorage* storage() { return STORAGE_PTR; }
+  static const tinygmm::OnlineStorage* storage() { return STORAGE_PTR; }
   static const uint8_t START = TINYGMM_LEARN;
 };
 typedef tinygmm::LearnerGlue<LearnEnv> LearnGlue;

@@ -8,7 +8,7 @@
 //     typedef tinygmm::OnlineGMM<K, D> Learner;
 //     static Learner& learner() { static Learner g; return g; }   // (or a global)
 //     static int start(Learner& g) { ...begin / begin_scratch...; return an OnlineStatus; }
-//     static const tinygmm::LearnStorage* storage() { return &my_storage; }  // EEPROM, a file, RAM; or 0
+//     static const tinygmm::OnlineStorage* storage() { return &my_storage; }  // EEPROM, a file, RAM; or 0
 //     static const uint8_t START = 1;  // 1 adapt, 2 scratch (what INFO says)
 //   };
 //   typedef tinygmm::LearnerGlue<Env> Glue;
@@ -25,12 +25,6 @@
 #if TINYGMM_PROTOCOL_LEARN
 
 namespace tinygmm {
-
-// Where SAVE and LOAD keep the learner's state (OnlineGMM::save's bytes, with their CRC).
-struct LearnStorage {
-  bool (*write)(const uint8_t* data, size_t len);  // true when all len bytes are stored
-  size_t (*read)(uint8_t* data, size_t cap);       // bytes read (0: nothing stored)
-};
 
 // Env: the learner, how it starts, where it is stored (see above).
 template <class Env>
@@ -61,21 +55,21 @@ struct LearnerGlue {
   }
   static void freeze(bool frozen) { Env::learner().freeze_threshold(frozen); }
   static int8_t reset() { return start() == ONLINE_OK ? 0 : LEARN_NOT_STARTED; }
+  // SAVE and LOAD go through the storage in pieces (OnlineGMM::save_to / load_from): no copy of the
+  // state on the stack. A LOAD whose storage changed between its check and its copy leaves the
+  // learner started afresh (and answers ERR bad-state).
   static int32_t save(uint32_t* crc) {
-    const LearnStorage* S = Env::storage();
+    const OnlineStorage* S = Env::storage();
     if (!S) return -1;
-    uint8_t buf[L::STATE_BYTES];
-    const size_t n = Env::learner().save(buf, sizeof buf);
-    *crc = 0;
-    for (int i = 0; i < 4; ++i) *crc |= (uint32_t)buf[n - 4 + i] << (8 * i);
-    return S->write(buf, n) ? (int32_t)n : -2;
+    return Env::learner().save_to(*S, crc) ? (int32_t)L::STATE_BYTES : -2;
   }
   static int8_t load() {
-    const LearnStorage* S = Env::storage();
+    const OnlineStorage* S = Env::storage();
     if (!S) return -1;
-    uint8_t buf[L::STATE_BYTES];
-    const size_t n = S->read(buf, sizeof buf);
-    return Env::learner().load(buf, n) == ONLINE_OK ? 0 : -2;
+    const int st = Env::learner().load_from(*S);
+    if (st == ONLINE_OK) return 0;
+    if (st == ONLINE_NOT_STARTED) start();
+    return -2;
   }
   static bool param(uint8_t k, uint16_t i, float* v) {
     const typename L::State& s = Env::learner().state();

@@ -364,6 +364,15 @@ struct P2Quantile {
   }
 };
 
+// Where OnlineGMM::save_to / load_from keep the state: STATE_BYTES bytes from offset 0 of something
+// (EEPROM, flash, a file, RAM), written and read in pieces. write / read return true when all len
+// bytes were stored / read; ctx is passed back. (A storage that only reads may leave write null.)
+struct OnlineStorage {
+  bool (*write)(void* ctx, size_t offset, const uint8_t* data, size_t len);
+  bool (*read)(void* ctx, size_t offset, uint8_t* data, size_t len);
+  void* ctx;
+};
+
 template <int K, int D, int COV = ONLINE_COV_FULL, int WARM = 4 * K>
 class OnlineGMM {
  public:
@@ -376,6 +385,7 @@ class OnlineGMM {
   static const int LLOYD = 5;     // Lloyd iterations of the scratch start
   static const int RESTARTS = 4;  // k-means++ seedings tried (the lowest inertia wins)
   static const int TRIALS = 2 + (K > 2) + (K > 7) + (K > 20);  // candidates per centre: 2 + floor(ln K)
+  static const int THRESHOLD_AFTER = WARM_N + 8 * K;  // samples (with the warm-up's) before the threshold's estimator starts
   static const uint32_t GAMMA_HOLD = 16u;  // samples per step size (a power of 2), see learn()
   static const uint8_t FORMAT_VERSION = 2;  // 2: P^2 with exact desired positions (issue 21)
   static const int HEADER_BYTES = 12;
@@ -579,7 +589,10 @@ class OnlineGMM {
       score->log_likelihood = mixture_score(top, sum);
       score->anomalous = th > -INFINITY && !(score->log_likelihood >= th);
     }
-    if (!s_.frozen) s_.p2.add(score ? score->log_likelihood : mixture_score(top, sum), s_.cfg.quantile);
+    // the threshold's estimator takes the scores from the (WARM + 8 K)-th sample on: not the transient
+    // of a start (a scratch start's first models, or a header's model meeting the device's data)
+    if (!s_.frozen && s_.t >= (uint32_t)THRESHOLD_AFTER)
+      s_.p2.add(score ? score->log_likelihood : mixture_score(top, sum), s_.cfg.quantile);
     if (kept != 1.0f) {  // (one component within CUT: r is already normalised; 1 / 1 and r * 1 are exact)
       const float inv = 1.0f / kept;
       for (int k = 0; k < K; ++k)
@@ -751,37 +764,64 @@ class OnlineGMM {
 
   // ---- persistence -----------------------------------------------------
 
-  // Writes STATE_BYTES bytes; returns that or 0 when cap is too small.
+  // Writes STATE_BYTES bytes into buf; returns that or 0 when cap is too small.
   size_t save(uint8_t* buf, size_t cap) const {
     if (cap < (size_t)STATE_BYTES) return 0;
-    write_header(buf);
-    memcpy(buf + HEADER_BYTES, &s_, sizeof(State));
-    const uint32_t crc = online_detail::crc32(buf, HEADER_BYTES + sizeof(State));
-    for (int i = 0; i < 4; ++i) buf[HEADER_BYTES + sizeof(State) + i] = (uint8_t)(crc >> (8 * i));
-    return STATE_BYTES;
+    const OnlineStorage st = {mem_write, 0, buf};
+    return save_to(st) ? (size_t)STATE_BYTES : 0;
   }
   // Restores a save()d state: ONLINE_OK, or ONLINE_BAD_STATE and nothing changes.
   int load(const uint8_t* buf, size_t len) {
     if (len != (size_t)STATE_BYTES) return ONLINE_BAD_STATE;
+    const OnlineStorage st = {0, mem_read, const_cast<uint8_t*>(buf)};
+    return load_from(st);
+  }
+  // The same STATE_BYTES bytes written in three pieces to a storage (EEPROM, flash, a file) from
+  // offset 0: no copy of the state is made (an Uno's stack could not hold one of a large state).
+  // false: the storage refused a piece. *crc (if given): the CRC-32 stored in the last 4 bytes.
+  bool save_to(const OnlineStorage& st, uint32_t* crc = 0) const {
     uint8_t h[HEADER_BYTES];
     write_header(h);
-    if (memcmp(h, buf, HEADER_BYTES) != 0) return ONLINE_BAD_STATE;
-    uint32_t crc = 0;
-    for (int i = 0; i < 4; ++i) crc |= (uint32_t)buf[HEADER_BYTES + sizeof(State) + i] << (8 * i);
-    if (crc != online_detail::crc32(buf, HEADER_BYTES + sizeof(State))) return ONLINE_BAD_STATE;
-    State n;
-    memcpy(&n, buf + HEADER_BYTES, sizeof(State));
-    if (n.mode > 2 || n.n_warm > (uint32_t)WARM_N || n.p2.count > 0xFFFFFF00UL) return ONLINE_BAD_STATE;
-    if (n.mode == 2 && (!(n.total > 0.0f) || !online_detail::finite(n.total))) return ONLINE_BAD_STATE;
-    for (int k = 0; k < K && n.mode == 2; ++k) {
-      const Component& m = n.comp[k];
-      if (!(m.s0 > 0.0f) || !online_detail::finite(m.c)) return ONLINE_BAD_STATE;
-      for (int i = 0; i < D; ++i)
-        if (!online_detail::finite(m.mean[i])) return ONLINE_BAD_STATE;
-      for (int e = 0; e < T; ++e)
-        if (!online_detail::finite(m.cov[e]) || !online_detail::finite(m.ldl[e])) return ONLINE_BAD_STATE;
+    const uint8_t* body = reinterpret_cast<const uint8_t*>(&s_);
+    const uint32_t c = online_detail::crc32(body, sizeof(State), online_detail::crc32(h, HEADER_BYTES));
+    uint8_t tail[4];
+    for (int i = 0; i < 4; ++i) tail[i] = (uint8_t)(c >> (8 * i));
+    if (crc) *crc = c;
+    return st.write(st.ctx, 0, h, HEADER_BYTES) && st.write(st.ctx, HEADER_BYTES, body, sizeof(State)) &&
+           st.write(st.ctx, HEADER_BYTES + sizeof(State), tail, 4);
+  }
+  // Restores a save_to()d state from a storage, reading it twice: first in 16-byte pieces to check
+  // the header, every field and the CRC (ONLINE_BAD_STATE and nothing changes when one fails), then
+  // straight into the learner. Should the storage read differently the second time (it changed in
+  // between, or failed), the learner is left not started (ONLINE_NOT_STARTED; begin again).
+  int load_from(const OnlineStorage& st) {
+    uint8_t h[HEADER_BYTES], want[HEADER_BYTES];
+    write_header(want);
+    if (!st.read(st.ctx, 0, h, HEADER_BYTES) || memcmp(h, want, HEADER_BYTES) != 0) return ONLINE_BAD_STATE;
+    uint32_t crc = online_detail::crc32(h, HEADER_BYTES), mode = 0;
+    uint8_t piece[16];
+    for (size_t off = 0; off < sizeof(State); off += sizeof piece) {
+      const size_t n = sizeof(State) - off < sizeof piece ? sizeof(State) - off : sizeof piece;
+      if (!st.read(st.ctx, HEADER_BYTES + off, piece, n)) return ONLINE_BAD_STATE;
+      crc = online_detail::crc32(piece, n, crc);
+      for (size_t j = 0; j + 4 <= n; j += 4) {
+        uint32_t w;
+        memcpy(&w, piece + j, 4);
+        if (off + j == 0) mode = w;  // (mode is the state's first field)
+        if (!field_ok(off + j, w, mode)) return ONLINE_BAD_STATE;
+      }
     }
-    s_ = n;
+    uint8_t tail[4];
+    if (!st.read(st.ctx, HEADER_BYTES + sizeof(State), tail, 4)) return ONLINE_BAD_STATE;
+    uint32_t stored = 0;
+    for (int i = 0; i < 4; ++i) stored |= (uint32_t)tail[i] << (8 * i);
+    if (stored != crc) return ONLINE_BAD_STATE;
+    uint8_t* body = reinterpret_cast<uint8_t*>(&s_);
+    if (!st.read(st.ctx, HEADER_BYTES, body, sizeof(State)) ||
+        online_detail::crc32(body, sizeof(State), online_detail::crc32(h, HEADER_BYTES)) != stored) {
+      memset(&s_, 0, sizeof(s_));  // (mode 0: not started)
+      return ONLINE_NOT_STARTED;
+    }
     return ONLINE_OK;
   }
 
@@ -793,6 +833,29 @@ class OnlineGMM {
   State s_;
 
   static int idx(int i, int j) { return FULL ? i * (i + 1) / 2 + j : i; }
+
+  // load_from's check of the 4-byte field at byte offset off of a stored State (mode: its first field)
+  static bool field_ok(size_t off, uint32_t w, uint32_t mode) {
+    if (off == offsetof(State, mode)) return w <= 2u;
+    if (off == offsetof(State, n_warm)) return w <= (uint32_t)WARM_N;
+    if (off == offsetof(State, p2) + offsetof(P2Quantile, count)) return w <= 0xFFFFFF00UL;
+    if (mode != 2u) return true;
+    const float f = online_detail::from_bits(w);
+    if (off == offsetof(State, total)) return f > 0.0f && online_detail::finite(f);
+    const size_t c0 = offsetof(State, comp);
+    if (off < c0 || off >= c0 + sizeof(Component) * K) return true;
+    const size_t rel = (off - c0) % sizeof(Component);
+    if (rel == offsetof(Component, s0)) return f > 0.0f && online_detail::finite(f);
+    return online_detail::finite(f);  // c, mean, cov, ldl
+  }
+  static bool mem_write(void* ctx, size_t offset, const uint8_t* data, size_t len) {
+    memcpy(static_cast<uint8_t*>(ctx) + offset, data, len);
+    return true;
+  }
+  static bool mem_read(void* ctx, size_t offset, uint8_t* data, size_t len) {
+    memcpy(data, static_cast<const uint8_t*>(ctx) + offset, len);
+    return true;
+  }
   static float readf(const float* p) {
 #if defined(__AVR__)
     return pgm_read_float(p);
