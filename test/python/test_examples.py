@@ -103,8 +103,11 @@ def test_arduino_sketch_builds_for_uno_with_an_exported_header(arduino_core: lis
 
 def test_sketch_folder_and_library_properties_follow_arduino_rules() -> None:
     """arduino-lint's rules that can be checked offline (Library Manager, specification mode)."""
-    assert [p.name for p in SKETCH.glob("*.ino")] == [SKETCH.name + ".ino"]  # the folder names the sketch
-    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", SKETCH.name)
+    sketches = sorted(p for p in (LIBRARY / "examples").iterdir() if p.is_dir())
+    assert [p.name for p in sketches] == ["GmmClassifier", "LearnNormal"]
+    for sketch in sketches:
+        assert [p.name for p in sketch.glob("*.ino")] == [sketch.name + ".ino"]  # the folder names the sketch
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", sketch.name)
     text = (LIBRARY / "library.properties").read_text(encoding="utf-8")
     props = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
     required = ("name", "version", "author", "maintainer", "sentence", "paragraph", "category", "url", "architectures")

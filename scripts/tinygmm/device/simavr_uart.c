@@ -4,7 +4,11 @@
  * program on the master side of a pty, so the simulated board looks like a
  * serial port (the pty's slave) to the host, as an Arduino Uno on USB does.
  *
- *   simavr_uart firmware.elf [-m mcu] [-f hz] [--fast]
+ *   simavr_uart firmware.elf [-m mcu] [-f hz] [--fast] [--eeprom FILE]
+ *
+ * --eeprom FILE: the EEPROM's bytes are read from FILE when it exists (a board that
+ * was powered before) and written to it when the program ends (atomically: FILE.tmp,
+ * then a rename), so a firmware's saved state survives a "power cycle".
  *
  * Timing follows the wire, in simulated time:
  * - Bytes from the host enter the UART (UART_IRQ_INPUT) one per frame time of
@@ -43,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <simavr/avr_eeprom.h>
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
@@ -195,6 +200,44 @@ static avr_cycle_count_t on_frame(struct avr_t* a, avr_cycle_count_t when, void*
   return when + frame_cycles;
 }
 
+#define EEPROM_MAX 65536
+/* the EEPROM from a file (when it exists; shorter files fill the first bytes) */
+static int eeprom_load(const char* path) {
+  FILE* f = fopen(path, "rb");
+  if (!f) return errno == ENOENT;
+  static uint8_t bytes[EEPROM_MAX];
+  const size_t n = fread(bytes, 1, sizeof bytes, f);
+  fclose(f);
+  if (n > (size_t)avr->e2end + 1) {
+    fprintf(stderr, "simavr_uart: %s does not fit the EEPROM (%u bytes)\n", path, (unsigned)avr->e2end + 1);
+    return 0;
+  }
+  avr_eeprom_desc_t d = {bytes, 0, (uint32_t)n};
+  if (n) avr_ioctl(avr, AVR_IOCTL_EEPROM_SET, &d); /* (simavr's eeprom ioctls return -1 even when done) */
+  return 1;
+}
+
+/* the whole EEPROM to a file, through FILE.tmp and a rename */
+static int eeprom_save(const char* path) {
+  const uint32_t size = avr->e2end + 1;
+  avr_eeprom_desc_t d = {NULL, 0, size}; /* ee NULL: simavr points it at the EEPROM's bytes */
+  avr_ioctl(avr, AVR_IOCTL_EEPROM_GET, &d);
+  if (!d.ee) {
+    fprintf(stderr, "simavr_uart: this MCU has no EEPROM to write to %s\n", path);
+    return 0;
+  }
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return 0;
+  FILE* f = fopen(tmp, "wb");
+  if (!f) return 0;
+  const int ok = fwrite(d.ee, 1, size, f) == size;
+  if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {
+    fprintf(stderr, "simavr_uart: cannot write the EEPROM to %s\n", path);
+    return 0;
+  }
+  return 1;
+}
+
 static avr_uart_t* find_uart0(void) {
   for (avr_io_t* io = avr->io_port; io; io = io->next)
     if (io->kind && strcmp(io->kind, "uart") == 0 && ((avr_uart_t*)io)->name == '0') return (avr_uart_t*)io;
@@ -214,6 +257,7 @@ int main(int argc, char** argv) {
   const char* mcu = NULL;
   unsigned long hz = 0;
   int fast = 0;
+  const char* eeprom_file = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-m") == 0 && i + 1 < argc)
       mcu = argv[++i];
@@ -221,15 +265,18 @@ int main(int argc, char** argv) {
       hz = strtoul(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--fast") == 0)
       fast = 1;
+    else if (strcmp(argv[i], "--eeprom") == 0 && i + 1 < argc)
+      eeprom_file = argv[++i];
     else if (argv[i][0] != '-' && !elf)
       elf = argv[i];
     else {
-      fprintf(stderr, "usage: %s firmware.elf [-m mcu (atmega328p)] [-f hz (16000000)] [--fast]\n", argv[0]);
+      fprintf(stderr, "usage: %s firmware.elf [-m mcu (atmega328p)] [-f hz (16000000)] [--fast] [--eeprom FILE]\n",
+              argv[0]);
       return 2;
     }
   }
   if (!elf) {
-    fprintf(stderr, "usage: %s firmware.elf [-m mcu (atmega328p)] [-f hz (16000000)] [--fast]\n", argv[0]);
+    fprintf(stderr, "usage: %s firmware.elf [-m mcu (atmega328p)] [-f hz (16000000)] [--fast] [--eeprom FILE]\n", argv[0]);
     return 2;
   }
   static elf_firmware_t fw;
@@ -247,6 +294,7 @@ int main(int argc, char** argv) {
   avr->frequency = hz ? hz : (fw.frequency ? fw.frequency : 16000000);
   avr->log = 0;
   avr_load_firmware(avr, &fw);
+  if (eeprom_file && !eeprom_load(eeprom_file)) return 2;
   uart = find_uart0();
   if (!uart) {
     fprintf(stderr, "simavr_uart: %s has no UART0\n", mcu);
@@ -293,5 +341,6 @@ int main(int argc, char** argv) {
   }
   flush_output();
   print_stats();
+  if (eeprom_file && !eeprom_save(eeprom_file)) rc = 2;
   return rc;
 }

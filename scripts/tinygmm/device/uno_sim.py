@@ -176,11 +176,13 @@ class SimulatedUno(PtyDevice):
 
     ``stats()`` asks the bridge (SIGUSR1) for its counters: simulated cycles,
     bytes each way, UART overruns, how far simulated time fell behind the wall.
+    ``eeprom``: a file that holds the board's EEPROM (read at power-on when it exists, written at
+    close()), so a firmware's saved state survives a "power cycle" (a new SimulatedUno).
     """
 
-    def __init__(self, elf: Path, fast: bool = False, bridge: Path | None = None) -> None:
+    def __init__(self, elf: Path, fast: bool = False, bridge: Path | None = None, eeprom: Path | None = None) -> None:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the bridge's stderr, closed in close()
-        args = [str(elf), *(["--fast"] if fast else [])]
+        args = [str(elf), *(["--fast"] if fast else []), *(["--eeprom", str(eeprom)] if eeprom else [])]
         super().__init__(bridge or build_bridge(), args, stderr=self._log)
         deadline = time.monotonic() + 20
         while not self._lines():  # the bridge prints its first stats line once it runs the firmware
