@@ -33,8 +33,7 @@ struct LearnerGlue {
   static int start() { return Env::start(Env::learner()); }
   static int8_t learn(const float* x, Classification* out) {
     if (Env::learner().threshold_frozen()) return LEARN_FROZEN;
-    OnlineScore sc;
-    sc.label = -1;
+    OnlineScore sc = {-1, 0.0f, 0.0f, false};  // (label -1: learn() scored nothing)
     switch (Env::learner().learn(x, &sc)) {
       case ONLINE_OK:
         if (sc.label < 0) return LEARN_WARMING;  // the last warm-up sample: the seeding step

@@ -76,8 +76,7 @@ static void handle_reading(const float* x) {
     Serial.println(learner.is_anomaly(x) ? F(" ANOMALY") : F(""));
     return;
   }
-  tinygmm::OnlineScore sc;
-  sc.label = -1;
+  tinygmm::OnlineScore sc = {-1, 0.0f, 0.0f, false};  // (label -1: learn() scored nothing)
   switch (learner.learn(x, &sc)) {
     case tinygmm::ONLINE_OK:
       if (sc.label < 0) {  // the last warm-up reading: the mixture is seeded from the warm-up
