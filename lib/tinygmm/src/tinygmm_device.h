@@ -151,7 +151,7 @@ static_assert(TINYGMM_LINE_MAX >= tinygmm::request_max(gmm::N_FEATURES),
               "(16 * N_FEATURES + 13): raise it in build_flags, or drop it to size the buffer by itself");
 #elif defined(TINYGMM_LEARN) && TINYGMM_LEARN
 // a learning device also takes "LEARN " before the values
-static const uint16_t LINE_CAPACITY = static_cast<uint16_t>(tinygmm::request_max(gmm::N_FEATURES) + 6);
+static const uint16_t LINE_CAPACITY = static_cast<uint16_t>(tinygmm::request_max(gmm::N_FEATURES) + 21);  // "LEARN ", " seq=<n>"
 #else
 static const uint16_t LINE_CAPACITY = static_cast<uint16_t>(tinygmm::request_max(gmm::N_FEATURES));
 #endif

@@ -239,7 +239,11 @@ LineProtocol::LineProtocol(const DeviceModel& model, WriteFn write, void* ctx, c
       crc_(0)
 #if TINYGMM_PROTOCOL_LEARN
       ,
-      learning_(0)
+      learning_(0),
+      learn_next_(0),
+      learn_outcomes_(0),
+      learn_known_(0),
+      learn_seq_set_(false)
 #endif
 {
 }
@@ -643,6 +647,12 @@ void LineProtocol::info_learning() {
   put_int(static_cast<long>(st.splits));
   put_flash(TINYGMM_STR(" learn_threshold="));
   put_float(st.threshold, 9);
+  put_flash(TINYGMM_STR(" learn_seq="));
+  if (learn_seq_set_) {
+    put_int(static_cast<long>(learn_next_));
+  } else {
+    put_flash(TINYGMM_STR("none"));
+  }
 }
 
 bool LineProtocol::command_learning(Command command, char* args) {
@@ -714,17 +724,72 @@ bool LineProtocol::command_learning(Command command, char* args) {
   }
 }
 
+// LEARN x1,...,xD [seq=<n>] with a sequence number: the request is learned once however often it
+// is sent. n must be the next number expected (any number, the first time after a boot); one
+// already answered (among the last 32) is answered again, without learning, "OK duplicate
+// learned=<t>" if it was learned (or stored for the warm-up), "ERR duplicate refused" if it was
+// refused; any other number gets "ERR sequence next=<n>" and nothing happens. Returns true when
+// the request is to be processed, with the "seq=" field cut off args.
+bool LineProtocol::learn_sequence(char* args, int8_t* verdict) {
+  *verdict = -1;
+  char* field = strrchr(args, ' ');
+  if (!field || strncmp(field + 1, "seq=", 4) != 0) return true;  // not sequenced
+  const char* d = field + 5;
+  uint32_t n = 0;
+  uint8_t digits = 0;
+  for (; *d >= '0' && *d <= '9'; ++d, ++digits) {
+    if (digits == 10 || n > (0x7FFFFFFFUL - static_cast<uint32_t>(*d - '0')) / 10) break;
+    n = n * 10 + static_cast<uint32_t>(*d - '0');
+  }
+  if (digits == 0 || *d != '\0') {
+    reply_error(TINYGMM_STR("bad-seq"), -1);  // not 0..2^31-1 in decimal
+    return false;
+  }
+  *field = '\0';
+  if (!learn_seq_set_ || n == learn_next_) {
+    learn_seq_set_ = true;
+    learn_next_ = n;
+    *verdict = 1;  // process it, then record its outcome
+    return true;
+  }
+  const uint32_t back = (learn_next_ - n) & 0x7FFFFFFFUL;  // how many numbers ago it was answered
+  if (back >= 1 && back <= learn_known_) {
+    if ((learn_outcomes_ >> (back - 1)) & 1u) {
+      LearnStatus st;
+      learning_->status(&st);
+      put_flash(TINYGMM_STR("OK duplicate learned="));
+      put_int(static_cast<long>(st.t));
+      end_line();
+    } else {
+      reply_error(TINYGMM_STR("duplicate refused"), -1);
+    }
+    return false;
+  }
+  put_flash(TINYGMM_STR("ERR sequence next="));
+  put_int(static_cast<long>(learn_next_));
+  end_line();
+  return false;
+}
+
 // LEARN x1,...,xD: one learning step. Values are parsed and refused as a classify line's
 // (the same ERR, from answer_vector); the learner may refuse a value it cannot learn.
 void LineProtocol::command_learn(char* args) {
+  int8_t sequenced;
+  if (!learn_sequence(args, &sequenced)) return;
   const ParseResult r = parse_vector(args, values_, model_.n_features, max_values_);
+  int8_t got = LEARN_BAD_INPUT;
+  Classification c;
+  c.anomaly = 0;
+  if (r.status == PARSE_OK) got = learning_->learn(values_, &c);
+  if (sequenced == 1) {  // this number is answered now: record whether it changed the learner
+    learn_next_ = (learn_next_ + 1) & 0x7FFFFFFFUL;
+    learn_outcomes_ = (learn_outcomes_ << 1) | (got == LEARN_LEARNED || got == LEARN_WARMING ? 1u : 0u);
+    if (learn_known_ < 32) ++learn_known_;
+  }
   if (r.status != PARSE_OK) {
     answer_vector(args);  // parses again (the line is unchanged) and replies with the same ERR
     return;
   }
-  Classification c;
-  c.anomaly = 0;
-  const int8_t got = learning_->learn(values_, &c);
   switch (got) {
     case LEARN_LEARNED: {
       LearnStatus st;

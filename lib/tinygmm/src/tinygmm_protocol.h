@@ -186,6 +186,7 @@ class LineProtocol {
 #if TINYGMM_PROTOCOL_LEARN
   bool command_learning(Command command, char* args);
   void command_learn(char* args);
+  bool learn_sequence(char* args, int8_t* verdict);
   void command_dump(char* args);
   void info_learning();
   void put_hex32(uint32_t v);
@@ -222,6 +223,12 @@ class LineProtocol {
   uint32_t crc_;   // running CRC of the reply line (CRC-8 in the low byte for v1)
 #if TINYGMM_PROTOCOL_LEARN
   const Learning* learning_;  // the learning commands' learner (null: none)
+  // sequenced LEARN (seq=<n>, docs/protocol.md): the next number expected, and the outcomes of the
+  // last learn_known_ (<= 32) numbers, bit 0 the newest: 1 learned (or stored for the warm-up), 0 refused
+  uint32_t learn_next_;
+  uint32_t learn_outcomes_;
+  uint8_t learn_known_;
+  bool learn_seq_set_;
 #endif
 };
 

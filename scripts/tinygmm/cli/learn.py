@@ -42,7 +42,7 @@ def cmd_learn(a: argparse.Namespace) -> int:
         if data.dropped_lines:
             print(f"learn: {len(data.dropped_lines)} row(s) with empty or non-numeric cells skipped", file=sys.stderr)
         replies = client.learn_many(data.X)
-        learned = [r for r in replies if r.ok]
+        learned = [r for r in replies if r.ok or r.line.startswith("OK duplicate")]  # (its first reply was lost)
         warming = sum(1 for r in replies if r.line.startswith("WARMING"))
         refused = Counter(r.line for r in replies if r.line.startswith("ERR"))
         count = learned_field(learned[-1]) if learned else None

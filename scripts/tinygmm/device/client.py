@@ -52,7 +52,19 @@ _TAG = re.compile(r"^(.*) #([0-9A-Fa-f]{4})\*([0-9A-Fa-f]{8})$")  # v2: "<reply>
 _LEGIT_ERRORS = ("ERR overflow",)
 # a learning device (docs/online.md): LEARN's other answers, and the ERRs that answer a well-formed LEARN
 _WARMING = re.compile(r"^WARMING (\d+)/(\d+)$")
-LEARN_ANSWERS = ("ERR refused", "ERR frozen", "ERR not-started", "ERR not-finite", "ERR out-of-range")
+_DUPLICATE = re.compile(r"^OK duplicate learned=(\d+)$")  # a sequenced LEARN answered before (its reply was lost)
+_SEQUENCE = re.compile(r"^ERR sequence next=(\d+)$")
+_SEQ_FIELD = re.compile(r" seq=(\d+)$")
+SEQ_MOD = 1 << 31  # sequence numbers of LEARN requests count modulo 2^31
+LEARN_ANSWERS = (
+    "ERR refused",
+    "ERR frozen",
+    "ERR not-started",
+    "ERR not-finite",
+    "ERR out-of-range",
+    "ERR duplicate refused",
+    "ERR sequence",
+)
 _DUMP_HEAD = re.compile(
     r"^DUMP components=(\d+) features=(\d+) cov=(full|diag) learned=(\d+) threshold=([0-9a-f]{8}) "
     r"reg_covar=([0-9a-f]{8})(?: \S+)*$"
@@ -100,6 +112,8 @@ class DeviceInfo:
     line_max: int | None = None  # announced from protocol v2 on
     threshold: float | None = None  # the model's anomaly threshold (None: it has none)
     alarm: tuple[int, int] | None = None  # (k, n) of the device's k-of-n alarm filter
+    sequenced: bool = False  # a learning device that takes LEARN's seq=<n> (INFO has learn_seq=)
+    learn_seq: int | None = None  # the number it expects next (None: any, nothing sequenced since its boot)
 
 
 @dataclass
@@ -196,7 +210,7 @@ def parse_reply(line: str, info: DeviceInfo | None = None) -> Reply | None:
 def parse_learn_reply(line: str, info: DeviceInfo | None = None) -> Reply | None:
     """LEARN's answer: ``OK <label> <probability> <log-likelihood> <flags> learned=<t>`` (the sample scored
     before it was learned), ``WARMING <n>/<W>`` (a Reply without label) or ``ERR ...``."""
-    if _WARMING.match(line):
+    if _WARMING.match(line) or _DUPLICATE.match(line):
         return Reply(line)
     return parse_reply(line, info)
 
@@ -211,7 +225,7 @@ def parse_control_reply(line: str, info: DeviceInfo | None = None) -> Reply | No
 
 def learned_field(reply: Reply) -> int | None:
     """The ``learned=<t>`` of a LEARN reply (the samples the device has learned), or None."""
-    for token in reply.line.split()[4:]:
+    for token in reply.line.split()[1:]:  # (after OK's four fields, or in "OK duplicate learned=<t>")
         key, eq, value = token.partition("=")
         if eq and key == "learned":
             return _uint(value)
@@ -320,7 +334,9 @@ def parse_info(body: str) -> DeviceInfo | None:
     threshold, alarm = _anomaly_fields(fields)
     if "threshold" in fields and threshold is None:
         return None  # a threshold the device's INFO garbled: not an INFO to trust
-    return DeviceInfo(k, d, decode_names(names), model, proto, line_max, threshold, alarm)
+    sequenced = "learn_seq" in fields
+    learn_seq = _uint(fields["learn_seq"]) if sequenced and fields["learn_seq"] != "none" else None
+    return DeviceInfo(k, d, decode_names(names), model, proto, line_max, threshold, alarm, sequenced, learn_seq)
 
 
 def _shown(line: str) -> str:
@@ -425,6 +441,7 @@ class DeviceClient:
         self._buf = bytearray()
         self._info: DeviceInfo | None = None
         self._unreadable: str | None = None  # the last answer to INFO that was none (for sync's error)
+        self._learn_next: int | None = None  # the LEARN sequence number the device expects (None: ask INFO)
 
     @property
     def checksums(self) -> bool:
@@ -651,8 +668,15 @@ class DeviceClient:
     def _too_long(self, wire: str, limit: int) -> Reply:
         return Reply(f"too long: {len(wire)} characters as sent, the device takes at most {limit}")
 
-    def _accept(self, reply: Reply, run: _Run) -> str | None:
+    def _accept(self, reply: Reply, run: _Run, index: int | None = None) -> str | None:
         """Why a reply that is bound to its request cannot be its answer, or None."""
+        seq = _SEQUENCE.match(reply.line)
+        if seq and index is not None:
+            mine = _SEQ_FIELD.search(run.lines[index])
+            ahead = (int(mine.group(1)) - int(seq.group(1))) % SEQ_MOD if mine else 0
+            if 0 < ahead < SEQ_MOD // 2:  # an earlier request was lost: this one was not learned, send it again
+                return reply.line
+            return None  # answered so long ago that the device no longer knows: that is the answer
         if reply.ok:
             why = impossible(reply, self._info)
             if why is not None:
@@ -712,14 +736,26 @@ class DeviceClient:
         self, rows: Sequence[Sequence[float]], progress: Callable[[int, int], None] | None = None
     ) -> list[Reply]:
         """One LEARN per row, in order: OK (learned; ``learned_field`` gives the device's count), WARMING or
-        the device's ERR (refused: the model unchanged). LEARN is not idempotent: a request whose reply is
-        lost is sent again and may be learned twice (the learned= count shows it)."""
-        return self.request_many(
-            ["LEARN " + format_vector(x) for x in rows],
-            progress=progress,
-            parse=parse_learn_reply,
-            answers=LEARN_ANSWERS,
-        )
+        the device's ERR (refused: the model unchanged). A device whose INFO has ``learn_seq=`` gets each
+        request with a sequence number (``seq=<n>``, from the number it expects), so a request sent again
+        after its reply was lost is learned once: the device answers it ``OK duplicate learned=<t>`` (or
+        ``ERR duplicate refused``); a request that arrives before an earlier lost one (``ERR sequence
+        next=<n>``) is sent again after it. An older learning firmware gets plain LEARN lines, which a
+        resent request may make it learn twice."""
+        info = self.info()
+        if not info.sequenced:
+            lines = ["LEARN " + format_vector(x) for x in rows]
+            return self.request_many(lines, progress=progress, parse=parse_learn_reply, answers=LEARN_ANSWERS)
+        if self._learn_next is None:
+            info = self.sync()  # the number the device expects now
+            self._learn_next = info.learn_seq if info.learn_seq is not None else 0
+        base = self._learn_next
+        lines = [f"LEARN {format_vector(x)} seq={(base + i) % SEQ_MOD}" for i, x in enumerate(rows)]
+        self._learn_next = None  # until every row has its answer
+        replies = self.request_many(lines, progress=progress, parse=parse_learn_reply, answers=LEARN_ANSWERS)
+        if not any(_SEQUENCE.match(r.line) for r in replies):
+            self._learn_next = (base + len(rows)) % SEQ_MOD
+        return replies
 
     def control(self, command: str) -> Reply:
         """FREEZE, THAW, RESET, SAVE, LOAD (or DUMP [k]): the device's one-line answer (OK/DUMP or ERR)."""
@@ -877,10 +913,12 @@ class _TaggedV2(_Framing):
             self.again(run, earlier, "lost")
         del self.inflight[rid]
         reply = run.parse(m.group(1), client._info)
-        problem = "unreadable reply " + repr(m.group(1)[:40]) if reply is None else client._accept(reply, run)
+        problem = "unreadable reply " + repr(m.group(1)[:40]) if reply is None else client._accept(reply, run, sent.index)
         if reply is None or problem is not None:
             run.why[sent.index] = problem
             run.pending.appendleft(sent.index)
+            if problem is not None and problem.startswith("ERR sequence"):
+                run.pending = deque(sorted(run.pending))  # a sequenced stream goes out in its order
             return
         run.finish(sent.index, replace(reply, latency=time.monotonic() - sent.sent_at))
 
@@ -984,7 +1022,7 @@ class _MarkedV1(_Framing):
             stats.garbage_lines += 1
             self.fault(run, f"garbled line {line[:40]!r}")
             return
-        problem = client._accept(reply, run)
+        problem = client._accept(reply, run, head.index)
         if problem is not None:
             self.fault(run, problem, f"{problem} for request {head.index + 1}")
             return
