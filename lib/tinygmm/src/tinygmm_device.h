@@ -77,15 +77,7 @@ inline int learn_start(Learner& g) {
 // variable TINYGMM_STATE_FILE, else RAM (lost when the program ends); no storage elsewhere.
 #if defined(__AVR__)
 static_assert(Learner::STATE_BYTES <= E2END + 1, "the learned state does not fit the EEPROM");
-inline bool storage_write(void*, size_t offset, const uint8_t* data, size_t len) {
-  eeprom_update_block(data, reinterpret_cast<void*>(offset), len);
-  return true;
-}
-inline bool storage_read(void*, size_t offset, uint8_t* data, size_t len) {
-  eeprom_read_block(data, reinterpret_cast<const void*>(offset), len);
-  return true;
-}
-static const tinygmm::OnlineStorage STORAGE = {storage_write, storage_read, 0};
+static const tinygmm::OnlineStorage STORAGE = tinygmm::eeprom_storage(0);
 static const tinygmm::OnlineStorage* const STORAGE_PTR = &STORAGE;
 #elif !defined(ARDUINO)
 // a RAM copy, written to (read from) the file when the last (first) piece is written (read)

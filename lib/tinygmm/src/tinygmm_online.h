@@ -60,6 +60,7 @@
 #include <stdint.h>
 #include <string.h>
 #if defined(__AVR__)
+#include <avr/eeprom.h>
 #include <avr/pgmspace.h>
 #endif
 
@@ -372,6 +373,23 @@ struct OnlineStorage {
   bool (*read)(void* ctx, size_t offset, uint8_t* data, size_t len);
   void* ctx;
 };
+
+#if defined(__AVR__)
+// The AVR's EEPROM as an OnlineStorage, the state from byte address base on (ctx holds it);
+// eeprom_update_block writes only the bytes that changed (EEPROM cells last ~100,000 writes).
+inline bool eeprom_write_piece(void* ctx, size_t offset, const uint8_t* data, size_t len) {
+  eeprom_update_block(data, reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(ctx) + offset), len);
+  return true;
+}
+inline bool eeprom_read_piece(void* ctx, size_t offset, uint8_t* data, size_t len) {
+  eeprom_read_block(data, reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(ctx) + offset), len);
+  return true;
+}
+inline OnlineStorage eeprom_storage(uintptr_t base = 0) {
+  const OnlineStorage st = {eeprom_write_piece, eeprom_read_piece, reinterpret_cast<void*>(base)};
+  return st;
+}
+#endif
 
 template <int K, int D, int COV = ONLINE_COV_FULL, int WARM = 4 * K>
 class OnlineGMM {

@@ -19,7 +19,6 @@
 //   info    learned=<t> warm=<n>/<W> threshold=<T|none> frozen=<0|1>
 // At boot the sketch says "resumed learned=<t>" when the EEPROM holds a state of this shape
 // with a valid CRC, else "started afresh" (info tells the same later: learned=0 after a fresh start).
-#include <avr/eeprom.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tinygmm_online.h>
@@ -33,15 +32,7 @@ static Learner learner;
 static uint16_t since_save = 0;
 static bool frozen = false;
 
-static bool eeprom_write(void*, size_t offset, const uint8_t* data, size_t len) {
-  eeprom_update_block(data, reinterpret_cast<void*>(offset), len);
-  return true;
-}
-static bool eeprom_read(void*, size_t offset, uint8_t* data, size_t len) {
-  eeprom_read_block(data, reinterpret_cast<const void*>(offset), len);
-  return true;
-}
-static const tinygmm::OnlineStorage EEPROM_STATE = {eeprom_write, eeprom_read, 0};
+static const tinygmm::OnlineStorage EEPROM_STATE = tinygmm::eeprom_storage(0);  // the state from address 0
 static_assert(Learner::STATE_BYTES <= E2END + 1, "the learned state does not fit the EEPROM");
 
 static void save() {
