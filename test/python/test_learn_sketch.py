@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,10 @@ class Board:
 
     def __init__(self, elf: Path, eeprom: Path) -> None:
         self.dev = SimulatedUno(elf, fast=True, eeprom=eeprom)
-        # (opening the port flushes what the sketch said at boot: "info" asks it again)
+        deadline = time.monotonic() + 10  # the boot line sent whole (16 bytes at least) before the port opens
+        while self.dev.stats().get("tx", 0) < 16 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # (opening the port may flush what the sketch said at boot: info() takes it or not)
         self.port = serial.Serial(self.dev.port, 115200, timeout=10)
 
     def line(self) -> str:
@@ -62,6 +66,19 @@ class Board:
     def ask(self, text: str) -> str:
         self.port.write((text + "\n").encode())
         return self.line()
+
+    def info(self) -> str:
+        """The answer to "info"; the boot line ("resumed learned=<t>" or "started afresh") comes first when the
+        port was opened after the sketch said it (opening flushes what came before), and must agree."""
+        self.port.write(b"info\n")
+        boot, line = None, self.line()
+        if line.startswith(("resumed learned=", "started afresh")):
+            boot, line = line, self.line()
+        assert line.startswith("learned="), line
+        if boot is not None:
+            learned = line.split()[0]
+            assert boot == "started afresh" if learned == "learned=0" else boot == f"resumed {learned}", (boot, line)
+        return line
 
     def close(self) -> None:
         self.port.close()
@@ -96,7 +113,7 @@ def test_learns_flags_and_resumes_after_a_power_cycle(sketch_elf: Path, tmp_path
 
     board = Board(sketch_elf, eeprom)
     try:
-        assert board.ask("info") == "learned=0 warm=0/16 threshold=none frozen=0"  # a blank EEPROM: afresh
+        assert board.info() == "learned=0 warm=0/16 threshold=none frozen=0"  # a blank EEPROM: afresh
         for i, x in enumerate(X[:16]):
             ref.learn(x)
             assert board.ask(f"{int(x[0])},{int(x[1])}") == ("seeded" if i == 15 else f"warming {i + 1}/16")
@@ -113,7 +130,7 @@ def test_learns_flags_and_resumes_after_a_power_cycle(sketch_elf: Path, tmp_path
 
     board = Board(sketch_elf, eeprom)  # a power cycle: the file is the board's EEPROM
     try:
-        assert board.ask("info").startswith(f"learned={ref.t} warm=16/16 threshold=-")  # resumed
+        assert board.info().startswith(f"learned={ref.t} warm=16/16 threshold=-")  # resumed
         since = 0
         for x in X[600:]:
             since = send_and_check(board, ref, x, since)
@@ -122,7 +139,7 @@ def test_learns_flags_and_resumes_after_a_power_cycle(sketch_elf: Path, tmp_path
         assert board.ask("x" * 60) == "error: line too long"
         assert board.ask("freeze") == "frozen"
         assert board.ask("20,20").startswith("scored label ")
-        assert board.ask("info").startswith(f"learned={ref.t} ") and board.ask("thaw") == "learning"
+        assert board.info().startswith(f"learned={ref.t} ") and board.ask("thaw") == "learning"
     finally:
         board.close()
 
@@ -131,6 +148,6 @@ def test_learns_flags_and_resumes_after_a_power_cycle(sketch_elf: Path, tmp_path
     eeprom.write_bytes(bytes(data))
     board = Board(sketch_elf, eeprom)
     try:
-        assert board.ask("info").startswith("learned=0 warm=0/16 ")  # the CRC caught it: started afresh
+        assert board.info().startswith("learned=0 warm=0/16 ")  # the CRC caught it: started afresh
     finally:
         board.close()
