@@ -96,24 +96,26 @@ def auc(model: GaussianMixture, normal: np.ndarray, out: np.ndarray) -> float:
     return float(roc_auc_score(y, s))
 
 
-def synthetic(quick: bool, log) -> list[dict]:
+def synthetic(quick: bool, log, sep: float = 4.0, configs: dict | None = None) -> list[dict]:
+    """Known mixtures (means drawn with scale ``sep``; 4: mostly apart, 1.5: overlapping), one pass each."""
+    configs = configs or CONFIGS
     rows = []
     shapes = [(2, 2), (4, 2), (3, 3), (4, 4)]
     for k, d in shapes:
         for seed in range(2 if quick else 5):
             rng = np.random.default_rng(seed)
-            m = mixture(k, d, rng)
+            m = mixture(k, d, rng, sep)
             X, Xt = sample(m, 10_000, rng), sample(m, 10_000, rng)
             out = outliers(Xt, 2000, rng)
             batch = GaussianMixture(k, random_state=0).fit(X)
             row = {"K": k, "D": d, "seed": seed, "batch_ll": batch.score(Xt), "batch_auc": auc(batch, Xt, out)}
-            for name, (cfg, warm) in CONFIGS.items():
+            for name, (cfg, warm) in configs.items():
                 g = learned(online_fit(X, k, cfg, warm))
                 row[name] = {"ll": g.score(Xt), "auc": auc(g, Xt, out)}
             rows.append(row)
             log(
-                f"K={k} D={d} seed={seed}: batch {row['batch_ll']:.3f}, "
-                + ", ".join(f"{n}: {row[n]['ll'] - row['batch_ll']:+.3f}" for n in CONFIGS)
+                f"sep={sep} K={k} D={d} seed={seed}: batch {row['batch_ll']:.3f}, "
+                + ", ".join(f"{n}: {row[n]['ll'] - row['batch_ll']:+.3f}" for n in configs)
             )
     return rows
 
@@ -351,6 +353,15 @@ def markdown(res: dict) -> str:
                 f"\n{n}: within 0.05 nats of batch EM in {within} of {len(diffs)} streams, mean gap "
                 f"{np.mean(diffs):.3f}, worst {np.max(diffs):.3f} nats."
             )
+        if "overlapping" in res:
+            n = next(iter(CONFIGS))
+            diffs = [r["batch_ll"] - r[n]["ll"] for r in res["overlapping"]]
+            gaps = ", ".join(f"{x:+.3f}" for x in diffs)
+            L.append(
+                f"\nOverlapping mixtures (the same shapes and seeds, means drawn with scale 1.5 instead of 4), {n}: "
+                f"within 0.05 nats in {sum(x <= 0.05 for x in diffs)} of {len(diffs)} streams, mean gap "
+                f"{np.mean(diffs):.3f}, worst {np.max(diffs):.3f} nats ({gaps})."
+            )
         L.append("")
     if "real" in res:
         L += [
@@ -458,6 +469,8 @@ def main() -> None:
     res: dict = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() and args.cost_only else {}
     if not args.cost_only:
         res["synthetic"] = synthetic(args.quick, log)
+        default = next(iter(CONFIGS))
+        res["overlapping"] = synthetic(args.quick, log, 1.5, {default: CONFIGS[default]})
         res["real"] = real(log)
         res["drift"] = drift(args.quick, log)
     if not args.no_cost:
