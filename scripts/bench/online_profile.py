@@ -33,10 +33,9 @@ SECTIONS = [
     ("score and P^2", "|    if (kept != 1.0f) {"),
     ("normalisation", "|    ++s_.t;\n"),
     ("step size", "    const float keep = 1.0f - g;\n|"),
-    ("statistics of an updated component (and the decay of those before it)", "|        refactor(m);\n      } else if"),
-    ("LDL^T factor and log constant of an updated component", "        refactor(m);\n|      } else if"),
-    ("decay of the rest", "|    s_.total = total;\n    split(x, best, tail);\n"),
-    ("split test", "    split(x, best, tail);\n|    return ONLINE_OK;"),
+    ("statistics: weights, means, covariances (one division per updated component)", "|    s_.total = total;\n    split(x, best, tail);"),
+    ("split test", "    split(x, best, tail);\n|"),
+    ("scoring parameters' refresh, 1 step in 16 (K LDL^T factors and log constants)", "== 0u) refresh();\n|    return ONLINE_OK;"),
 ]
 
 

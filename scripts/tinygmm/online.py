@@ -180,12 +180,13 @@ class OnlineGMM:
         self.thr = F(-np.inf)
         self.total = F(0)
         self.last_gamma = F(0)
-        self.last_log1m = F(0)
+        self.etotal = F(0)  # the total when the scoring parameters were made
         self.s0 = np.zeros(K, F)
         self.c = np.zeros(K, F)
         self.mean = np.zeros((K, D), F)
         self.cov = np.zeros((K, D, D), F)  # lower triangle used (full) or the diagonal (diag)
         self.ldl = np.zeros((K, D, D), F)  # LDL^T: L below the diagonal, 1 / D_j on it
+        self.emean = np.zeros((K, D), F)  # the means ldl and c were made with (the scoring parameters)
         self.warm = np.zeros((self.warm_n, D), F)
 
     def begin(self, cfg: OnlineConfig, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> int:
@@ -220,8 +221,7 @@ class OnlineGMM:
         for k in range(K):
             self.total = F(self.total + self.s0[k])
         self.mode = 2
-        for k in range(K):
-            self._refactor(k)
+        self._refresh()
         return OK
 
     def begin_scratch(self, cfg: OnlineConfig) -> None:
@@ -288,9 +288,7 @@ class OnlineGMM:
                     self.at_floor = True
             else:
                 g = self.last_gamma  # the held step
-        if g != self.last_gamma:
-            self.last_gamma = g
-            self.last_log1m = log_table(F(F(1) - g), self.log)
+        self.last_gamma = g
         keep = F(F(1) - g)
         mw = F(self.cfg.min_weight)
         total = F(0)
@@ -306,18 +304,19 @@ class OnlineGMM:
                 for i in range(self.D):
                     for j in range(i + 1) if self.full else (i,):
                         self.cov[k, i, j] = F(a * F(self.cov[k, i, j] + F(u[i] * d[j])))
-                self.s0[k] = mw if s0 < mw else s0
-                self._refactor(k)
-            elif s0 < mw:
-                self.s0[k] = mw
-                self._refactor_constant(k)
-            else:
-                self.s0[k] = s0
-                self.c[k] = F(self.c[k] + self.last_log1m)
+            self.s0[k] = mw if s0 < mw else s0
             total = F(total + self.s0[k])
         self.total = total
         self._split(x, best, tail)
+        if self.t % GAMMA_HOLD == 0:  # the end of a block: the scoring parameters from the statistics
+            self._refresh()
         return OK
+
+    def _refresh(self) -> None:
+        """The scoring parameters (factors, log constants, means, total) from the statistics (C++ refresh())."""
+        for k in range(self.K):
+            self._refactor(k)
+        self.etotal = self.total
 
     SPLIT_SCALE = F(0.25)
 
@@ -332,13 +331,12 @@ class OnlineGMM:
         self.s0[k] = half
         self.mean[k] = x
         self.cov[k] = (self.cov[j] * self.SPLIT_SCALE).astype(F)
-        self._refactor(j)
-        self._refactor(k)
         self.splits += 1
         total = F(0)
         for i in range(self.K):
             total = F(total + self.s0[i])
         self.total = total
+        self._refresh()
 
     def learn_many(self, X: np.ndarray) -> list[int]:
         return [self.learn(x) for x in np.asarray(X, F)]
@@ -431,7 +429,7 @@ class OnlineGMM:
                 z = np.zeros(D, F)
                 q = F(0)
                 for j in range(D):  # z = L^-1 (x - mean), q = sum_j z_j^2 / D_j
-                    acc = F(F(x[j] - self.mean[k, j]) * scale)
+                    acc = F(F(x[j] - self.emean[k, j]) * scale)
                     if self.full:
                         for i in range(j):
                             acc = F(acc - F(self.ldl[k, j, i] * z[i]))
@@ -468,6 +466,7 @@ class OnlineGMM:
                     w[r, j] = acc
                     L[r, j] = F(acc * inv)
         self._refactor_constant(k)
+        self.emean[k] = self.mean[k].copy()
 
     def _refactor_constant(self, k: int) -> None:
         D = self.D
@@ -485,7 +484,7 @@ class OnlineGMM:
 
     def _mixture_score(self, top: np.float32, total_r: np.float32) -> np.float32:
         """log sum_k exp(lp_k) - log total (the C++ mixture_score)."""
-        return F(top + F(log_near1(total_r, self.log) - log_near1(self.total, self.log)))
+        return F(top + F(log_near1(total_r, self.log) - log_near1(self.etotal, self.log)))
 
     def _p2_add(self, v: np.float32) -> None:
         q, n = self.p2_q, self.p2_n
@@ -663,7 +662,7 @@ class OnlineGMM:
             s0 = F(cnt_c / F(N))
             self.s0[c] = mw if s0 < mw else s0
             total = F(total + self.s0[c])
-            self._refactor(c)
         self.total = total
         self.t = N
         self.mode = 2
+        self._refresh()

@@ -199,7 +199,7 @@ def test_state_file_survives_the_process(
     with device(firmware[ADAPT]) as client:
         assert client.control("LOAD").line == "ERR bad-state"  # nothing stored yet
         learn_all(client, X)
-        assert client.control("SAVE").line.startswith("OK saved 344 crc=")
+        assert client.control("SAVE").line.startswith("OK saved 376 crc=")
         before = client.dump()
     with device(firmware[ADAPT]) as client:
         assert client.control("LOAD").line == "OK loaded learned=200"
@@ -358,7 +358,7 @@ def test_uno_firmware_learns_over_the_simulated_uart(uno_learning: Path) -> None
             # the learner calls no libm function (its own exp / log tables): the AVR's float32 arithmetic
             # gives the reference's bits, threshold included
             assert_dump_is(dump, ref)
-            assert client.control("SAVE").line.startswith("OK saved 464 crc=")
+            assert client.control("SAVE").line.startswith("OK saved 496 crc=")
             learn_all(client, X[:10])
             after = client.dump()
             assert client.control("RESET").line == "OK reset start=scratch"

@@ -33,9 +33,11 @@
 // rounding made C_k indefinite); s0_k never falls below min_weight, and a
 // component starved down to that floor is restarted by splitting a heavy
 // component whose tail the current sample lies in (see split()).
-// After each step the changed components' LDL^T factors (of C_k + reg I: no
-// square roots) and log constants are recomputed: O(K D^3 / 6) operations, no
-// loop that depends on the data. The logs are the library's own (log_table,
+// The scoring parameters (each component's LDL^T factor of C_k + reg I: no square
+// roots, its log constant and mean) are made from the statistics at the end of
+// every block of GAMMA_HOLD = 16 samples, and the E-step holds them within the block
+// (mini-batch stepwise EM, Liang & Klein 2009): O(K D^3 / 6) operations per block,
+// no loop that depends on the data. The logs are the library's own (log_table,
 // log_near1: float32 operations only, the same bits on every target).
 //
 // Two starts: begin(cfg, weights, means, covariances) adapts a given model
@@ -414,6 +416,7 @@ class OnlineGMM {
     float mean[D];
     float cov[T];    // C (without reg_covar), packed lower triangle by rows (full) or diagonal
     float ldl[T];    // LDL^T factor of C + reg I, same packing: L below the diagonal, 1 / D_j on it
+    float emean[D];  // the mean ldl and c were made with: with them, the scoring parameters (see refresh())
   };
   struct State {
     uint32_t mode;    // 0 not started, 1 warming, 2 learning
@@ -426,7 +429,8 @@ class OnlineGMM {
     P2Quantile p2;
     float threshold;
     float total;  // sum of s0
-    float last_gamma, last_log1m;  // cache of log(1 - gamma)
+    float last_gamma;  // the step size of the current block of GAMMA_HOLD samples
+    float etotal;      // the total when the scoring parameters were made (see refresh())
     OnlineConfig cfg;
     Component comp[K];
     float warm[WARM_N * D];
@@ -471,7 +475,7 @@ class OnlineGMM {
     n.mode = 2;
     n.threshold = -INFINITY;
     s_ = n;
-    for (int k = 0; k < K; ++k) refactor(s_.comp[k]);
+    refresh();
     return ONLINE_OK;
   }
 
@@ -634,10 +638,7 @@ class OnlineGMM {
         g = s_.last_gamma;  // the held step (t_h unchanged since it was computed)
       }
     }
-    if (online_detail::bits_of(g) != online_detail::bits_of(s_.last_gamma)) {
-      s_.last_gamma = g;
-      s_.last_log1m = online_detail::log_table(1.0f - g);
-    }
+    s_.last_gamma = g;
     const float keep = 1.0f - g;
     float total = 0.0f;
     for (int k = 0; k < K; ++k) {
@@ -665,20 +666,15 @@ class OnlineGMM {
             ++c;
           }
         }
-        if (online_detail::bits_of(s0) < online_detail::bits_of(s_.cfg.min_weight)) s0 = s_.cfg.min_weight;
-        m.s0 = s0;
-        refactor(m);
-      } else if (online_detail::bits_of(s0) < online_detail::bits_of(s_.cfg.min_weight)) {  // (both > 0)
-        m.s0 = s_.cfg.min_weight;
-        refactor_constant(m);
-      } else {
-        m.s0 = s0;
-        m.c += s_.last_log1m;  // log s0 moved by log(1 - gamma); the factor did not change
       }
-      total += m.s0;
+      if (online_detail::bits_of(s0) < online_detail::bits_of(s_.cfg.min_weight)) s0 = s_.cfg.min_weight;  // (> 0)
+      m.s0 = s0;
+      total += s0;
     }
     s_.total = total;
     split(x, best, tail);
+    // the end of a block of GAMMA_HOLD samples: the scoring parameters from the statistics
+    if ((s_.t & (GAMMA_HOLD - 1u)) == 0u) refresh();
     return ONLINE_OK;
   }
 
@@ -859,7 +855,7 @@ class OnlineGMM {
     if (off == offsetof(State, p2) + offsetof(P2Quantile, count)) return w <= 0xFFFFFF00UL;
     if (mode != 2u) return true;
     const float f = online_detail::from_bits(w);
-    if (off == offsetof(State, total)) return f > 0.0f && online_detail::finite(f);
+    if (off == offsetof(State, total) || off == offsetof(State, etotal)) return f > 0.0f && online_detail::finite(f);
     const size_t c0 = offsetof(State, comp);
     if (off < c0 || off >= c0 + sizeof(Component) * K) return true;
     const size_t rel = (off - c0) % sizeof(Component);
@@ -921,7 +917,7 @@ class OnlineGMM {
       float q = 0.0f;
       const float* f = m.ldl;  // row j of the packed factor: L_j0 .. L_j,j-1, then 1 / D_j (full); 1 / D_j (diag)
       for (int j = 0; j < D; ++j) {  // z = L^-1 (x - mean), q = sum_j z_j^2 / D_j
-        float acc = x[j] - m.mean[j];
+        float acc = x[j] - m.emean[j];
         if (scale_on) acc *= scale;  // (the far-field retries only; times 1 would be exact anyway)
         if (FULL)
           for (int i = 0; i < j; ++i) acc -= *f++ * z[i];
@@ -943,7 +939,7 @@ class OnlineGMM {
 
   // log sum_k exp(lp_k) - log total, with top = max lp and sum = sum_k exp(lp_k - top)
   float mixture_score(float top, float sum) const {
-    return top + (online_detail::log_near1(sum) - online_detail::log_near1(s_.total));
+    return top + (online_detail::log_near1(sum) - online_detail::log_near1(s_.etotal));
   }
 
   float var_floor() const { return s_.cfg.reg_covar > 1e-30f ? s_.cfg.reg_covar : 1e-30f; }
@@ -970,6 +966,15 @@ class OnlineGMM {
       }
     }
     refactor_constant(m);
+    for (int i = 0; i < D; ++i) m.emean[i] = m.mean[i];
+  }
+
+  // The scoring parameters (every component's factor, log constant and mean, and the total) made
+  // from the statistics: at a start, after a split, and at the end of every block of GAMMA_HOLD
+  // samples. Within a block the E-step holds them (mini-batch stepwise EM, Liang & Klein 2009).
+  TINYGMM_ONLINE_NOINLINE void refresh() {
+    for (int k = 0; k < K; ++k) refactor(s_.comp[k]);
+    s_.etotal = s_.total;
   }
 
   // c = log s0 - 1/2 sum_j log D_j - D/2 log(2 pi) = 1/2 log(s0^2 prod_j (1 / D_j)) - D/2 log(2 pi):
@@ -1004,12 +1009,11 @@ class OnlineGMM {
     mk.s0 = half;
     for (int i = 0; i < D; ++i) mk.mean[i] = x[i];
     for (int e = 0; e < T; ++e) mk.cov[e] = mj.cov[e] * SPLIT_SCALE;
-    refactor(mj);
-    refactor(mk);
     ++s_.splits;
     float total = 0.0f;
     for (int i = 0; i < K; ++i) total += s_.comp[i].s0;
     s_.total = total;
+    refresh();
   }
 
   // ---- scratch start: k-means++ and Lloyd on the warm-up buffer -------------
@@ -1161,11 +1165,11 @@ class OnlineGMM {
       if (s0 < s_.cfg.min_weight) s0 = s_.cfg.min_weight;
       m.s0 = s0;
       total += s0;
-      refactor(m);
     }
     s_.total = total;
     s_.t = (uint32_t)N;
     s_.mode = 2;
+    refresh();
   }
 };
 
