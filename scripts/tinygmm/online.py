@@ -1,10 +1,10 @@
 """Online (stepwise) EM for a Gaussian mixture: the float32 reference of lib/tinygmm/src/tinygmm_online.h.
 
-Every operation of the C++ OnlineGMM is performed here in float32, in the same order, so that on the same
-input stream the device's parameters equal these to float32 tolerance (the transcendental functions, expf,
-logf, powf, sqrtf, are the only ones whose last bit may differ between libm builds). docs/online.md describes
-the algorithm (Cappe & Moulines 2009 stepwise EM, scikit-learn's reg_covar, a Cholesky pivot floor, a weight
-floor, k-means++ seeding for the scratch start, a P^2 quantile for the anomaly threshold).
+Every operation of the C++ OnlineGMM is performed here in float32, in the same order, with the same exp and
+log tables, so that on the same input stream the device's parameters equal these bit for bit wherever float32
+rounds to nearest without fused multiply-adds. docs/online.md describes the algorithm (Cappe & Moulines 2009
+stepwise EM with 16-sample batches, scikit-learn's reg_covar, an LDL^T pivot floor, a weight floor, k-means++
+seeding for the scratch start, a P^2 quantile for the anomaly threshold).
 
 Standalone: imports numpy only.
 """
@@ -64,12 +64,12 @@ _LOG_INV = [F(1.0 / (1.0 + (i + 0.5) / 64.0)) for i in range(64)]
 _LOG_C = [F(-np.log(np.float64(v))) for v in _LOG_INV]
 
 
-def log_table(v: np.float32, fallback=None) -> np.float32:
+def log_table(v: np.float32) -> np.float32:
     """The C++ online_detail::log_table: log of a positive normal float32 by a 64-entry table and a series."""
     u = _bits(v)
     be = u >> 23
     if be == 0 or be >= 0xFF:
-        return F(np.log(F(v))) if fallback is None else fallback(v)
+        return F(np.log(F(v)))  # (the C++ falls back to logf: not reached by a learner's values)
     i = (u >> 17) & 63
     m = _from_bits((u & 0x007FFFFF) | 0x3F800000)
     t = F(F(m * _LOG_INV[i]) - F(1))
@@ -96,7 +96,7 @@ def exp_table(x: np.float32) -> np.float32:
     return _from_bits((_bits(F(p * _POW2[j])) + (m << 23)) & 0xFFFFFFFF)
 
 
-def log_near1(v: np.float32, fallback=None) -> np.float32:
+def log_near1(v: np.float32) -> np.float32:
     """The C++ online_detail::log_near1: log1p's series when |v - 1| <= 1/32 (two terms to 2^-11), else log_table."""
     t = F(F(v) - F(1))
     a = abs(t)
@@ -107,7 +107,7 @@ def log_near1(v: np.float32, fallback=None) -> np.float32:
     if a <= F(0.03125):
         inner = F(F(0.333333343) - F(F(0.25) * t))
         return F(t * F(F(1) - F(t * F(F(0.5) - F(t * inner)))))
-    return log_table(F(v), fallback)
+    return log_table(F(v))
 
 
 def sanitized(c: OnlineConfig, k: int) -> OnlineConfig:
@@ -135,21 +135,10 @@ def sanitized(c: OnlineConfig, k: int) -> OnlineConfig:
 class OnlineGMM:
     """OnlineGMM<K, D, COV, WARM> in float32 (covariance_type 'full' or 'diag').
 
-    exp, log and pow are numpy's float32 functions; a subclass may swap in the target's libm (the tests use
-    the host C library's expf / logf / powf through ctypes, and then agree with the C++ bit for bit).
+    Every operation of a learn step is a float32 addition, multiplication or division (exp and log are the
+    library's own tables, exp_table / log_table / log_near1), so the C++ gives the same bits on every target
+    that rounds float32 to nearest without fused multiply-adds.
     """
-
-    @staticmethod
-    def exp(v: np.float32) -> np.float32:
-        return F(np.exp(F(v)))
-
-    @staticmethod
-    def log(v: np.float32) -> np.float32:
-        return F(np.log(F(v)))
-
-    @staticmethod
-    def pow(a: np.float32, b: np.float32) -> np.float32:
-        return F(np.power(F(a), F(b)))
 
     def __init__(self, n_components: int, n_features: int, covariance_type: str = "full", warm: int | None = None):
         if covariance_type not in ("full", "diag"):
@@ -282,7 +271,7 @@ class OnlineGMM:
         if not self.at_floor:
             if self.t % GAMMA_HOLD == 0 or not (self.last_gamma > 0):
                 th = self.t - self.t % GAMMA_HOLD
-                g = exp_table(F(F(-F(self.cfg.alpha)) * log_table(F(F(th) + F(self.cfg.t0)), self.log)))
+                g = exp_table(F(F(-F(self.cfg.alpha)) * log_table(F(F(th) + F(self.cfg.t0)))))
                 if not (g > gf):
                     g = gf
                     self.at_floor = True
@@ -475,16 +464,16 @@ class OnlineGMM:
         for j in range(D):
             p = F(p * L[j, j])
         if _normal_range(p):
-            c = F(F(0.5) * log_table(p, self.log))
+            c = F(F(0.5) * log_table(p))
         else:
-            c = log_table(self.s0[k], self.log)
+            c = log_table(self.s0[k])
             for j in range(D):
-                c = F(c + F(F(0.5) * log_table(L[j, j], self.log)))
+                c = F(c + F(F(0.5) * log_table(L[j, j])))
         self.c[k] = F(c - F(F(D) * HALF_LOG_2PI))
 
     def _mixture_score(self, top: np.float32, total_r: np.float32) -> np.float32:
         """log sum_k exp(lp_k) - log total (the C++ mixture_score)."""
-        return F(top + F(log_near1(total_r, self.log) - log_near1(self.etotal, self.log)))
+        return F(top + F(log_near1(total_r) - log_near1(self.etotal)))
 
     def _p2_add(self, v: np.float32) -> None:
         q, n = self.p2_q, self.p2_n

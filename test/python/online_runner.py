@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import re
 import shutil
 import struct
@@ -176,24 +174,3 @@ def run_reference(case: Case, cls: type[OnlineGMM] = OnlineGMM) -> Run:
         run.dumps.append((g.t, dump_of(g)))
     return run
 
-
-_LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-for _name, _n in (("expf", 1), ("logf", 1), ("powf", 2)):
-    getattr(_LIBM, _name).restype = ctypes.c_float
-    getattr(_LIBM, _name).argtypes = [ctypes.c_float] * _n
-
-
-class HostLibmGMM(OnlineGMM):
-    """The reference with the host C library's expf / logf / powf: bit for bit the g++ build."""
-
-    @staticmethod
-    def exp(v: np.float32) -> np.float32:
-        return np.float32(_LIBM.expf(float(v)))
-
-    @staticmethod
-    def log(v: np.float32) -> np.float32:
-        return np.float32(_LIBM.logf(float(v)))
-
-    @staticmethod
-    def pow(a: np.float32, b: np.float32) -> np.float32:
-        return np.float32(_LIBM.powf(float(a), float(b)))

@@ -1,9 +1,8 @@
 """Learning on the device over the wire (LEARN, FREEZE, THAW, RESET, SAVE, LOAD, DUMP; docs/online.md).
 
 The native firmware built with TINYGMM_LEARN runs on a pty as the device; the float32 reference
-(tinygmm.online, with the host C library's expf / logf / powf) learns the same stream, and DUMP gives the
-device's parameters bit for bit. simavr runs the real Uno firmware (Arduino core, EEPROM) the same way,
-compared to float32 tolerance (avr-libc's functions). The frozen firmware has no learning command.
+(tinygmm.online) learns the same stream, and DUMP gives the device's parameters bit for bit. simavr runs the
+real Uno firmware (Arduino core, EEPROM) the same way, also bit for bit. The frozen firmware has no learning command.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import pytest
 import serial
 
 from fw import make_project
-from online_runner import HostLibmGMM
 from test_link_faults import LineFaults
 from tinygmm.device.client import (
     DeviceClient,
@@ -35,7 +33,7 @@ from tinygmm.device.client import (
 from tinygmm.device.native import PtyDevice, build_native
 from tinygmm.device.uno_sim import SimulatedUno, build_uno_firmware, simavr_available
 from tinygmm.model.exported import ExportedModel
-from tinygmm.online import OnlineConfig
+from tinygmm.online import OnlineConfig, OnlineGMM
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPT, SCRATCH = 1, 2
@@ -77,7 +75,7 @@ def bits(v: object) -> bytes:
     return np.asarray(v, np.float32).tobytes()
 
 
-def assert_dump_is(dump: Dump, ref: HostLibmGMM) -> None:
+def assert_dump_is(dump: Dump, ref: OnlineGMM) -> None:
     """DUMP equals the reference's parameters bit for bit (weights, means, covariances)."""
     w, mu, cov = ref.params()
     assert dump.learned == ref.t
@@ -94,7 +92,7 @@ def learn_all(client: DeviceClient, X: np.ndarray) -> list[str]:
 @pytest.mark.parametrize("max_protocol", [2, 1])
 def test_scratch_stream_matches_the_reference_bit_for_bit(firmware: dict[int, Path], max_protocol: int) -> None:
     X = stream(600)
-    ref = HostLibmGMM(4, 2, "full", warm=16)
+    ref = OnlineGMM(4, 2, "full", warm=16)
     ref.begin_scratch(OnlineConfig())
     with device(firmware[SCRATCH], max_protocol) as client:
         assert client.protocol == max_protocol  # v1 framing: replies paired in order, INFO markers
@@ -116,7 +114,7 @@ def test_a_faulty_link_never_makes_a_sample_learned_twice(firmware: dict[int, Pa
     each sample is learned exactly once and in order, so DUMP equals the reference's bit for bit; the
     requests re-sent after a lost reply were answered "OK duplicate" instead of being learned again."""
     X = stream(600, seed=9)
-    ref = HostLibmGMM(4, 2, "full", warm=16)
+    ref = OnlineGMM(4, 2, "full", warm=16)
     ref.begin_scratch(OnlineConfig())
     for x in X:
         ref.learn(x)
@@ -141,7 +139,7 @@ def test_a_faulty_link_never_makes_a_sample_learned_twice(firmware: dict[int, Pa
 
 def test_learn_replies_score_the_sample_before_learning_it(firmware: dict[int, Path]) -> None:
     X = stream(120, seed=3)
-    ref = HostLibmGMM(4, 2, "full", warm=16)
+    ref = OnlineGMM(4, 2, "full", warm=16)
     ref.begin_scratch(OnlineConfig())
     with device(firmware[SCRATCH]) as client:
         for x, r in zip(X, client.learn_many(X), strict=True):
@@ -164,7 +162,7 @@ def test_adapt_starts_from_the_header_and_tracks_the_reference(firmware: dict[in
         np.testing.assert_allclose(start.covariances, model.covariances, rtol=2e-5)
         learn_all(client, X)
         end = client.dump()
-    ref = HostLibmGMM(4, 2, "full", warm=0)
+    ref = OnlineGMM(4, 2, "full", warm=0)
     ref.begin(OnlineConfig(t0=100.0), model.weights, model.means, model.covariances)
     for x in X:
         ref.learn(x)
@@ -306,7 +304,7 @@ def test_learn_and_pull_cli_give_a_model_that_export_report_and_verify_take(
     )
     assert "1 row(s) with empty or non-numeric cells skipped" in r.stderr
     model = ExportedModel.load(learned)
-    ref = HostLibmGMM(4, 2, "full", warm=16)
+    ref = OnlineGMM(4, 2, "full", warm=16)
     ref.begin_scratch(OnlineConfig())
     for x in X:
         ref.learn(x)
@@ -341,7 +339,7 @@ def test_uno_firmware_learns_over_the_simulated_uart(uno_learning: Path) -> None
     # integer-valued rows (as the customers data): avr-libc's strtod is not correctly rounded for every
     # decimal, but parses these exactly, so the device learns the reference's very inputs
     X = np.round(stream(80, seed=7))
-    ref = HostLibmGMM(4, 2, "full", warm=16)
+    ref = OnlineGMM(4, 2, "full", warm=16)
     ref.begin_scratch(OnlineConfig())
     for x in X:
         ref.learn(x)
