@@ -23,7 +23,7 @@
 //   C_k  <- (1 - eta) C_k + eta (1 - eta) d d^T    (exactly the update of s2/s0 - mu mu^T)
 // The weights are s0_k / sum s0; the model's covariances are C_k + reg_covar I
 // (scikit-learn's reg_covar). gamma = max((t16 + t0)^-alpha, gamma_floor), t16 = t rounded down to a
-// multiple of GAMMA_HOLD = 16 (the step is held for 16 samples: one powf per 16 steps): with
+// multiple of GAMMA_HOLD = 16 (the step is held for 16 samples: one power, exp(-alpha log t), per 16 steps): with
 // gamma_floor = 0 it decreases (0.5 < alpha <= 1: converges), with gamma_floor
 // > 0 the model forgets with a time constant of about 1 / gamma_floor and so
 // tracks drift. Guards: inputs that are not finite or exceed x_limit are
@@ -623,8 +623,8 @@ class OnlineGMM {
 
     ++s_.t;
     // gamma = max((t_h + t0)^-alpha, gamma_floor) with t_h = t rounded down to a multiple of GAMMA_HOLD:
-    // the step is held for GAMMA_HOLD samples, so powf and logf(1 - gamma) run once per GAMMA_HOLD steps.
-    // It decreases: once at the floor, it stays there (and powf is no longer needed).
+    // the step is held for GAMMA_HOLD samples, so the power runs once per GAMMA_HOLD steps (the block whose
+    // end refreshes the scoring parameters). It decreases: once at the floor, it stays there.
     float g = s_.cfg.gamma_floor;
     if (!s_.at_floor) {
       if ((s_.t & (GAMMA_HOLD - 1u)) == 0u || online_detail::bits_of(s_.last_gamma) == 0u) {  // (>= 0)
